@@ -1,0 +1,88 @@
+"""The event envelope and the one helper that emits it to Socket.IO clients through Redis.
+
+Workers (and the web tier) publish through a write-only Socket.IO Redis manager, so an
+event reaches every web process and, from each, the clients in the event's rooms. Events
+are a fast path only: each one is also written to the job record first, and clients
+resync from the record after any reconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import socketio
+
+from common import keys
+
+log = logging.getLogger(__name__)
+
+EVENT_VERSION = 1
+NAMESPACE = "/"
+DASHBOARD_ROOM = "dashboard"
+
+
+class EventType(StrEnum):
+    JOB = "job"
+    PROGRESS = "progress"
+    WORKERS = "workers"
+
+
+def job_room(job_id: str) -> str:
+    return f"job:{job_id}"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One typed, versioned event: ``type`` is the Socket.IO event name."""
+
+    type: EventType
+    data: dict[str, Any]
+    job_id: str | None = None
+    ts: float = field(default_factory=time.time)
+
+    def payload(self) -> dict[str, Any]:
+        body = {"v": EVENT_VERSION, "type": str(self.type), "ts": self.ts}
+        if self.job_id is not None:
+            body["job_id"] = self.job_id
+        body.update(self.data)
+        return body
+
+    def rooms(self) -> list[str]:
+        if self.job_id is None:
+            return [DASHBOARD_ROOM]
+        return [DASHBOARD_ROOM, job_room(self.job_id)]
+
+
+def job_event(job: Any) -> Envelope:
+    """Build the ``job`` event: the full job JSON."""
+    return Envelope(EventType.JOB, {"job": job.to_dict()}, job_id=job.id)
+
+
+def progress_event(job_id: str, profile: str, values: dict[str, Any]) -> Envelope:
+    return Envelope(EventType.PROGRESS, {"profile": profile, **values}, job_id=job_id)
+
+
+def workers_event(workers: list[dict[str, Any]]) -> Envelope:
+    return Envelope(EventType.WORKERS, {"workers": workers})
+
+
+class EventEmitter:
+    """Write-only Socket.IO emitter for processes that hold no client connections."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._manager = socketio.RedisManager(
+            redis_url, channel=keys.SOCKETIO_CHANNEL, write_only=True, logger=False
+        )
+
+    def emit(self, envelope: Envelope) -> None:
+        """Publish one envelope; a Redis hiccup loses the event, never the caller's work."""
+        try:
+            self._manager.emit(
+                str(envelope.type), envelope.payload(), namespace=NAMESPACE, room=envelope.rooms()
+            )
+        except Exception:  # events are best effort: the record is the truth
+            log.warning("could not publish %s event", envelope.type, exc_info=True)

@@ -1,0 +1,192 @@
+"""The job and rendition model, its states and the transitions allowed between them."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    PROBING = "probing"
+    ENCODING = "encoding"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class RenditionState(StrEnum):
+    QUEUED = "queued"
+    ENCODING = "encoding"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class JobMode(StrEnum):
+    ENCODE = "encode"
+    PASSTHROUGH = "passthrough"
+
+
+JOB_TERMINAL = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELED})
+JOB_FINAL = frozenset({JobState.DONE, JobState.CANCELED})
+"""States a job never leaves: a late duplicate task must not move it."""
+
+RENDITION_TERMINAL = frozenset(
+    {RenditionState.DONE, RenditionState.FAILED, RenditionState.CANCELED}
+)
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+@dataclass
+class SourceInfo:
+    """What ffprobe found in an upload."""
+
+    duration: float
+    width: int
+    height: int
+    video_codec: str
+    fps: float
+    has_audio: bool
+    bitrate_kbps: int | None = None
+    format_name: str = ""
+    pix_fmt: str | None = None
+    frames: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SourceInfo:
+        return cls(**_known(cls, data))
+
+
+@dataclass
+class Fallback:
+    """One encoder that was tried and failed, with FFmpeg's own error line."""
+
+    codec: str
+    error: str
+
+
+@dataclass
+class Rendition:
+    profile: str
+    state: RenditionState = RenditionState.QUEUED
+    percent: float = 0.0
+    fps: float | None = None
+    bitrate_kbps: float | None = None
+    speed: float | None = None
+    eta_s: float | None = None
+    codec: str | None = None
+    fallbacks: list[Fallback] = field(default_factory=list)
+    passthrough: bool = False
+    worker: str | None = None
+    queue: str | None = None
+    attempts: int = 0
+    width: int | None = None
+    height: int | None = None
+    output: str | None = None
+    size_bytes: int | None = None
+    error: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in RENDITION_TERMINAL
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = str(self.state)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Rendition:
+        values = _known(cls, data)
+        values["state"] = RenditionState(values.get("state", RenditionState.QUEUED))
+        values["fallbacks"] = [Fallback(**f) for f in values.get("fallbacks", [])]
+        return cls(**values)
+
+
+@dataclass
+class Job:
+    id: str
+    source_name: str
+    source_file: str
+    state: JobState = JobState.QUEUED
+    mode: JobMode = JobMode.ENCODE
+    requested_profiles: list[str] | None = None
+    error: str | None = None
+    source: SourceInfo | None = None
+    renditions: list[Rendition] = field(default_factory=list)
+    poster: str | None = None
+    size_bytes: int = 0
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+
+    @classmethod
+    def new(cls, source_name: str, source_file: str, **kwargs: Any) -> Job:
+        return cls(id=new_job_id(), source_name=source_name, source_file=source_file, **kwargs)
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in JOB_TERMINAL
+
+    def rendition(self, profile: str) -> Rendition:
+        for rendition in self.renditions:
+            if rendition.profile == profile:
+                return rendition
+        raise KeyError(profile)
+
+    def header_dict(self) -> dict[str, Any]:
+        """Return every field but the renditions (stored separately so workers never race)."""
+        data = asdict(self)
+        data.pop("renditions")
+        data["state"] = str(self.state)
+        data["mode"] = str(self.mode)
+        data["profiles"] = [r.profile for r in self.renditions]
+        return data
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the job JSON that the API, Socket.IO and webhooks carry."""
+        data = self.header_dict()
+        data["renditions"] = [r.to_dict() for r in self.renditions]
+        data["percent"] = self.percent
+        return data
+
+    @property
+    def percent(self) -> float:
+        if self.state == JobState.DONE:
+            return 100.0
+        if not self.renditions:
+            return 0.0
+        return round(sum(r.percent for r in self.renditions) / len(self.renditions), 1)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        values = _known(cls, data)
+        values["state"] = JobState(values.get("state", JobState.QUEUED))
+        values["mode"] = JobMode(values.get("mode", JobMode.ENCODE))
+        if values.get("source"):
+            values["source"] = SourceInfo.from_dict(values["source"])
+        values["renditions"] = [Rendition.from_dict(r) for r in data.get("renditions", [])]
+        return cls(**values)
+
+    def summarize_state(self) -> JobState:
+        """Return the job state its renditions imply once all are terminal."""
+        states = {r.state for r in self.renditions}
+        if RenditionState.CANCELED in states:
+            return JobState.CANCELED
+        if RenditionState.FAILED in states:
+            return JobState.FAILED
+        return JobState.DONE

@@ -1,0 +1,156 @@
+"""Encoding profiles (the ladder) and the planner that fits them to a source."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from common.jobs import SourceInfo
+
+
+class LadderError(ValueError):
+    """A profiles file or a profile request that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One rung: a target height and the H.264/AAC settings to reach it."""
+
+    name: str
+    height: int
+    video_bitrate_kbps: int
+    maxrate_kbps: int
+    bufsize_kbps: int
+    audio_bitrate_kbps: int = 128
+    preset: str = "medium"
+    h264_profile: str = "high"
+    crf: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+DEFAULT_LADDER: tuple[Profile, ...] = (
+    Profile("1080p", 1080, video_bitrate_kbps=5000, maxrate_kbps=5350, bufsize_kbps=7500),
+    Profile("720p", 720, video_bitrate_kbps=2800, maxrate_kbps=2996, bufsize_kbps=4200),
+    Profile("480p", 480, video_bitrate_kbps=1400, maxrate_kbps=1498, bufsize_kbps=2100,
+            audio_bitrate_kbps=96),
+)
+
+
+@dataclass(frozen=True)
+class RenditionPlan:
+    """What one rendition of one job will be: its profile, frame size and whether to copy."""
+
+    profile: Profile
+    width: int
+    height: int
+    passthrough: bool = False
+
+
+def load_ladder(path: Path | None) -> tuple[Profile, ...]:
+    """Return the profiles from a JSON or TOML file, or the default ladder when ``path`` is None.
+
+    The file holds ``{"profiles": [{"name": ..., "height": ..., "video_bitrate_kbps": ...}]}``
+    (TOML: ``[[profiles]]`` tables). ``maxrate_kbps`` defaults to 1.07x the bitrate and
+    ``bufsize_kbps`` to 1.5x.
+    """
+    if path is None:
+        return DEFAULT_LADDER
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        data = tomllib.loads(text) if str(path).endswith(".toml") else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise LadderError(f"Cannot read the profiles file {path}: {exc}") from exc
+    entries = data.get("profiles") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise LadderError(f"The profiles file {path} has no 'profiles' list.")
+    profiles = tuple(_profile_from_entry(entry, path) for entry in entries)
+    names = [p.name for p in profiles]
+    if len(set(names)) != len(names):
+        raise LadderError(f"The profiles file {path} names a profile twice.")
+    return profiles
+
+
+def _profile_from_entry(entry: Any, path: Path) -> Profile:
+    if not isinstance(entry, dict):
+        raise LadderError(f"Every profile in {path} must be a table of settings.")
+    try:
+        name = str(entry["name"])
+        height = int(entry["height"])
+        bitrate = int(entry["video_bitrate_kbps"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LadderError(
+            f"Every profile in {path} needs name, height and video_bitrate_kbps ({exc})."
+        ) from exc
+    if not name.replace("_", "").replace("-", "").isalnum() or height < 16 or bitrate < 16:
+        raise LadderError(f"Profile {name!r} in {path} has an unusable name, height or bitrate.")
+    extra = {k: entry[k] for k in ("audio_bitrate_kbps", "preset", "h264_profile", "crf")
+             if k in entry}
+    return Profile(
+        name=name,
+        height=height,
+        video_bitrate_kbps=bitrate,
+        maxrate_kbps=int(entry.get("maxrate_kbps", round(bitrate * 1.07))),
+        bufsize_kbps=int(entry.get("bufsize_kbps", round(bitrate * 1.5))),
+        **extra,
+    )
+
+
+def select_profiles(ladder: tuple[Profile, ...], names: list[str] | None) -> tuple[Profile, ...]:
+    """Return the rungs a job asked for (all when ``names`` is empty), in ladder order."""
+    if not names:
+        return ladder
+    known = {p.name for p in ladder}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise LadderError(
+            f"Unknown profile {', '.join(unknown)}; this cluster offers {', '.join(sorted(known))}."
+        )
+    return tuple(p for p in ladder if p.name in names)
+
+
+def even(value: float) -> int:
+    """Round to the nearest even integer of at least 2 (H.264 4:2:0 needs even sizes)."""
+    return max(2, round(value / 2.0) * 2)
+
+
+def scaled_size(source: SourceInfo, height: int) -> tuple[int, int]:
+    """Return the (width, height) at ``height`` that keeps the source's aspect ratio."""
+    target_height = even(height)
+    return even(source.width * target_height / source.height), target_height
+
+
+def plan_renditions(
+    source: SourceInfo, profiles: tuple[Profile, ...], *, passthrough_mode: bool = False
+) -> list[RenditionPlan]:
+    """Fit the profiles to the source: no upscaling, aspect kept, copy when already there."""
+    if passthrough_mode:
+        lowest = min(profiles, key=lambda p: p.height)
+        source_profile = Profile(**{**lowest.to_dict(), "name": "source"})
+        return [RenditionPlan(source_profile, source.width, source.height, passthrough=True)]
+    fitting = [p for p in profiles if p.height <= source.height]
+    if not fitting:
+        lowest = min(profiles, key=lambda p: p.height)
+        width, height = even(source.width), even(source.height)
+        return [RenditionPlan(lowest, width, height, _can_copy(source, lowest, height))]
+    plans = []
+    for profile in fitting:
+        width, height = scaled_size(source, profile.height)
+        plans.append(RenditionPlan(profile, width, height, _can_copy(source, profile, height)))
+    return plans
+
+
+def _can_copy(source: SourceInfo, profile: Profile, height: int) -> bool:
+    """True when the source already is what the rung asks for: H.264, same size, under the cap."""
+    return (
+        source.video_codec == "h264"
+        and source.height == height
+        and source.width % 2 == 0
+        and source.bitrate_kbps is not None
+        and source.bitrate_kbps <= profile.maxrate_kbps + profile.audio_bitrate_kbps
+        and (source.pix_fmt in (None, "yuv420p", "yuvj420p"))
+    )

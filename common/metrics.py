@@ -1,0 +1,29 @@
+"""Counters that workers add to in Redis and the web tier exposes on /metrics."""
+
+from __future__ import annotations
+
+import redis
+
+from common import keys
+
+RENDITIONS_ENCODED = "renditions_encoded"
+FALLBACKS = "fallbacks"
+ENCODE_SECONDS = "encode_seconds"
+
+
+def counter_field(name: str, label: str) -> str:
+    return f"{name}|{label}"
+
+
+def add(client: redis.Redis, name: str, label: str, amount: float = 1.0) -> None:
+    client.hincrbyfloat(keys.METRICS, counter_field(name, label), amount)
+
+
+def read_all(client: redis.Redis) -> dict[str, dict[str, float]]:
+    """Return ``{counter name: {label: value}}``."""
+    result: dict[str, dict[str, float]] = {}
+    for raw_field, raw_value in client.hgetall(keys.METRICS).items():
+        text = raw_field.decode() if isinstance(raw_field, bytes) else raw_field
+        name, _, label = text.partition("|")
+        result.setdefault(name, {})[label] = float(raw_value)
+    return result

@@ -1,0 +1,93 @@
+"""Worker advertisements in Redis: who is online, with which encoders, doing what."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import redis
+
+from common import keys
+from common.tasknames import QUEUE_CPU, QUEUE_GPU
+
+OFFLINE_FORGET_S = 3600
+"""How long a worker that stopped heartbeating is still listed as offline."""
+
+
+@dataclass
+class WorkerInfo:
+    hostname: str
+    gpu: bool
+    encoders: list[str]
+    ffmpeg_version: str
+    concurrency: int
+    queues: list[str]
+    pid: int
+    started_at: float = field(default_factory=time.time)
+    last_seen: float = field(default_factory=time.time)
+    tasks: list[str] = field(default_factory=list)
+    hw_failures: dict[str, str] = field(default_factory=dict)
+    online: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkerInfo:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def announce(client: redis.Redis, info: WorkerInfo, ttl_s: float) -> None:
+    """Write the worker's advertisement; it disappears ``ttl_s`` after the last call."""
+    info.last_seen = time.time()
+    info.tasks = sorted(_text(t) for t in client.smembers(keys.worker_tasks(info.hostname)))
+    pipe = client.pipeline()
+    pipe.set(keys.worker(info.hostname), json.dumps(info.to_dict()), px=int(ttl_s * 1000))
+    pipe.zadd(keys.WORKER_INDEX, {info.hostname: info.last_seen})
+    pipe.execute()
+
+
+def retire(client: redis.Redis, hostname: str) -> None:
+    """Remove a worker that shut down cleanly (it is then listed offline, not online)."""
+    client.delete(keys.worker(hostname), keys.worker_tasks(hostname))
+
+
+def get_worker(client: redis.Redis, hostname: str) -> WorkerInfo | None:
+    raw = client.get(keys.worker(hostname))
+    return WorkerInfo.from_dict(json.loads(raw)) if raw else None
+
+
+def list_workers(client: redis.Redis, include_offline: bool = True) -> list[WorkerInfo]:
+    """Return online workers, then recently seen offline ones, each sorted by hostname."""
+    now = time.time()
+    client.zremrangebyscore(keys.WORKER_INDEX, 0, now - OFFLINE_FORGET_S)
+    seen = client.zrange(keys.WORKER_INDEX, 0, -1, withscores=True)
+    names = [_text(name) for name, _ in seen]
+    raws = client.mget([keys.worker(n) for n in names]) if names else []
+    online, offline = [], []
+    for (name, score), raw in zip(seen, raws, strict=True):
+        if raw:
+            online.append(WorkerInfo.from_dict(json.loads(raw)))
+        elif include_offline:
+            offline.append(
+                WorkerInfo(hostname=_text(name), gpu=False, encoders=[], ffmpeg_version="",
+                           concurrency=0, queues=[], pid=0, last_seen=score, online=False)
+            )
+    return sorted(online, key=lambda w: w.hostname) + sorted(offline, key=lambda w: w.hostname)
+
+
+def choose_queue(client: redis.Redis) -> str:
+    """Return ``gpu`` when a GPU-tagged worker is online, else ``cpu``: no task waits unserved."""
+    workers = list_workers(client, include_offline=False)
+    return QUEUE_GPU if any(QUEUE_GPU in w.queues for w in workers) else QUEUE_CPU
+
+
+def task_ref(job_id: str, profile: str) -> str:
+    return f"{job_id}/{profile}"

@@ -1,0 +1,197 @@
+"""The one typed settings object: every ``FFCLUSTER_*`` variable is read here and nowhere else."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ASYNC_MODES = ("threading", "eventlet", "gevent")
+GPU_MODES = ("auto", "on", "off")
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used, with a sentence saying why."""
+
+
+def _env_name(name: str) -> str:
+    return "FFCLUSTER_" + name.upper()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of every ffcluster process; build it with :meth:`from_env`.
+
+    Each field maps to ``FFCLUSTER_<FIELD NAME IN UPPER CASE>``; ``help`` in the
+    field metadata is the text of the README's configuration table.
+    """
+
+    redis_url: str | None = field(
+        default=None,
+        metadata={"help": "Redis for the broker, job records and events. Unset: `ffcluster up` "
+                  f"starts a private redis-server; other commands use {DEFAULT_REDIS_URL}."},
+    )
+    data_dir: Path = field(
+        default=Path("data"),
+        metadata={"help": "Uploads, outputs and the private Redis's append-only file."},
+    )
+    profiles_file: Path | None = field(
+        default=None,
+        metadata={"help": "JSON or TOML file that replaces the default 1080p/720p/480p ladder."},
+    )
+    max_upload_mb: int = field(default=4096, metadata={"help": "Largest accepted upload, MiB."})
+    api_token: str | None = field(
+        default=None,
+        metadata={"help": "When set, every API route but /api/health, every download and every "
+                  "Socket.IO connection needs it as a Bearer token."},
+    )
+    secret_key: str | None = field(
+        default=None, metadata={"help": "Flask secret key; random per process when unset."}
+    )
+    async_mode: str = field(
+        default="threading",
+        metadata={"help": "Web tier concurrency: threading, eventlet or gevent."},
+    )
+    host: str = field(default="127.0.0.1", metadata={"help": "Web tier listen address."})
+    port: int = field(default=5000, metadata={"help": "Web tier listen port."})
+    gpu: str = field(
+        default="auto",
+        metadata={"help": "Worker GPU tag: auto (if a hardware encoder works), on, off."},
+    )
+    concurrency: int = field(
+        default=1,
+        metadata={"help": "Encodes one worker runs at once (also read from MAX_CONCURRENT_JOBS)."},
+    )
+    worker_name: str | None = field(
+        default=None, metadata={"help": "Celery node name prefix; default cpu/gpu by tag."}
+    )
+    max_attempts: int = field(
+        default=3, metadata={"help": "Attempts per rendition before it is marked failed."}
+    )
+    visibility_timeout_s: int = field(
+        default=43200,
+        metadata={"help": "Redis broker visibility timeout, seconds. Crash recovery uses leases, "
+                  "not this."},
+    )
+    lease_s: int = field(
+        default=15, metadata={"help": "Seconds a running rendition's lease lives unrenewed."}
+    )
+    heartbeat_s: float = field(
+        default=3.0, metadata={"help": "Seconds between worker heartbeats and lease renewals."}
+    )
+    task_time_limit_s: int = field(
+        default=6 * 3600, metadata={"help": "Hard limit for one rendition's encode, seconds."}
+    )
+    ffmpeg_bin: str = field(default="ffmpeg", metadata={"help": "FFmpeg executable."})
+    ffprobe_bin: str = field(default="ffprobe", metadata={"help": "ffprobe executable."})
+    ffmpeg_nice: int = field(
+        default=10,
+        metadata={"help": "Niceness added to FFmpeg so the web tier and Redis keep the CPU."},
+    )
+    x264_threads: int = field(
+        default=0, metadata={"help": "libx264 threads per encode; 0 lets x264 choose."}
+    )
+    progress_hz: float = field(
+        default=4.0, metadata={"help": "Most progress events per second per rendition."}
+    )
+    probe_timeout_s: int = field(
+        default=30, metadata={"help": "Seconds ffprobe may take on one upload."}
+    )
+    max_source_pixels: int = field(
+        default=8192 * 4352,
+        metadata={"help": "Largest accepted source frame (width x height)."},
+    )
+    webhook_url: str | None = field(
+        default=None, metadata={"help": "POSTed the job JSON on every job state change."}
+    )
+    webhook_secret: str | None = field(
+        default=None, metadata={"help": "HMAC-SHA256 key for the X-FFcluster-Signature header."}
+    )
+    flower_url: str | None = field(
+        default=None, metadata={"help": "Flower address the dashboard links to."}
+    )
+    log_level: str = field(default="INFO", metadata={"help": "Python logging level."})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``FFCLUSTER_*`` variables, then apply ``overrides``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(_env_name(f.name))
+            if raw is None and f.name == "concurrency":
+                raw = env.get("MAX_CONCURRENT_JOBS")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, str(f.type), raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """Return a copy with the non-None ``overrides`` applied and validated."""
+        settings = replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise :class:`SettingsError` for values no process could run with."""
+        if self.async_mode not in ASYNC_MODES:
+            raise SettingsError(
+                f"FFCLUSTER_ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, "
+                f"not {self.async_mode!r}."
+            )
+        if self.gpu not in GPU_MODES:
+            raise SettingsError(f"FFCLUSTER_GPU must be auto, on or off, not {self.gpu!r}.")
+        for name in ("concurrency", "max_attempts", "max_upload_mb", "lease_s"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{_env_name(name)} must be at least 1.")
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or DEFAULT_REDIS_URL
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.data_dir / "outputs"
+
+    def job_output_dir(self, job_id: str) -> Path:
+        return self.outputs_dir / job_id
+
+    def environment(self) -> dict[str, str]:
+        """Return these settings as ``FFCLUSTER_*`` variables, for child processes."""
+        env: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                env[_env_name(f.name)] = str(value)
+        return env
+
+    @classmethod
+    def documentation(cls) -> list[tuple[str, str, str]]:
+        """Return (variable, default, help) rows for the README's configuration table."""
+        return [
+            (_env_name(f.name), "" if f.default is None else str(f.default), f.metadata["help"])
+            for f in fields(cls)
+        ]
+
+
+def _convert(name: str, type_name: str, raw: str) -> Any:
+    try:
+        if "Path" in type_name:
+            return Path(raw)
+        if type_name.startswith("int"):
+            return int(raw)
+        if type_name.startswith("float"):
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{_env_name(name)} must be a number, not {raw!r}.") from None
+    return raw

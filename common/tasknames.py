@@ -1,0 +1,12 @@
+"""Celery task and queue names, so the web tier enqueues by name without importing workers."""
+
+from __future__ import annotations
+
+PROBE_JOB = "ffcluster.probe_job"
+ENCODE_RENDITION = "ffcluster.encode_rendition"
+FINALIZE_JOB = "ffcluster.finalize_job"
+SEND_WEBHOOK = "ffcluster.send_webhook"
+
+QUEUE_CPU = "cpu"
+QUEUE_GPU = "gpu"
+QUEUES = (QUEUE_CPU, QUEUE_GPU)
