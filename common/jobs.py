@@ -63,6 +63,7 @@ class SourceInfo:
     format_name: str = ""
     pix_fmt: str | None = None
     frames: int | None = None
+    audio_codec: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SourceInfo:

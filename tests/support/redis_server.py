@@ -1,0 +1,50 @@
+"""A real redis-server on a free port, for one test session or one test."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from tests.support.ports import free_port, wait_for
+
+
+@dataclass
+class RedisServer:
+    port: int
+    process: subprocess.Popen[bytes]
+    directory: Path
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_redis(directory: Path, appendonly: bool = False, port: int | None = None) -> RedisServer:
+    """Start redis-server bound to loopback and wait until it answers PING."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed: run `make setup` (apt-get install redis-server).")
+    directory.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
+            "--save", "", "--appendonly", "yes" if appendonly else "no", "--loglevel", "warning"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = RedisServer(port, process, directory)
+    wait_for(lambda: server.client().ping(), timeout=10, message="redis-server PING")
+    return server

@@ -1,0 +1,1 @@
+"""Plain FFmpeg and ffprobe functions: no Celery, no Redis."""

@@ -1,0 +1,100 @@
+"""Build FFmpeg command lines with ffmpeg-python: one per (rendition, codec) attempt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ffmpeg
+
+from common.jobs import SourceInfo
+from common.ladder import RenditionPlan
+from workers.ffmpeg.probe import DEMUXER_WHITELIST, PROTOCOL_WHITELIST
+
+COPY = "copy"
+SOFTWARE_H264 = "libx264"
+VAAPI_DEVICE = "/dev/dri/renderD128"
+MP4_AUDIO_CODECS = ("aac", "mp3", "ac3", "eac3", "alac")
+PROGRESS_ARGS = ("-progress", "pipe:1", "-nostats", "-stats_period", "0.25")
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """Machine-level knobs that do not belong to a profile."""
+
+    ffmpeg_bin: str = "ffmpeg"
+    x264_threads: int = 0
+    gop_seconds: float = 2.0
+
+
+def _input(source: Path) -> Any:
+    return ffmpeg.input(f"file:{source}", protocol_whitelist=PROTOCOL_WHITELIST,
+                        format_whitelist=DEMUXER_WHITELIST)
+
+
+def _audio_args(source: SourceInfo, plan: RenditionPlan, codec: str) -> dict[str, Any]:
+    if not source.has_audio:
+        return {"an": None}
+    if codec == COPY and source.audio_codec in MP4_AUDIO_CODECS:
+        return {"c:a": "copy"}
+    return {"c:a": "aac", "b:a": f"{plan.profile.audio_bitrate_kbps}k", "ac": 2}
+
+
+def _video_args(source: SourceInfo, plan: RenditionPlan, codec: str,
+                options: EncodeOptions) -> dict[str, Any]:
+    profile = plan.profile
+    gop = max(1, round((source.fps or 25.0) * options.gop_seconds))
+    args: dict[str, Any] = {
+        "c:v": codec, "b:v": f"{profile.video_bitrate_kbps}k",
+        "maxrate": f"{profile.maxrate_kbps}k", "bufsize": f"{profile.bufsize_kbps}k", "g": gop,
+    }
+    if codec == SOFTWARE_H264:
+        args.update({"preset": profile.preset, "profile:v": profile.h264_profile,
+                     "pix_fmt": "yuv420p", "x264-params": "scenecut=0"})
+        if options.x264_threads:
+            args["threads"] = options.x264_threads
+    elif codec == "h264_nvenc":
+        args.update({"preset": "p4", "rc": "vbr", "profile:v": profile.h264_profile,
+                     "forced-idr": 1, "pix_fmt": "yuv420p"})
+    elif codec == "h264_qsv":
+        args.update({"profile:v": profile.h264_profile, "look_ahead": 0})
+    return args
+
+
+def _video_stream(stream: Any, source: SourceInfo, plan: RenditionPlan, codec: str) -> Any:
+    if (plan.width, plan.height) != (source.width, source.height):
+        stream = stream.filter("scale", plan.width, plan.height)
+    if codec == "h264_vaapi":
+        stream = stream.filter("format", "nv12").filter("hwupload")
+    return stream
+
+
+def build_encode_command(source_path: Path, source: SourceInfo, plan: RenditionPlan,
+                         codec: str, output: Path, options: EncodeOptions) -> list[str]:
+    """Return the FFmpeg argv that turns the source into one rendition with ``codec``."""
+    source_input = _input(source_path)
+    streams = []
+    if codec == COPY:
+        out_args: dict[str, Any] = {"c:v": "copy", **_audio_args(source, plan, codec)}
+        streams.append(source_input["v:0"])
+    else:
+        out_args = {**_video_args(source, plan, codec, options), **_audio_args(source, plan, codec)}
+        streams.append(_video_stream(source_input["v:0"], source, plan, codec))
+    if source.has_audio:
+        streams.append(source_input["a:0"])
+    out_args.update({"movflags": "+faststart", "f": "mp4", "map_metadata": -1})
+    command = ffmpeg.output(*streams, str(output), **out_args)
+    global_args = ["-hide_banner", "-nostdin", "-loglevel", "error", *PROGRESS_ARGS]
+    if codec == "h264_vaapi":
+        global_args += ["-init_hw_device", f"vaapi=va:{VAAPI_DEVICE}", "-filter_hw_device", "va"]
+    return command.global_args(*global_args).overwrite_output().compile(cmd=options.ffmpeg_bin)
+
+
+def build_poster_command(video: Path, output: Path, at_s: float, ffmpeg_bin: str) -> list[str]:
+    """Return the argv that grabs one frame of a finished rendition as a JPEG poster."""
+    frame = _input(video).video.filter("scale", 480, -2)
+    command = ffmpeg.output(frame, str(output), ss=f"{at_s:.3f}", vframes=1, f="image2",
+                            vcodec="mjpeg", **{"q:v": 4})
+    return command.global_args("-hide_banner", "-nostdin", "-loglevel", "error",
+                               *PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)

@@ -1,0 +1,126 @@
+"""Probe an upload with ffprobe, locked to local files and a whitelist of video demuxers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from common.jobs import SourceInfo
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_WHITELIST = "file"
+DEMUXER_WHITELIST = ",".join((
+    "mov", "mp4", "m4a", "3gp", "matroska", "webm", "avi", "flv", "mpegts", "mpeg", "mxf",
+    "asf", "ogg", "h264", "hevc", "m4v", "mpegvideo", "dv", "nut", "wav", "mp3", "aac",
+))
+"""Demuxers an upload may use. Playlists (hls, concat), image sequences and network-reading
+demuxers are absent on purpose: they are how hostile uploads read files or fetch URLs."""
+
+INPUT_GUARDS = ["-protocol_whitelist", PROTOCOL_WHITELIST, "-format_whitelist", DEMUXER_WHITELIST]
+"""Options that go before every ``-i`` of user input, for ffprobe and FFmpeg alike."""
+
+
+class ProbeError(Exception):
+    """The upload is not a video we can encode; the message is a sentence for its owner."""
+
+
+def run_ffprobe(path: Path, ffprobe_bin: str = "ffprobe", timeout_s: float = 30) -> dict[str, Any]:
+    """Return ffprobe's JSON description of ``path`` (format and streams)."""
+    args = [ffprobe_bin, "-v", "error", *INPUT_GUARDS, "-print_format", "json",
+            "-show_format", "-show_streams", "-i", f"file:{path}"]
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s,
+                              errors="replace", stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ProbeError(f"Reading the upload took longer than {timeout_s:.0f}s; "
+                         "it is not a video we can encode.") from None
+    if done.returncode != 0:
+        detail = done.stderr.strip().splitlines()[-1:] or ["no detail"]
+        log.info("ffprobe refused %s: %s", path, detail[0])
+        raise ProbeError("The upload is not a video file FFmpeg can read in an accepted "
+                         f"format ({_clean(detail[0])}).")
+    return json.loads(done.stdout or "{}")
+
+
+def _clean(line: str) -> str:
+    text = line.split("] ", 1)[-1] if line.startswith("[") else line
+    return text.replace("file:", "").strip().rstrip(".")
+
+
+def _rate(value: str | None) -> float:
+    try:
+        rate = Fraction(value or "0")
+    except (ValueError, ZeroDivisionError):
+        return 0.0
+    return float(rate) if rate > 0 else 0.0
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def source_info(data: dict[str, Any], max_pixels: int) -> SourceInfo:
+    """Turn ffprobe's JSON into :class:`SourceInfo`, or say in a sentence why we cannot."""
+    streams = data.get("streams", [])
+    fmt = data.get("format", {})
+    video = next((s for s in streams if s.get("codec_type") == "video"
+                  and not s.get("disposition", {}).get("attached_pic")), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if video is None:
+        if audio is not None:
+            raise ProbeError("The upload has sound but no video stream (an audio-only file).")
+        raise ProbeError("The upload has no video stream.")
+    width, height = _int(video.get("width")) or 0, _int(video.get("height")) or 0
+    if width <= 0 or height <= 0:
+        raise ProbeError("The upload's video has no frame size FFmpeg can read.")
+    if width * height > max_pixels:
+        raise ProbeError(f"The video is {width}x{height}, larger than this cluster accepts "
+                         f"({max_pixels} pixels a frame).")
+    duration = _float(fmt.get("duration")) or _float(video.get("duration")) or 0.0
+    fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
+    frames = _int(video.get("nb_frames"))
+    if duration <= 0 and not frames:
+        raise ProbeError("The upload has a video stream but no duration: it is a still image "
+                         "or a damaged file.")
+    return SourceInfo(
+        duration=duration, width=width, height=height,
+        video_codec=str(video.get("codec_name", "unknown")), fps=round(fps, 3),
+        has_audio=audio is not None, bitrate_kbps=_video_bitrate_kbps(video, audio, fmt),
+        format_name=str(fmt.get("format_name", "")), pix_fmt=video.get("pix_fmt"), frames=frames,
+        audio_codec=audio.get("codec_name") if audio else None,
+    )
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _video_bitrate_kbps(video: dict[str, Any], audio: dict[str, Any] | None,
+                        fmt: dict[str, Any]) -> int | None:
+    bits = _int(video.get("bit_rate"))
+    if bits is None:
+        total = _int(fmt.get("bit_rate"))
+        audio_bits = _int(audio.get("bit_rate")) if audio else 0
+        bits = None if total is None else total - (audio_bits or 0)
+    return None if bits is None else max(0, bits // 1000)
+
+
+def probe_source(path: Path, *, ffprobe_bin: str = "ffprobe", timeout_s: float = 30,
+                 max_pixels: int = 8192 * 4352) -> SourceInfo:
+    """Probe an upload: its facts, or :class:`ProbeError` with a sentence for the user."""
+    if not path.is_file():
+        raise ProbeError("The uploaded file is missing from the data directory.")
+    if path.stat().st_size == 0:
+        raise ProbeError("The upload is empty (0 bytes).")
+    return source_info(run_ffprobe(path, ffprobe_bin, timeout_s), max_pixels)

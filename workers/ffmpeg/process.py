@@ -1,0 +1,153 @@
+"""Run FFmpeg as a well-behaved child: own process group, drained pipes, dies with its parent."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import ctypes
+import logging
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from workers.ffmpeg.progress import Progress, ProgressParser
+
+log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1
+STDERR_LINES_KEPT = 60
+TICK_S = 0.25
+_CONTEXT_PREFIX = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\]\s*")
+
+ProgressCallback = Callable[[Progress], None]
+TickCallback = Callable[[], bool]
+"""Called about every 0.25 s; return False to stop FFmpeg (canceled, lease lost)."""
+
+
+@dataclass
+class FFmpegRun:
+    """How an FFmpeg run ended."""
+
+    returncode: int
+    stderr_lines: list[str]
+    stopped: bool = False
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.stopped and not self.timed_out
+
+    @property
+    def error_line(self) -> str:
+        """Return FFmpeg's own most specific error line, without its ``[ctx @ 0x..]`` prefix."""
+        for line in self.stderr_lines:
+            text = _CONTEXT_PREFIX.sub("", line).strip()
+            if text:
+                return text
+        if self.returncode < 0:
+            return f"FFmpeg was killed by signal {-self.returncode}."
+        return f"FFmpeg exited with code {self.returncode} and printed no error."
+
+
+def _child_setup(nice: int) -> Callable[[], None]:
+    """Return a preexec_fn that ties FFmpeg's life to this process and lowers its priority."""
+    parent = os.getpid()
+
+    def setup() -> None:
+        if sys.platform.startswith("linux"):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:  # the parent died before prctl took effect
+                os._exit(1)
+        if nice:
+            os.nice(nice)
+
+    return setup
+
+
+def kill_group(process: subprocess.Popen[str]) -> None:
+    """Kill FFmpeg's whole process group and reap it."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        log.error("FFmpeg pid %s did not exit after SIGKILL", process.pid)
+
+
+def _drain(stream: object, sink: collections.deque[str]) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        sink.append(line.rstrip("\n"))
+
+
+def _read_progress(stream: object, events: queue.Queue[Progress | None]) -> None:
+    parser = ProgressParser()
+    for line in stream:  # type: ignore[attr-defined]
+        progress = parser.feed(line)
+        if progress is not None:
+            events.put(progress)
+    events.put(None)
+
+
+def run_ffmpeg(
+    args: Sequence[str],
+    *,
+    on_progress: ProgressCallback | None = None,
+    on_tick: TickCallback | None = None,
+    nice: int = 0,
+    timeout_s: float | None = None,
+) -> FFmpegRun:
+    """Run an FFmpeg command that writes ``-progress pipe:1``; return how it ended.
+
+    Must be called from the thread that should own FFmpeg (PR_SET_PDEATHSIG follows the
+    creating thread). FFmpeg is killed with its process group if this function is left
+    early for any reason: an exception, a soft time limit, ``on_tick`` returning False.
+    """
+    stderr_lines: collections.deque[str] = collections.deque(maxlen=STDERR_LINES_KEPT)
+    events: queue.Queue[Progress | None] = queue.Queue()
+    log.debug("running %s", " ".join(args))
+    process = subprocess.Popen(
+        list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, errors="replace", bufsize=1, start_new_session=True,
+        preexec_fn=_child_setup(nice),
+    )
+    readers = [
+        threading.Thread(target=_drain, args=(process.stderr, stderr_lines), daemon=True),
+        threading.Thread(target=_read_progress, args=(process.stdout, events), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    stopped = timed_out = False
+    started = time.monotonic()
+    try:
+        while True:
+            try:
+                item = events.get(timeout=TICK_S)
+            except queue.Empty:
+                item = "tick"
+            if item is None:
+                break
+            if isinstance(item, Progress) and on_progress is not None:
+                on_progress(item)
+            if on_tick is not None and not on_tick():
+                stopped = True
+                break
+            if timeout_s is not None and time.monotonic() - started > timeout_s:
+                stderr_lines.appendleft(f"FFmpeg ran over its {timeout_s:.0f}s limit.")
+                timed_out = True
+                break
+        if not (stopped or timed_out):
+            process.wait()
+    finally:
+        kill_group(process)
+        for reader in readers:
+            reader.join(timeout=5)
+    return FFmpegRun(process.returncode, list(stderr_lines), stopped=stopped, timed_out=timed_out)
