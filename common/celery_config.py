@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from common import tasknames
 from common.settings import Settings
@@ -20,7 +20,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],
-        "task_queues": [Queue(name) for name in tasknames.QUEUES],
+        "task_queues": [Queue(name, Exchange(name, type="direct"), routing_key=name)
+                        for name in tasknames.QUEUES],
         "task_default_queue": tasknames.QUEUE_CPU,
         "task_create_missing_queues": False,
         "task_routes": {

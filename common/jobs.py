@@ -96,6 +96,7 @@ class Rendition:
     width: int | None = None
     height: int | None = None
     output: str | None = None
+    target: dict[str, Any] | None = None
     size_bytes: int | None = None
     error: str | None = None
     started_at: float | None = None

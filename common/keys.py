@@ -35,3 +35,11 @@ def worker(hostname: str) -> str:
 def worker_tasks(hostname: str) -> str:
     """Set of ``job_id/profile`` a worker is encoding now."""
     return f"{PREFIX}:worker:{hostname}:tasks"
+
+ACTIVE_RENDITIONS = f"{PREFIX}:active"
+"""Set of ``job_id/profile`` that a worker has started and not finished; reaped when unleased."""
+
+
+def reap_lock(job_id: str, profile: str) -> str:
+    """Short-lived lock so that only one worker requeues an abandoned rendition."""
+    return f"{PREFIX}:reap:{job_id}:{profile}"

@@ -1,0 +1,146 @@
+"""Worker start-up and life: GPU tagging, the heartbeat, and reaping abandoned renditions."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from celery import Celery
+from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
+
+from common import keys, registry
+from common.jobs import Job, Rendition, RenditionState
+from common.redis_client import connect
+from common.registry import WorkerInfo, choose_queue
+from common.store import JobStore, StaleUpdate
+from common.tasknames import ENCODE_RENDITION, QUEUE_CPU, QUEUE_GPU
+from workers.context import WorkerContext, context_of
+from workers.ffmpeg.encoders import (
+    ffmpeg_version,
+    listed_hardware_encoders,
+    probe_hardware_encoders,
+)
+
+log = logging.getLogger(__name__)
+
+_heartbeat: Heartbeat | None = None
+
+
+def tag_worker(ctx: WorkerContext) -> bool:
+    """Probe hardware encoders and decide the GPU tag; return whether the worker is tagged."""
+    settings = ctx.settings
+    ctx.ffmpeg_version = ffmpeg_version(settings.ffmpeg_bin)
+    if settings.gpu == "off":
+        return False
+    working, failures = probe_hardware_encoders(settings.ffmpeg_bin)
+    ctx.hardware_failures = failures
+    if working:
+        ctx.hardware_encoders = working
+    elif settings.gpu == "on":
+        # Tagged by request: try every listed encoder so a failing GPU falls back visibly.
+        ctx.hardware_encoders = listed_hardware_encoders(settings.ffmpeg_bin)
+    ctx.gpu_tagged = bool(working) or settings.gpu == "on"
+    return ctx.gpu_tagged
+
+
+@celeryd_after_setup.connect
+def _after_setup(sender: str, instance: Any, **_: Any) -> None:
+    ctx = context_of(instance.app)
+    ctx.hostname = sender
+    if tag_worker(ctx):
+        queues = instance.app.amqp.queues
+        queues.select_add(queues[QUEUE_GPU])
+    log.info("worker %s: gpu=%s encoders=%s", sender, ctx.gpu_tagged, ctx.hardware_encoders)
+
+
+def worker_info(ctx: WorkerContext, queues: list[str]) -> WorkerInfo:
+    working = [e for e in ctx.hardware_encoders if e not in ctx.hardware_failures]
+    return WorkerInfo(
+        hostname=ctx.hostname, gpu=ctx.gpu_tagged, encoders=[*working, "libx264"],
+        ffmpeg_version=ctx.ffmpeg_version, concurrency=ctx.settings.concurrency,
+        queues=queues, pid=os.getpid(), hw_failures=ctx.hardware_failures,
+    )
+
+
+def requeue_abandoned(app: Celery, store: JobStore) -> list[str]:
+    """Put renditions whose worker stopped renewing their lease back on a queue."""
+    client = store.redis
+    requeued = []
+    for raw in client.smembers(keys.ACTIVE_RENDITIONS):
+        ref = raw.decode()
+        job_id, _, profile = ref.partition("/")
+        if client.exists(keys.lease(job_id, profile)):
+            continue
+        if not client.set(keys.reap_lock(job_id, profile), "1", nx=True, px=10_000):
+            continue
+        job = store.get(job_id)
+        if job is None or job.terminal or job.rendition(profile).terminal:
+            client.srem(keys.ACTIVE_RENDITIONS, ref)
+            continue
+        queue = choose_queue(client)
+
+        def apply(job: Job, rendition: Rendition, queue: str = queue) -> None:
+            rendition.state, rendition.queue, rendition.percent = RenditionState.QUEUED, queue, 0.0
+            rendition.error = f"Its worker {rendition.worker} stopped; queued again."
+
+        try:
+            store.update_rendition(job_id, profile, apply)
+        except StaleUpdate:
+            client.srem(keys.ACTIVE_RENDITIONS, ref)
+            continue
+        app.send_task(ENCODE_RENDITION, args=[job_id, profile], queue=queue)
+        client.srem(keys.ACTIVE_RENDITIONS, ref)
+        log.warning("requeued abandoned rendition %s on %s", ref, queue)
+        requeued.append(ref)
+    return requeued
+
+
+class Heartbeat(threading.Thread):
+    """Advertise the worker every ``heartbeat_s`` and reap lapsed leases, in the main process."""
+
+    def __init__(self, app: Celery, ctx: WorkerContext, queues: list[str]) -> None:
+        super().__init__(name="ffcluster-heartbeat", daemon=True)
+        self.app, self.ctx, self.queues = app, ctx, queues
+        self.client = connect(ctx.settings.effective_redis_url)
+        self.stopping = threading.Event()
+
+    def beat(self) -> None:
+        settings = self.ctx.settings
+        registry.announce(self.client, worker_info(self.ctx, self.queues),
+                          ttl_s=settings.heartbeat_s * 3)
+        requeue_abandoned(self.app, JobStore(self.client))
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.beat()
+            except Exception:  # a Redis outage must not kill the heartbeat: retry next beat
+                log.warning("heartbeat failed", exc_info=True)
+            self.stopping.wait(self.ctx.settings.heartbeat_s)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=5)
+        try:
+            registry.retire(self.client, self.ctx.hostname)
+        except Exception:
+            log.warning("could not retire %s", self.ctx.hostname, exc_info=True)
+
+
+@worker_ready.connect
+def _start_heartbeat(sender: Any, **_: Any) -> None:
+    global _heartbeat
+    app = sender.app
+    ctx = context_of(app)
+    queues = sorted(q.name for q in app.amqp.queues.consume_from.values()) or [QUEUE_CPU]
+    _heartbeat = Heartbeat(app, ctx, queues)
+    _heartbeat.beat()
+    _heartbeat.start()
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(**_: Any) -> None:
+    if _heartbeat is not None:
+        _heartbeat.stop()

@@ -1,0 +1,134 @@
+"""Job-level steps behind the tasks: probe and plan, then finalize once every rendition ends."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from celery import Celery
+
+from common.jobs import Job, JobMode, JobState, Rendition, RenditionState
+from common.ladder import LadderError, load_ladder, plan_renditions, select_profiles
+from common.registry import choose_queue
+from common.store import StaleUpdate
+from common.tasknames import ENCODE_RENDITION, FINALIZE_JOB
+from workers.context import WorkerContext
+from workers.ffmpeg.probe import ProbeError, probe_source
+from workers.poster import make_poster
+
+log = logging.getLogger(__name__)
+
+
+def fail_job(app: Celery, ctx: WorkerContext, job_id: str, error: str) -> None:
+    """Mark the job failed with a sentence for the user, unless it already ended."""
+    try:
+        job = ctx.store.set_state(job_id, JobState.FAILED, error=error)
+    except StaleUpdate:
+        return
+    log.info("job %s failed: %s", job_id, error)
+    ctx.notify_job(app, job)
+
+
+def _fresh_or_kept(job: Job, plans: list, queue: str) -> list[Rendition]:
+    """Return renditions for the plans, keeping any that a previous run finished."""
+    existing = {r.profile: r for r in job.renditions}
+    renditions = []
+    for plan in plans:
+        kept = existing.get(plan.profile.name)
+        if kept is not None and kept.state == RenditionState.DONE:
+            renditions.append(kept)
+            continue
+        renditions.append(Rendition(
+            profile=plan.profile.name, width=plan.width, height=plan.height,
+            passthrough=plan.passthrough, queue=queue, output=f"{plan.profile.name}.mp4",
+            target=plan.profile.to_dict(),
+        ))
+    return renditions
+
+
+def start_job(app: Celery, ctx: WorkerContext, job_id: str) -> list[str]:
+    """Probe the upload, plan the ladder and enqueue one encode per rendition.
+
+    Returns the profiles enqueued. Safe to run twice: a job already past probing, or
+    finished, is left alone, and renditions already done are kept.
+    """
+    job = ctx.store.get(job_id)
+    if job is None or job.state not in (JobState.QUEUED, JobState.PROBING):
+        log.info("job %s is %s; nothing to start", job_id, job and job.state)
+        return []
+    try:
+        job = ctx.store.set_state(job_id, JobState.PROBING)
+    except StaleUpdate:
+        return []
+    ctx.notify_job(app, job)
+    settings = ctx.settings
+    try:
+        source = probe_source(settings.uploads_dir / job.source_file,
+                              ffprobe_bin=settings.ffprobe_bin, timeout_s=settings.probe_timeout_s,
+                              max_pixels=settings.max_source_pixels)
+        profiles = select_profiles(load_ladder(settings.profiles_file), job.requested_profiles)
+    except (ProbeError, LadderError) as exc:
+        fail_job(app, ctx, job_id, str(exc))
+        return []
+    plans = plan_renditions(source, profiles, passthrough_mode=job.mode == JobMode.PASSTHROUGH)
+    queue = choose_queue(ctx.redis)
+
+    def apply(job: Job) -> None:
+        job.source = source
+        job.state = JobState.ENCODING
+        job.renditions = _fresh_or_kept(job, plans, queue)
+
+    try:
+        job = ctx.store.update(job_id, apply)
+    except StaleUpdate:
+        return []
+    ctx.notify_job(app, job)
+    pending = [r.profile for r in job.renditions if r.state != RenditionState.DONE]
+    for profile in pending:
+        app.send_task(ENCODE_RENDITION, args=[job_id, profile], queue=queue)
+    if not pending:
+        app.send_task(FINALIZE_JOB, args=[job_id])
+    log.info("job %s: %s on queue %s", job_id, ", ".join(pending) or "nothing to encode", queue)
+    return pending
+
+
+def finalize_when_complete(app: Celery, ctx: WorkerContext, job_id: str) -> None:
+    """Enqueue the finalize step once every rendition has ended (duplicates are harmless)."""
+    job = ctx.store.get(job_id)
+    if job is not None and not job.terminal and all(r.terminal for r in job.renditions):
+        app.send_task(FINALIZE_JOB, args=[job_id])
+
+
+def _failure_summary(job: Job) -> str:
+    failed = [r for r in job.renditions if r.state == RenditionState.FAILED]
+    return " ".join(f"{r.profile} failed: {r.error}" for r in failed)
+
+
+def finalize_job(app: Celery, ctx: WorkerContext, job_id: str) -> JobState | None:
+    """Make the poster and move the job to done, failed or canceled."""
+    job = ctx.store.get(job_id)
+    if job is None or job.terminal or not all(r.terminal for r in job.renditions):
+        return None
+    state = job.summarize_state()
+    poster = None
+    finished = [r for r in job.renditions if r.state == RenditionState.DONE and r.output]
+    if finished and job.source is not None:
+        smallest = min(finished, key=lambda r: (r.height or 0))
+        out_dir = ctx.settings.job_output_dir(job_id)
+        poster = make_poster(out_dir / str(smallest.output), out_dir / "poster.jpg",
+                             job.source.duration, ctx.settings.ffmpeg_bin)
+
+    def apply(job: Job) -> None:
+        job.state = state
+        job.poster = poster
+        job.finished_at = time.time()
+        if state == JobState.FAILED:
+            job.error = _failure_summary(job)
+
+    try:
+        job = ctx.store.update(job_id, apply)
+    except StaleUpdate:
+        return None
+    ctx.notify_job(app, job)
+    log.info("job %s %s", job_id, state)
+    return state

@@ -1,0 +1,89 @@
+"""Turn FFmpeg progress into job-record writes and throttled events; watch for cancel."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from common.events import EventEmitter, progress_event
+from common.jobs import Job, Rendition, RenditionState
+from common.store import JobStore, StaleUpdate
+from workers.ffmpeg.progress import Progress
+from workers.lease import Lease
+
+log = logging.getLogger(__name__)
+
+CANCEL_CHECK_S = 0.5
+
+
+def progress_values(progress: Progress, duration_s: float) -> dict[str, float | None]:
+    """Return the progress fields of a rendition (and of the ``progress`` event)."""
+    eta = progress.eta_s(duration_s)
+    return {
+        "percent": round(progress.percent(duration_s), 1),
+        "fps": progress.fps,
+        "bitrate_kbps": progress.bitrate_kbps,
+        "speed": progress.speed,
+        "eta_s": None if eta is None else round(eta, 1),
+    }
+
+
+class ProgressReporter:
+    """Record each rendition's progress (at most ``hz`` times a second) and keep its lease.
+
+    ``on_tick`` returns False when the encode must stop: the job was canceled, the
+    rendition was finished elsewhere, or the lease passed to another worker.
+    """
+
+    def __init__(self, store: JobStore, emitter: EventEmitter, job_id: str, profile: str,
+                 duration_s: float, lease: Lease, *, hz: float, renew_every_s: float) -> None:
+        self.store, self.emitter, self.lease = store, emitter, lease
+        self.job_id, self.profile, self.duration_s = job_id, profile, duration_s
+        self.min_interval_s = 1.0 / hz
+        self.renew_every_s = renew_every_s
+        self._pending: Progress | None = None
+        self._last_sent = self._last_check = 0.0
+        self._last_renew = time.monotonic()
+        self._stop = False
+
+    def on_progress(self, progress: Progress) -> None:
+        self._pending = progress
+        self._publish_if_due()
+
+    def on_tick(self) -> bool:
+        now = time.monotonic()
+        self._publish_if_due()
+        if now - self._last_renew >= self.renew_every_s:
+            self._last_renew = now
+            if not self.lease.renew():
+                log.warning("lost the lease on %s/%s", self.job_id, self.profile)
+                self._stop = True
+        if now - self._last_check >= CANCEL_CHECK_S:
+            self._last_check = now
+            job = self.store.get(self.job_id)
+            if job is None or job.terminal or job.rendition(self.profile).terminal:
+                self._stop = True
+        return not self._stop
+
+    def _publish_if_due(self) -> None:
+        progress = self._pending
+        if progress is None or self._stop:
+            return
+        if time.monotonic() - self._last_sent < self.min_interval_s and not progress.finished:
+            return
+        self._pending = None
+        self._last_sent = time.monotonic()
+        values = progress_values(progress, self.duration_s)
+
+        def apply(job: Job, rendition: Rendition) -> None:
+            if rendition.state != RenditionState.ENCODING:
+                raise StaleUpdate(f"{self.job_id}/{self.profile} is {rendition.state}")
+            for name, value in values.items():
+                setattr(rendition, name, value)
+
+        try:
+            self.store.update_rendition(self.job_id, self.profile, apply)
+        except StaleUpdate:
+            self._stop = True
+            return
+        self.emitter.emit(progress_event(self.job_id, self.profile, values))
