@@ -39,7 +39,7 @@ def start_redis(directory: Path, appendonly: bool = False, port: int | None = No
     """Start redis-server bound to loopback and wait until it answers PING."""
     binary = shutil.which("redis-server")
     if binary is None:
-        raise RuntimeError("redis-server is not installed: run `make setup` (apt-get install redis-server).")
+        raise RuntimeError("redis-server is missing: run `make setup`.")
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),

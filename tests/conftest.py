@@ -1,0 +1,69 @@
+"""Fixtures with real components: redis-server, celery workers, FFmpeg-made clips."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from common.settings import Settings
+from tests.support.jobs import write_test_ladder
+from tests.support.media import make_clip
+from tests.support.redis_server import RedisServer, start_redis
+from tests.support.workers import WorkerProcess, start_worker
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private redis-server per test module, so registries and queues never mix."""
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def clip(media_dir: Path) -> Path:
+    """A 2 s 320x240 H.264 + AAC clip."""
+    return make_clip(media_dir / "clip.mp4")
+
+
+@pytest.fixture(scope="session")
+def silent_clip(media_dir: Path) -> Path:
+    """A 2 s 320x240 H.264 clip without audio."""
+    return make_clip(media_dir / "silent.mp4", audio=False)
+
+
+@pytest.fixture(scope="session")
+def ladder_file(media_dir: Path) -> Path:
+    return write_test_ladder(media_dir / "ladder.json")
+
+
+def cluster_settings(redis_url: str, data_dir: Path, ladder: Path, **overrides: object) -> Settings:
+    """Settings for a test cluster: its own data dir, the small test ladder, fast heartbeats."""
+    values: dict[str, object] = {
+        "redis_url": redis_url, "data_dir": data_dir, "profiles_file": ladder,
+        "heartbeat_s": 0.5, "lease_s": 3, "concurrency": 2, "gpu": "off", "ffmpeg_nice": 0,
+    }
+    values.update(overrides)
+    return Settings.from_env({}, **values)
+
+
+@pytest.fixture
+def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start real workers for one test; every one is stopped (and its group killed) after."""
+    started: list[WorkerProcess] = []
+
+    def start(settings: Settings, name: str = "w1", **kwargs: object) -> WorkerProcess:
+        worker = start_worker(settings, tmp_path / "logs", name, **kwargs)  # type: ignore[arg-type]
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()

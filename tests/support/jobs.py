@@ -1,0 +1,93 @@
+"""Submit jobs the way the web tier does, and wait on their records."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import redis
+from celery import Celery
+
+from common import keys, tasknames
+from common.celery_config import celery_config
+from common.jobs import Job, JobMode
+from common.settings import Settings
+from common.store import JobStore
+from tests.support.ports import wait_for
+
+TEST_LADDER = {
+    "profiles": [
+        {"name": "360p", "height": 360, "video_bitrate_kbps": 600, "preset": "veryfast"},
+        {"name": "240p", "height": 240, "video_bitrate_kbps": 300, "preset": "veryfast",
+         "audio_bitrate_kbps": 64},
+        {"name": "144p", "height": 144, "video_bitrate_kbps": 150, "preset": "veryfast",
+         "audio_bitrate_kbps": 64},
+    ]
+}
+
+
+def write_test_ladder(path: Path) -> Path:
+    path.write_text(json.dumps(TEST_LADDER))
+    return path
+
+
+def producer(settings: Settings) -> Celery:
+    app = Celery("ffcluster-tests", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    return app
+
+
+def submit(settings: Settings, clip: Path, *, profiles: list[str] | None = None,
+           mode: JobMode = JobMode.ENCODE, source_name: str | None = None) -> Job:
+    """Copy ``clip`` into the uploads dir, create its job and enqueue the probe task."""
+    job = Job.new(source_name or clip.name, "", mode=mode, requested_profiles=profiles)
+    job.source_file = f"{job.id}{clip.suffix.lower()}"
+    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(clip, settings.uploads_dir / job.source_file)
+    store = JobStore(redis.Redis.from_url(settings.effective_redis_url))
+    store.create(job)
+    producer(settings).send_task(tasknames.PROBE_JOB, args=[job.id], queue=tasknames.QUEUE_CPU)
+    return job
+
+
+def wait_for_job(settings: Settings, job_id: str, states: Iterable[str] = ("done",),
+                 timeout: float = 90) -> Job:
+    """Poll the job record until it reaches a terminal state; assert it is one of ``states``."""
+    store = JobStore(redis.Redis.from_url(settings.effective_redis_url))
+    job = wait_for(lambda: (j := store.get(job_id)) is not None and j.terminal and j,
+                   timeout=timeout, interval=0.1, message=f"job {job_id} to finish")
+    assert job.state in set(states), json.dumps(job.to_dict(), indent=1)
+    return job
+
+
+class EventRecorder:
+    """Record every Socket.IO emit that crosses Redis (what every web process receives)."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self._pubsub = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
+        self._pubsub.subscribe(keys.SOCKETIO_CHANNEL)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._running = True
+        self._thread.start()
+
+    def _run(self) -> None:
+        while self._running:
+            message = self._pubsub.get_message(timeout=0.2)
+            if message and message["type"] == "message":
+                body = json.loads(message["data"])
+                if body.get("method") == "emit":
+                    self.events.append((body["event"], body["data"][0]))
+
+    def of(self, event: str, job_id: str) -> list[dict[str, Any]]:
+        return [data for name, data in list(self.events)
+                if name == event and data.get("job_id") == job_id]
+
+    def close(self) -> None:
+        self._running = False
+        self._thread.join(timeout=2)
+        self._pubsub.close()

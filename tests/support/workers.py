@@ -1,0 +1,116 @@
+"""Real `celery worker` processes started the way operators start them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from common import registry
+from common.settings import Settings
+from tests.support.ports import wait_for
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class WorkerProcess:
+    """A worker subprocess in its own process group; its log is kept for failure messages."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    settings: Settings
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 20) -> None:
+        """Warm-stop the worker (SIGTERM), then kill its whole group if it lingers."""
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=timeout)
+        kill_group(self.process.pid)
+        self.process.wait()
+
+
+def kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def start_worker(settings: Settings, log_dir: Path, name: str, *,
+                 wait_online: bool = True, timeout: float = 60) -> WorkerProcess:
+    """Start `python -m workers.main` with ``settings`` and wait until it heartbeats."""
+    settings = settings.with_overrides(worker_name=name)
+    env = {**os.environ, **settings.environment(), "PYTHONUNBUFFERED": "1"}
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "workers.main"], cwd=REPO_ROOT, env=env,
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    worker = WorkerProcess(name, process, log_path, settings)
+    if wait_online:
+        client = redis.Redis.from_url(settings.effective_redis_url)
+
+        def online() -> bool:
+            if not worker.alive():
+                raise AssertionError(f"worker {name} exited:\n{worker.log()[-3000:]}")
+            return any(w.hostname.startswith(f"{name}@") and w.online
+                       for w in registry.list_workers(client))
+
+        wait_for(online, timeout=timeout, interval=0.1, message=f"worker {name} online")
+    return worker
+
+
+def child_pids(pid: int) -> list[int]:
+    """Return the pids of every descendant of ``pid`` (read from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        parents.setdefault(ppid, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in parents.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def process_name(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def pid_exists(pid: int) -> bool:
+    """True while ``pid`` is a live process (zombies count as gone)."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
