@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from common.jobs import JobMode
@@ -41,7 +42,8 @@ def test_ladder_encodes_with_visible_gpu_fallback(
         assert rendition.codec == "libx264"
         nvenc = [f for f in rendition.fallbacks if f.codec == "h264_nvenc"]
         assert nvenc and "libcuda" in nvenc[0].error
-        assert rendition.queue == "gpu" and rendition.worker and rendition.worker.startswith("gpu1@")
+        assert rendition.queue == "gpu"
+        assert rendition.worker and rendition.worker.startswith("gpu1@")
         assert rendition.percent == 100.0 and rendition.attempts == 1
         assert rendition.size_bytes == output.stat().st_size
     assert job.poster == "poster.jpg"
@@ -82,7 +84,8 @@ def test_progress_events_arrive_in_order_and_match_the_record(
     assert all(set(e) >= {"job_id", "profile", "percent", "fps", "bitrate_kbps", "speed", "eta_s"}
                for e in progress)
     times = [e["ts"] for e in progress]
-    assert all(b - a >= 0.2 for a, b in zip(times[:-2], times[1:-1], strict=True)), times
+    # At most 4 a second per rendition; only the final 100% may follow sooner.
+    assert all(b - a >= 0.2 for a, b in itertools.pairwise(times[:-1])), times
     states = [e["job"]["state"] for e in events.of("job", job.id)]
     assert states.index("probing") < states.index("encoding") < states.index("done")
 
