@@ -1,0 +1,147 @@
+"""Real signals against real workers: nothing is lost, nothing is orphaned, nothing loops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from common import lifecycle, tasknames
+from common.settings import Settings
+from common.store import JobStore
+from tests.chaos.conftest import (
+    Factory,
+    ffmpeg_pids,
+    parent_of,
+    settings_client,
+    wait_encoding,
+    wait_gone,
+)
+from tests.support.jobs import producer, submit, wait_for_job
+from tests.support.ports import wait_for
+from tests.support.workers import pid_exists
+
+pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+
+
+def test_cancel_stops_ffmpeg_within_two_seconds_and_leaves_no_file(
+    chaos_settings: Settings, worker_factory: Factory, long_clip: Path
+) -> None:
+    worker = worker_factory(chaos_settings)
+    job = submit(chaos_settings, long_clip)
+    wait_encoding(chaos_settings, job.id)
+    running = wait_for(lambda: ffmpeg_pids(worker), timeout=10, message="ffmpeg running")
+
+    lifecycle.cancel_job(JobStore(settings_client(chaos_settings)), job.id)
+    assert wait_gone(running, timeout=5) < 2.0
+
+    final = wait_for_job(chaos_settings, job.id, states=("canceled",))
+    assert final.renditions[0].state == "canceled"
+    out_dir = chaos_settings.job_output_dir(job.id)
+    wait_for(lambda: not out_dir.exists() or not any(out_dir.iterdir()), timeout=5,
+             message="partial files removed")
+    assert worker.alive()
+
+
+def test_killed_pool_process_is_replaced_and_the_rendition_runs_again(
+    chaos_settings: Settings, worker_factory: Factory, long_clip: Path
+) -> None:
+    worker = worker_factory(chaos_settings)
+    job = submit(chaos_settings, long_clip)
+    wait_encoding(chaos_settings, job.id)
+    [ffmpeg] = wait_for(lambda: ffmpeg_pids(worker), timeout=10, message="ffmpeg running")
+    pool_process = parent_of(ffmpeg)
+    assert pool_process != worker.pid
+
+    os.kill(pool_process, signal.SIGKILL)
+    wait_gone([ffmpeg], timeout=5)  # PR_SET_PDEATHSIG: no orphan keeps burning a core
+
+    final = wait_for_job(chaos_settings, job.id, timeout=120)
+    rendition = final.renditions[0]
+    assert rendition.state == "done" and rendition.attempts == 2
+    assert (chaos_settings.job_output_dir(job.id) / "360p.mp4").stat().st_size > 0
+    assert worker.alive()
+
+
+def test_killed_worker_is_taken_over_within_thirty_seconds(
+    chaos_settings: Settings, worker_factory: Factory, long_clip: Path
+) -> None:
+    first = worker_factory(chaos_settings, name="first")
+    job = submit(chaos_settings, long_clip)
+    wait_encoding(chaos_settings, job.id)
+    second = worker_factory(chaos_settings, name="second")
+    [ffmpeg] = wait_for(lambda: ffmpeg_pids(first), timeout=10, message="ffmpeg on first")
+
+    os.kill(first.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    wait_gone([ffmpeg], timeout=10)
+
+    store = JobStore(settings_client(chaos_settings))
+    wait_for(lambda: (r := store.get(job.id).renditions[0]).worker
+             and r.worker.startswith("second@") and r.state == "encoding", timeout=30,
+             message="second worker takes over")
+    assert time.monotonic() - killed_at < 30
+    final = wait_for_job(chaos_settings, job.id, timeout=120)
+    assert final.renditions[0].attempts == 2
+    assert second.alive()
+
+
+def test_rendition_that_kills_its_worker_every_time_fails_after_max_attempts(
+    chaos_settings: Settings, worker_factory: Factory, long_clip: Path
+) -> None:
+    settings = chaos_settings.with_overrides(max_attempts=2)
+    worker = worker_factory(settings)
+    job = submit(settings, long_clip)
+    store = JobStore(settings_client(settings))
+    for attempt in (1, 2):
+        wait_for(lambda a=attempt: store.get(job.id).renditions
+                 and store.get(job.id).renditions[0].attempts == a, timeout=60,
+                 message=f"attempt {attempt}")
+        [ffmpeg] = wait_for(lambda: ffmpeg_pids(worker), timeout=20, message="ffmpeg running")
+        os.kill(parent_of(ffmpeg), signal.SIGKILL)
+        wait_gone([ffmpeg], timeout=5)
+
+    final = wait_for_job(settings, job.id, states=("failed",), timeout=60)
+    assert final.renditions[0].attempts == 2
+    assert final.error and "Gave up after 2 attempts" in final.error
+    assert worker.alive()
+
+
+def test_late_duplicate_never_touches_a_finished_rendition(
+    chaos_settings: Settings, worker_factory: Factory, clip: Path
+) -> None:
+    worker_factory(chaos_settings)
+    job = wait_for_job(chaos_settings, submit(chaos_settings, clip).id)
+    output = chaos_settings.job_output_dir(job.id) / "240p.mp4"
+    if not output.exists():  # the slow ladder only has 360p: the 320x240 clip keeps its size
+        output = chaos_settings.job_output_dir(job.id) / str(job.renditions[0].output)
+    before = (output.stat().st_mtime_ns, output.stat().st_size)
+
+    app = producer(chaos_settings)
+    app.send_task(tasknames.ENCODE_RENDITION, args=[job.id, job.renditions[0].profile],
+                  queue=tasknames.QUEUE_CPU)
+    app.send_task(tasknames.PROBE_JOB, args=[job.id], queue=tasknames.QUEUE_CPU)
+    store = JobStore(settings_client(chaos_settings))
+    # A marker job queued behind the duplicates tells us when the worker got past them.
+    marker = submit(chaos_settings, clip)
+    wait_for_job(chaos_settings, marker.id)
+
+    after_job = store.get(job.id)
+    assert after_job.state == "done" and after_job.renditions[0].attempts == 1
+    assert (output.stat().st_mtime_ns, output.stat().st_size) == before
+
+
+def test_time_limit_kills_ffmpeg_and_fails_the_rendition_with_a_sentence(
+    chaos_settings: Settings, worker_factory: Factory, long_clip: Path
+) -> None:
+    settings = chaos_settings.with_overrides(task_time_limit_s=3)
+    worker = worker_factory(settings)
+    job = submit(settings, long_clip)
+    [ffmpeg] = wait_for(lambda: ffmpeg_pids(worker), timeout=30, message="ffmpeg running")
+    final = wait_for_job(settings, job.id, states=("failed",), timeout=30)
+    assert not pid_exists(ffmpeg)
+    assert "time limit" in (final.renditions[0].error or "")
+    assert worker.alive()
