@@ -7,6 +7,7 @@ import os
 import threading
 from typing import Any
 
+import redis
 from celery import Celery
 from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 
@@ -97,6 +98,18 @@ def requeue_abandoned(app: Celery, store: JobStore) -> list[str]:
     return requeued
 
 
+def rescue_stranded_gpu_tasks(client: redis.Redis) -> int:
+    """Move tasks waiting on ``gpu`` to ``cpu`` while no GPU-tagged worker is online."""
+    if choose_queue(client) == QUEUE_GPU:
+        return 0
+    moved = 0
+    while client.rpoplpush(QUEUE_GPU, QUEUE_CPU) is not None:
+        moved += 1
+    if moved:
+        log.warning("no GPU worker online: moved %d waiting task(s) from gpu to cpu", moved)
+    return moved
+
+
 class Heartbeat(threading.Thread):
     """Advertise the worker every ``heartbeat_s`` and reap lapsed leases, in the main process."""
 
@@ -111,6 +124,7 @@ class Heartbeat(threading.Thread):
         registry.announce(self.client, worker_info(self.ctx, self.queues),
                           ttl_s=settings.heartbeat_s * 3)
         requeue_abandoned(self.app, JobStore(self.client))
+        rescue_stranded_gpu_tasks(self.client)
 
     def run(self) -> None:
         while not self.stopping.is_set():

@@ -1,0 +1,52 @@
+"""Routing with CPU-only workers: nothing goes to, or stays on, a queue nobody consumes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from common import registry, tasknames
+from common.jobs import Job, JobState, Rendition
+from common.settings import Settings
+from common.store import JobStore
+from tests.conftest import cluster_settings
+from tests.support.jobs import producer, submit, wait_for_job
+from tests.support.redis_server import RedisServer
+from tests.support.workers import WorkerProcess
+
+
+def test_cpu_only_cluster_routes_to_cpu_without_hardware_attempts(
+    redis_server: RedisServer, tmp_path: Path, ladder_file: Path, clip: Path,
+    worker_factory: Callable[..., WorkerProcess],
+) -> None:
+    settings = cluster_settings(redis_server.url, tmp_path / "data", ladder_file, gpu="off")
+    worker_factory(settings, name="cpu1")
+    [info] = registry.list_workers(redis_server.client())
+    assert not info.gpu and info.queues == ["cpu"] and info.encoders == ["libx264"]
+
+    job = wait_for_job(settings, submit(settings, clip, profiles=["144p"]).id)
+    [rendition] = job.renditions
+    assert rendition.queue == "cpu" and rendition.codec == "libx264"
+    assert rendition.fallbacks == []
+
+
+def test_task_stranded_on_gpu_queue_moves_to_cpu_when_no_gpu_worker_is_online(
+    redis_server: RedisServer, tmp_path: Path, ladder_file: Path, clip: Path,
+    worker_factory: Callable[..., WorkerProcess],
+) -> None:
+    settings: Settings = cluster_settings(redis_server.url, tmp_path / "data", ladder_file)
+    worker_factory(settings, name="cpu2")
+    # A job planned while a GPU worker was online, whose GPU worker has since gone away.
+    job = Job.new("stranded.mp4", "stranded.mp4", state=JobState.ENCODING)
+    settings.uploads_dir.mkdir(parents=True)
+    (settings.uploads_dir / "stranded.mp4").write_bytes(clip.read_bytes())
+    probe_job = wait_for_job(settings, submit(settings, clip, profiles=["144p"]).id)
+    job.source = probe_job.source
+    job.renditions = [Rendition("144p", queue="gpu", width=192, height=144, output="144p.mp4",
+                                target=probe_job.renditions[0].target)]
+    JobStore(redis_server.client()).create(job)
+    producer(settings).send_task(tasknames.ENCODE_RENDITION, args=[job.id, "144p"],
+                                 queue=tasknames.QUEUE_GPU)
+
+    final = wait_for_job(settings, job.id, timeout=30)
+    assert final.renditions[0].worker and final.renditions[0].worker.startswith("cpu2@")
