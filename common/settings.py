@@ -91,6 +91,11 @@ class Settings:
         default=10,
         metadata={"help": "Niceness added to FFmpeg so the web tier and Redis keep the CPU."},
     )
+    fuse_renditions: bool = field(
+        default=True,
+        metadata={"help": "Encode the renditions that go to one worker in one FFmpeg with one "
+                  "decode (split filter) instead of one FFmpeg each."},
+    )
     x264_threads: int = field(
         default=0, metadata={"help": "libx264 threads per encode; 0 lets x264 choose."}
     )
@@ -185,6 +190,12 @@ class Settings:
 
 
 def _convert(name: str, type_name: str, raw: str) -> Any:
+    if type_name.startswith("bool"):
+        if raw.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{_env_name(name)} must be true or false, not {raw!r}.")
     try:
         if "Path" in type_name:
             return Path(raw)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 PROBE_JOB = "ffcluster.probe_job"
 ENCODE_RENDITION = "ffcluster.encode_rendition"
+ENCODE_RENDITIONS = "ffcluster.encode_renditions"
+"""Several renditions of one job fused into one FFmpeg (one decode)."""
 FINALIZE_JOB = "ffcluster.finalize_job"
 SEND_WEBHOOK = "ffcluster.send_webhook"
 

@@ -8,12 +8,14 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from common.jobs import Fallback, SourceInfo
 from common.ladder import RenditionPlan
-from workers.ffmpeg.commands import COPY, SOFTWARE_H264, EncodeOptions, build_encode_command
+from workers.ffmpeg.commands import COPY, SOFTWARE_H264, EncodeOptions, build_ladder_command
 from workers.ffmpeg.probe import ProbeError, run_ffprobe
 from workers.ffmpeg.process import ProgressCallback, TickCallback, run_ffmpeg
+from workers.ffmpeg.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,102 @@ def _discard(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class EncodeTarget:
+    """One output of a (possibly fused) encode: what to make and where it goes."""
+
+    plan: RenditionPlan
+    output: Path
+
+
+GroupProgressCallback = Callable[[Progress, list[float | None]], None]
+"""Receives the shared progress and each output's bitrate so far (kb/s, from its size)."""
+
+
+def _output_bitrates(partials: list[Path], progress: Progress) -> list[float | None]:
+    if not progress.out_time_s:
+        return [None] * len(partials)
+    rates: list[float | None] = []
+    for partial in partials:
+        try:
+            rates.append(round(partial.stat().st_size * 8 / 1000 / progress.out_time_s, 1))
+        except OSError:
+            rates.append(None)
+    return rates
+
+
+def _verify_all(partials: list[Path], targets: list[EncodeTarget], source: SourceInfo,
+                codec: str, ffprobe_bin: str) -> list[tuple[int, int, float]]:
+    facts = []
+    for partial, target in zip(partials, targets, strict=True):
+        try:
+            facts.append(verify_output(partial, target.plan, source, codec, ffprobe_bin))
+        except ValueError as exc:
+            raise ValueError(f"the {target.plan.profile.name} output failed verification: "
+                             f"{exc}") from exc
+    return facts
+
+
+def encode_group(
+    source_path: Path,
+    source: SourceInfo,
+    targets: list[EncodeTarget],
+    codecs: list[str],
+    *,
+    options: EncodeOptions,
+    ffprobe_bin: str = "ffprobe",
+    nice: int = 0,
+    on_progress: GroupProgressCallback | None = None,
+    on_tick: TickCallback | None = None,
+    on_attempt: AttemptCallback | None = None,
+    timeout_s: float | None = None,
+) -> list[EncodeResult]:
+    """Encode every target with one FFmpeg (one decode), trying each codec in turn.
+
+    A failing codec (it will not open, it dies mid-encode, an output does not verify)
+    is recorded as a :class:`Fallback` with FFmpeg's own error line and the next codec
+    starts from the beginning. Outputs appear only complete and verified, all together.
+    """
+    for target in targets:
+        target.output.parent.mkdir(parents=True, exist_ok=True)
+    fallbacks: list[Fallback] = []
+    for codec in codecs:
+        if on_attempt is not None:
+            on_attempt(codec, list(fallbacks))
+        partials = [temp_path(t.output) for t in targets]
+        args = build_ladder_command(source_path, source, [t.plan for t in targets], codec,
+                                    partials, options)
+
+        def report(progress: Progress, partials: list[Path] = partials) -> None:
+            if on_progress is not None:
+                on_progress(progress, _output_bitrates(partials, progress))
+
+        try:
+            run = run_ffmpeg(args, on_progress=report, on_tick=on_tick, nice=nice,
+                             timeout_s=timeout_s)
+            if run.stopped:
+                raise EncodeStopped("the encode was stopped")
+            if not run.ok:
+                fallbacks.append(Fallback(codec, run.error_line))
+                log.warning("%s failed for %s: %s", codec, source_path.name, run.error_line)
+                continue
+            try:
+                facts = _verify_all(partials, targets, source, codec, ffprobe_bin)
+            except ValueError as exc:
+                fallbacks.append(Fallback(codec, f"{str(exc)[0].upper()}{str(exc)[1:]}."))
+                continue
+            for partial, target in zip(partials, targets, strict=True):
+                os.replace(partial, target.output)
+        finally:
+            for partial in partials:
+                _discard(partial)
+        return [EncodeResult(codec, t.output, width, height, duration,
+                             t.output.stat().st_size, list(fallbacks))
+                for t, (width, height, duration) in zip(targets, facts, strict=True)]
+    tried = ", ".join(f"{f.codec} ({f.error})" for f in fallbacks)
+    raise EncodeFailed(f"Every encoder failed: {tried}.", fallbacks)
+
+
 def encode_rendition(
     source_path: Path,
     source: SourceInfo,
@@ -98,45 +196,15 @@ def encode_rendition(
     output: Path,
     codecs: list[str],
     *,
-    options: EncodeOptions,
-    ffprobe_bin: str = "ffprobe",
-    nice: int = 0,
     on_progress: ProgressCallback | None = None,
-    on_tick: TickCallback | None = None,
-    on_attempt: AttemptCallback | None = None,
-    timeout_s: float | None = None,
+    **kwargs: Any,
 ) -> EncodeResult:
-    """Encode with each codec in turn until one gives a verified file, then rename it into place.
+    """Encode one rendition (see :func:`encode_group` for the fallback and publish rules)."""
 
-    A failing codec (it will not open, it dies mid-encode, its output does not verify)
-    is recorded as a :class:`Fallback` with FFmpeg's own error line and the next codec
-    starts from the beginning. ``output`` appears only complete and verified.
-    """
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fallbacks: list[Fallback] = []
-    for codec in codecs:
-        if on_attempt is not None:
-            on_attempt(codec, list(fallbacks))
-        partial = temp_path(output)
-        args = build_encode_command(source_path, source, plan, codec, partial, options)
-        try:
-            run = run_ffmpeg(args, on_progress=on_progress, on_tick=on_tick, nice=nice,
-                             timeout_s=timeout_s)
-            if run.stopped:
-                raise EncodeStopped("the encode was stopped")
-            if not run.ok:
-                fallbacks.append(Fallback(codec, run.error_line))
-                log.warning("%s failed for %s: %s", codec, output.name, run.error_line)
-                continue
-            try:
-                width, height, duration = verify_output(partial, plan, source, codec, ffprobe_bin)
-            except ValueError as exc:
-                fallbacks.append(Fallback(codec, f"The output failed verification: {exc}."))
-                continue
-            os.replace(partial, output)
-        finally:
-            _discard(partial)
-        return EncodeResult(codec, output, width, height, duration, output.stat().st_size,
-                            fallbacks)
-    tried = ", ".join(f"{f.codec} ({f.error})" for f in fallbacks)
-    raise EncodeFailed(f"Every encoder failed: {tried}.", fallbacks)
+    def report(progress: Progress, _bitrates: list[float | None]) -> None:
+        if on_progress is not None:
+            on_progress(progress)
+
+    [result] = encode_group(source_path, source, [EncodeTarget(plan, output)], codecs,
+                            on_progress=report, **kwargs)
+    return result

@@ -9,9 +9,9 @@ from celery import Celery
 
 from common.jobs import Job, JobMode, JobState, Rendition, RenditionState
 from common.ladder import LadderError, load_ladder, plan_renditions, select_profiles
-from common.registry import choose_queue
+from common.registry import choose_queue, list_workers
 from common.store import StaleUpdate
-from common.tasknames import ENCODE_RENDITION, FINALIZE_JOB
+from common.tasknames import ENCODE_RENDITIONS, FINALIZE_JOB
 from workers.context import WorkerContext
 from workers.ffmpeg.probe import ProbeError, probe_source
 from workers.poster import make_poster
@@ -83,13 +83,37 @@ def start_job(app: Celery, ctx: WorkerContext, job_id: str) -> list[str]:
     except StaleUpdate:
         return []
     ctx.notify_job(app, job)
-    pending = [r.profile for r in job.renditions if r.state != RenditionState.DONE]
-    for profile in pending:
-        app.send_task(ENCODE_RENDITION, args=[job_id, profile], queue=queue)
+    pending = [r for r in job.renditions if r.state != RenditionState.DONE]
+    for group in group_renditions(pending, _workers_on(ctx, queue), settings.fuse_renditions):
+        app.send_task(ENCODE_RENDITIONS, args=[job_id, group], queue=queue)
     if not pending:
         app.send_task(FINALIZE_JOB, args=[job_id])
-    log.info("job %s: %s on queue %s", job_id, ", ".join(pending) or "nothing to encode", queue)
-    return pending
+    profiles = [r.profile for r in pending]
+    log.info("job %s: %s on queue %s", job_id, ", ".join(profiles) or "nothing to encode", queue)
+    return profiles
+
+
+def _workers_on(ctx: WorkerContext, queue: str) -> int:
+    return sum(1 for w in list_workers(ctx.redis, include_offline=False) if queue in w.queues)
+
+
+def group_renditions(renditions: list[Rendition], workers: int, fuse: bool) -> list[list[str]]:
+    """Split renditions into one group per worker, balanced by pixels, each one FFmpeg.
+
+    Stream copies stay alone (they need no decode); without ``fuse`` every rendition is
+    its own group.
+    """
+    copies = [[r.profile] for r in renditions if r.passthrough]
+    encodes = sorted((r for r in renditions if not r.passthrough),
+                     key=lambda r: (r.width or 0) * (r.height or 0), reverse=True)
+    if not fuse:
+        return copies + [[r.profile] for r in encodes]
+    count = max(1, min(workers, len(encodes)))
+    groups: list[list[Rendition]] = [[] for _ in range(count)]
+    for rendition in encodes:
+        lightest = min(groups, key=lambda g: sum((r.width or 0) * (r.height or 0) for r in g))
+        lightest.append(rendition)
+    return copies + [[r.profile for r in group] for group in groups if group]
 
 
 def finalize_when_complete(app: Celery, ctx: WorkerContext, job_id: str) -> None:

@@ -1,4 +1,4 @@
-"""Encode one rendition of a job under a lease, recording every step in the job record."""
+"""Encode renditions of a job under leases, recording every step in the job record."""
 
 from __future__ import annotations
 
@@ -14,10 +14,18 @@ from common.events import progress_event
 from common.jobs import Fallback, Job, JobMode, Rendition, RenditionState
 from common.ladder import Profile, RenditionPlan
 from common.registry import task_ref
-from common.store import StaleUpdate
+from common.store import RenditionMutation, StaleUpdate
 from workers.context import WorkerContext
-from workers.encode import EncodeFailed, EncodeResult, EncodeStopped, codec_chain, encode_rendition
+from workers.encode import (
+    EncodeFailed,
+    EncodeResult,
+    EncodeStopped,
+    EncodeTarget,
+    codec_chain,
+    encode_group,
+)
 from workers.ffmpeg.commands import EncodeOptions
+from workers.ffmpeg.progress import Progress
 from workers.lease import Lease, acquire
 from workers.pipeline import finalize_when_complete
 from workers.reporter import ProgressReporter
@@ -60,17 +68,16 @@ def _plan(rendition: Rendition) -> RenditionPlan:
                          rendition.passthrough)
 
 
-def _record_attempt(app: Celery, ctx: WorkerContext, job_id: str, profile: str):
-    def on_attempt(codec: str, fallbacks: list[Fallback]) -> None:
-        def apply(job: Job, rendition: Rendition) -> None:
-            rendition.codec, rendition.fallbacks, rendition.percent = codec, fallbacks, 0.0
+def _update_each(ctx: WorkerContext, job_id: str, profiles: list[str],
+                 apply: RenditionMutation) -> Job:
+    job: Job | None = None
+    for profile in profiles:
+        job = ctx.store.update_rendition(job_id, profile, apply)
+    assert job is not None
+    return job
 
-        ctx.notify_job(app, ctx.store.update_rendition(job_id, profile, apply))
 
-    return on_attempt
-
-
-def _finish(ctx: WorkerContext, job_id: str, profile: str, result: EncodeResult) -> Job:
+def _finish(ctx: WorkerContext, job_id: str, result: EncodeResult, profile: str) -> Job:
     def apply(job: Job, rendition: Rendition) -> None:
         rendition.state = RenditionState.DONE
         rendition.percent, rendition.eta_s = 100.0, 0.0
@@ -83,7 +90,7 @@ def _finish(ctx: WorkerContext, job_id: str, profile: str, result: EncodeResult)
     return ctx.store.update_rendition(job_id, profile, apply)
 
 
-def _fail(ctx: WorkerContext, job_id: str, profile: str, error: str,
+def _fail(ctx: WorkerContext, job_id: str, profiles: list[str], error: str,
           fallbacks: list[Fallback] | None = None) -> Job:
     def apply(job: Job, rendition: Rendition) -> None:
         rendition.state = RenditionState.FAILED
@@ -92,78 +99,107 @@ def _fail(ctx: WorkerContext, job_id: str, profile: str, error: str,
             rendition.fallbacks = fallbacks
         rendition.finished_at = time.time()
 
-    return ctx.store.update_rendition(job_id, profile, apply)
+    return _update_each(ctx, job_id, profiles, apply)
 
 
-def _count(ctx: WorkerContext, result: EncodeResult, started: float) -> None:
+def _count(ctx: WorkerContext, result: EncodeResult, seconds: float) -> None:
     metrics.add(ctx.redis, metrics.RENDITIONS_ENCODED, result.codec)
-    metrics.add(ctx.redis, metrics.ENCODE_SECONDS, result.codec, time.monotonic() - started)
+    metrics.add(ctx.redis, metrics.ENCODE_SECONDS, result.codec, seconds)
     for fallback in result.fallbacks:
         metrics.add(ctx.redis, metrics.FALLBACKS, fallback.codec)
 
 
-def run_rendition(app: Celery, ctx: WorkerContext, job_id: str, profile: str,
-                  task_id: str | None) -> Outcome:
-    """Encode ``profile`` of ``job_id`` once, at most one copy cluster-wide at any time."""
+def run_renditions(app: Celery, ctx: WorkerContext, job_id: str, profiles: list[str],
+                   task_id: str | None) -> tuple[Outcome, list[str]]:
+    """Encode the given renditions of a job together, each at most once cluster-wide.
+
+    Returns the outcome and the profiles another live worker holds (to try again later).
+    """
     job = ctx.store.get(job_id)
-    if job is None or job.terminal or profile not in {r.profile for r in job.renditions}:
-        return Outcome.SKIPPED
-    if job.rendition(profile).terminal:
-        return Outcome.SKIPPED
-    lease = acquire(ctx.redis, job_id, profile, ctx.hostname, task_id, ctx.settings.lease_s)
-    if lease is None:
-        return Outcome.BUSY
-    ref = task_ref(job_id, profile)
-    ctx.redis.sadd(keys.ACTIVE_RENDITIONS, ref)
-    ctx.redis.sadd(keys.worker_tasks(ctx.hostname), ref)
+    if job is None or job.terminal:
+        return Outcome.SKIPPED, []
+    open_profiles = [r.profile for r in job.renditions if r.profile in profiles and not r.terminal]
+    leases: dict[str, Lease] = {}
+    busy: list[str] = []
+    for profile in open_profiles:
+        lease = acquire(ctx.redis, job_id, profile, ctx.hostname, task_id, ctx.settings.lease_s)
+        if lease is None:
+            busy.append(profile)
+        else:
+            leases[profile] = lease
+    if not leases:
+        return (Outcome.BUSY if busy else Outcome.SKIPPED), busy
+    refs = [task_ref(job_id, profile) for profile in leases]
+    ctx.redis.sadd(keys.ACTIVE_RENDITIONS, *refs)
+    ctx.redis.sadd(keys.worker_tasks(ctx.hostname), *refs)
     try:
-        return _encode_under_lease(app, ctx, job_id, profile, lease)
+        return _encode_under_leases(app, ctx, job_id, leases), busy
     except StaleUpdate:
-        return Outcome.STOPPED
+        return Outcome.STOPPED, busy
     finally:
-        lease.release()
-        ctx.redis.srem(keys.worker_tasks(ctx.hostname), ref)
-        ctx.redis.srem(keys.ACTIVE_RENDITIONS, ref)
+        for lease in leases.values():
+            lease.release()
+        ctx.redis.srem(keys.worker_tasks(ctx.hostname), *refs)
+        ctx.redis.srem(keys.ACTIVE_RENDITIONS, *refs)
         finalize_when_complete(app, ctx, job_id)
 
 
-def _encode_under_lease(app: Celery, ctx: WorkerContext, job_id: str, profile: str,
-                        lease: Lease) -> Outcome:
-    job = _start(ctx, job_id, profile)
+def _encode_under_leases(app: Celery, ctx: WorkerContext, job_id: str,
+                         leases: dict[str, Lease]) -> Outcome:
+    for profile in leases:
+        job = _start(ctx, job_id, profile)
     ctx.notify_job(app, job)
-    rendition = job.rendition(profile)
-    if rendition.state == RenditionState.FAILED or job.source is None:
+    active = [job.rendition(p) for p in leases if job.rendition(p).state == RenditionState.ENCODING]
+    if not active or job.source is None:
         return Outcome.FAILED
-    settings = ctx.settings
-    plan = _plan(rendition)
-    codecs = codec_chain(plan, ctx.hardware_encoders, copy_only=job.mode == JobMode.PASSTHROUGH)
-    reporter = ProgressReporter(ctx.store, ctx.emitter, job_id, profile, job.source.duration,
-                                lease, hz=settings.progress_hz, renew_every_s=settings.heartbeat_s)
+    settings, profiles = ctx.settings, [r.profile for r in active]
+    targets = [EncodeTarget(_plan(r), settings.job_output_dir(job_id) / str(r.output))
+               for r in active]
+    copy = all(t.plan.passthrough for t in targets)
+    codecs = codec_chain(RenditionPlan(targets[0].plan.profile, 0, 0, copy),
+                         ctx.hardware_encoders, copy_only=job.mode == JobMode.PASSTHROUGH)
+    reporters = [ProgressReporter(ctx.store, ctx.emitter, job_id, p, job.source.duration,
+                                  leases[p], hz=settings.progress_hz,
+                                  renew_every_s=settings.heartbeat_s) for p in profiles]
+
+    def on_progress(progress: Progress, bitrates: list[float | None]) -> None:
+        for reporter, bitrate in zip(reporters, bitrates, strict=True):
+            reporter.on_progress(progress, bitrate)
+
+    def on_tick() -> bool:
+        return all([reporter.on_tick() for reporter in reporters])
+
+    def on_attempt(codec: str, fallbacks: list[Fallback]) -> None:
+        def apply(job: Job, rendition: Rendition) -> None:
+            rendition.codec, rendition.fallbacks, rendition.percent = codec, fallbacks, 0.0
+
+        ctx.notify_job(app, _update_each(ctx, job_id, profiles, apply))
+
     started = time.monotonic()
     try:
-        result = encode_rendition(
-            settings.uploads_dir / job.source_file, job.source, plan,
-            settings.job_output_dir(job_id) / str(rendition.output), codecs,
+        results = encode_group(
+            settings.uploads_dir / job.source_file, job.source, targets, codecs,
             options=EncodeOptions(settings.ffmpeg_bin, settings.x264_threads),
             ffprobe_bin=settings.ffprobe_bin, nice=settings.ffmpeg_nice,
-            on_progress=reporter.on_progress, on_tick=reporter.on_tick,
-            on_attempt=_record_attempt(app, ctx, job_id, profile),
+            on_progress=on_progress, on_tick=on_tick, on_attempt=on_attempt,
         )
     except EncodeStopped:
-        log.info("%s/%s stopped (canceled or taken over)", job_id, profile)
+        log.info("%s %s stopped (canceled or taken over)", job_id, ", ".join(profiles))
         return Outcome.STOPPED
     except EncodeFailed as exc:
-        ctx.notify_job(app, _fail(ctx, job_id, profile, str(exc), exc.fallbacks))
+        ctx.notify_job(app, _fail(ctx, job_id, profiles, str(exc), exc.fallbacks))
         return Outcome.FAILED
     except SoftTimeLimitExceeded:
         error = f"The encode ran over the {settings.task_time_limit_s}s time limit."
-        ctx.notify_job(app, _fail(ctx, job_id, profile, error))
+        ctx.notify_job(app, _fail(ctx, job_id, profiles, error))
         return Outcome.FAILED
-    _count(ctx, result, started)
-    job = _finish(ctx, job_id, profile, result)
-    final = job.rendition(profile)
-    ctx.emitter.emit(progress_event(job_id, profile, {
-        "percent": 100.0, "fps": final.fps, "bitrate_kbps": final.bitrate_kbps,
-        "speed": final.speed, "eta_s": 0.0}))
+    seconds = (time.monotonic() - started) / len(results)
+    for profile, result in zip(profiles, results, strict=True):
+        _count(ctx, result, seconds)
+        job = _finish(ctx, job_id, result, profile)
+        final = job.rendition(profile)
+        ctx.emitter.emit(progress_event(job_id, profile, {
+            "percent": 100.0, "fps": final.fps, "bitrate_kbps": final.bitrate_kbps,
+            "speed": final.speed, "eta_s": 0.0}))
     ctx.notify_job(app, job)
     return Outcome.DONE

@@ -45,9 +45,12 @@ class ProgressReporter:
         self._last_sent = self._last_check = 0.0
         self._last_renew = time.monotonic()
         self._stop = False
+        self._bitrate_kbps: float | None = None
 
-    def on_progress(self, progress: Progress) -> None:
+    def on_progress(self, progress: Progress, bitrate_kbps: float | None = None) -> None:
+        """Take a progress block; ``bitrate_kbps`` overrides FFmpeg's (shared by all outputs)."""
         self._pending = progress
+        self._bitrate_kbps = bitrate_kbps
         self._publish_if_due()
 
     def on_tick(self) -> bool:
@@ -74,6 +77,8 @@ class ProgressReporter:
         self._pending = None
         self._last_sent = time.monotonic()
         values = progress_values(progress, self.duration_s)
+        if self._bitrate_kbps is not None:
+            values["bitrate_kbps"] = self._bitrate_kbps
 
         def apply(job: Job, rendition: Rendition) -> None:
             if rendition.state != RenditionState.ENCODING:

@@ -11,7 +11,7 @@ from celery import Task, shared_task
 from common import tasknames
 from workers import pipeline, webhook
 from workers.context import context_of
-from workers.rendition import Outcome, run_rendition
+from workers.rendition import run_renditions
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +24,22 @@ def probe_job(self: Task, job_id: str) -> list[str]:
     return pipeline.start_job(self.app, context_of(self.app), job_id)
 
 
+@shared_task(bind=True, name=tasknames.ENCODE_RENDITIONS, max_retries=BUSY_RETRIES)
+def encode_renditions(self: Task, job_id: str, profiles: list[str]) -> str:
+    """Encode renditions with one decode; those another live worker holds are tried later."""
+    ctx = context_of(self.app)
+    outcome, busy = run_renditions(self.app, ctx, job_id, profiles, self.request.id)
+    if busy:
+        raise self.retry(args=[job_id, busy], countdown=ctx.settings.lease_s)
+    return str(outcome)
+
+
 @shared_task(bind=True, name=tasknames.ENCODE_RENDITION, max_retries=BUSY_RETRIES)
 def encode_rendition(self: Task, job_id: str, profile: str) -> str:
     """Encode one rendition; if another live worker holds it, look again after its lease."""
     ctx = context_of(self.app)
-    outcome = run_rendition(self.app, ctx, job_id, profile, self.request.id)
-    if outcome == Outcome.BUSY:
+    outcome, busy = run_renditions(self.app, ctx, job_id, [profile], self.request.id)
+    if busy:
         raise self.retry(countdown=ctx.settings.lease_s)
     return str(outcome)
 

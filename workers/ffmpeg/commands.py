@@ -70,25 +70,46 @@ def _video_stream(stream: Any, source: SourceInfo, plan: RenditionPlan, codec: s
     return stream
 
 
-def build_encode_command(source_path: Path, source: SourceInfo, plan: RenditionPlan,
-                         codec: str, output: Path, options: EncodeOptions) -> list[str]:
-    """Return the FFmpeg argv that turns the source into one rendition with ``codec``."""
-    source_input = _input(source_path)
-    streams = []
+def _output(source_input: Any, video: Any, source: SourceInfo, plan: RenditionPlan,
+            codec: str, output: Path, options: EncodeOptions) -> Any:
     if codec == COPY:
         out_args: dict[str, Any] = {"c:v": "copy", **_audio_args(source, plan, codec)}
-        streams.append(source_input["v:0"])
     else:
         out_args = {**_video_args(source, plan, codec, options), **_audio_args(source, plan, codec)}
-        streams.append(_video_stream(source_input["v:0"], source, plan, codec))
-    if source.has_audio:
-        streams.append(source_input["a:0"])
+        video = _video_stream(video, source, plan, codec)
+    streams = [video, source_input["a:0"]] if source.has_audio else [video]
     out_args.update({"movflags": "+faststart", "f": "mp4", "map_metadata": -1})
-    command = ffmpeg.output(*streams, str(output), **out_args)
+    return ffmpeg.output(*streams, str(output), **out_args)
+
+
+def build_ladder_command(source_path: Path, source: SourceInfo, plans: list[RenditionPlan],
+                         codec: str, outputs: list[Path], options: EncodeOptions) -> list[str]:
+    """Return one FFmpeg argv that decodes the source once and writes every rendition.
+
+    With several plans the decoded video is ``split`` and each branch scaled and encoded
+    on its own: one decode instead of one per rendition.
+    """
+    source_input = _input(source_path)
+    video = source_input["v:0"]
+    if len(plans) > 1 and codec != COPY:
+        branches = video.filter_multi_output("split", len(plans))
+        videos = [branches.stream(index) for index in range(len(plans))]
+    else:
+        videos = [video] * len(plans)
+    command = ffmpeg.merge_outputs(*(
+        _output(source_input, branch, source, plan, codec, output, options)
+        for branch, plan, output in zip(videos, plans, outputs, strict=True)
+    ))
     global_args = ["-hide_banner", "-nostdin", "-loglevel", "error", *PROGRESS_ARGS]
     if codec == "h264_vaapi":
         global_args += ["-init_hw_device", f"vaapi=va:{VAAPI_DEVICE}", "-filter_hw_device", "va"]
     return command.global_args(*global_args).overwrite_output().compile(cmd=options.ffmpeg_bin)
+
+
+def build_encode_command(source_path: Path, source: SourceInfo, plan: RenditionPlan,
+                         codec: str, output: Path, options: EncodeOptions) -> list[str]:
+    """Return the FFmpeg argv that turns the source into one rendition with ``codec``."""
+    return build_ladder_command(source_path, source, [plan], codec, [output], options)
 
 
 def build_poster_command(video: Path, output: Path, at_s: float, ffmpeg_bin: str) -> list[str]:
