@@ -1,0 +1,64 @@
+"""Fixtures for the web tier in process (fakeredis); real Redis comes from tests/conftest.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from common.settings import Settings
+from web.app import create_app
+
+
+class RecordingProducer:
+    """Stands in for the Celery producer: records what would be sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[Any], dict[str, Any]]] = []
+        self.fail = False
+
+    def send_task(self, name: str, args: Any = None, **options: Any) -> None:
+        if self.fail:
+            raise ConnectionError("broker down")
+        self.sent.append((name, list(args or []), options))
+
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.sent]
+
+
+@pytest.fixture
+def fake_redis() -> fakeredis.FakeRedis:
+    return fakeredis.FakeRedis()
+
+
+@pytest.fixture
+def producer() -> RecordingProducer:
+    return RecordingProducer()
+
+
+@pytest.fixture
+def make_app(
+    tmp_path: Path, fake_redis: fakeredis.FakeRedis, producer: RecordingProducer
+) -> Any:
+    """Return a factory building an app on fakeredis with settings overrides."""
+
+    def build(**overrides: Any) -> Flask:
+        settings = Settings.from_env({}, data_dir=tmp_path / "data", **overrides)
+        return create_app(settings, redis_client=fake_redis, producer=producer,
+                          message_queue=False)
+
+    return build
+
+
+@pytest.fixture
+def app(make_app: Any) -> Flask:
+    return make_app(max_upload_mb=1)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

@@ -1,0 +1,73 @@
+"""Real web-tier processes for tests: start one on a free port, wait for /api/health."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from tests.support.ports import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class WebProcess:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_web(
+    redis_url: str, data_dir: Path, async_mode: str, extra_env: dict[str, str] | None = None
+) -> WebProcess:
+    """Start ``ffcluster web`` (``python -m cli.main web``); return once /api/health answers."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FFCLUSTER_")}
+    env.update({
+        "FFCLUSTER_REDIS_URL": redis_url,
+        "FFCLUSTER_DATA_DIR": str(data_dir),
+        "FFCLUSTER_ASYNC_MODE": async_mode,
+        "FFCLUSTER_HOST": "127.0.0.1",
+        "FFCLUSTER_PORT": str(port),
+        "FFCLUSTER_LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    })
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / f"web-{port}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "web"], cwd=ROOT, env=env,
+            stdout=log_file, stderr=subprocess.STDOUT,
+        )
+    web = WebProcess(f"http://127.0.0.1:{port}", process, log_path)
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"web process exited with {process.returncode}:\n{web.log()}")
+        return requests.get(f"{web.url}/api/health", timeout=1).status_code == 200
+
+    try:
+        wait_for(healthy, timeout=30, interval=0.1, message=f"web ({async_mode}) health")
+    except Exception:
+        web.stop()
+        raise
+    return web

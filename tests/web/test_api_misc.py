@@ -1,0 +1,103 @@
+"""Health, error pages as JSON, and the OpenAPI document against the real routes."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from common import registry
+from common.settings import Settings
+from tests.support.ports import free_port
+from tests.web.conftest import RecordingProducer
+from web.app import create_app
+
+
+def _worker(name: str, gpu: bool) -> registry.WorkerInfo:
+    return registry.WorkerInfo(hostname=name, gpu=gpu, encoders=["libx264"],
+                               ffmpeg_version="7.1", concurrency=2,
+                               queues=["gpu", "cpu"] if gpu else ["cpu"], pid=1)
+
+
+def test_health_reports_redis_and_online_workers(app: Flask, client: FlaskClient) -> None:
+    redis_client = app.extensions["ffcluster.redis"]
+    registry.announce(redis_client, _worker("cpu@a", False), ttl_s=30)
+    registry.announce(redis_client, _worker("gpu@b", True), ttl_s=30)
+    started = time.perf_counter()
+    body = client.get("/api/health").get_json()
+    assert time.perf_counter() - started < 0.5
+    assert body["status"] == "ok" and body["redis"] is True
+    assert body["workers_online"] == 2
+    workers = client.get("/api/workers").get_json()["workers"]
+    assert [w["hostname"] for w in workers] == ["cpu@a", "gpu@b"]
+    assert [w["gpu"] for w in workers] == [False, True]
+
+
+def test_health_when_redis_is_down_answers_fast(tmp_path: Path) -> None:
+    dead_url = f"redis://127.0.0.1:{free_port()}/0"
+    settings = Settings.from_env({}, data_dir=tmp_path, redis_url=dead_url)
+    app = create_app(settings, producer=RecordingProducer(), message_queue=False)
+    started = time.perf_counter()
+    response = app.test_client().get("/api/health")
+    assert time.perf_counter() - started < 2
+    assert response.status_code == 503
+    assert response.get_json()["redis"] is False
+    assert response.get_json()["status"] == "degraded"
+
+
+def test_errors_are_json_sentences(app: Flask) -> None:
+    @app.get("/api/boom")
+    def boom() -> str:
+        raise RuntimeError("internal detail")
+
+    client = app.test_client()
+    cases = {
+        ("GET", "/api/nothing"): 404, ("PUT", "/api/jobs"): 405, ("GET", "/api/boom"): 500,
+        ("PATCH", "/api/health"): 405, ("GET", "/no/such/page"): 404,
+    }
+    for (method, path), status in cases.items():
+        response = client.open(path, method=method)
+        assert response.status_code == status, path
+        assert response.mimetype == "application/json"
+        body = response.get_json()
+        assert set(body) == {"error"} and body["error"].endswith(".")
+        assert "internal detail" not in body["error"]
+        assert "<html" not in response.get_data(as_text=True).lower()
+    assert "GET" in client.open("/api/jobs", method="PUT").headers["Allow"]
+
+
+def _flask_path_to_openapi(rule: str) -> str:
+    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule)
+
+
+def test_openapi_matches_url_map(app: Flask, client: FlaskClient) -> None:
+    document = client.get("/api/openapi.json").get_json()
+    assert document["openapi"].startswith("3.")
+    routes: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/"):
+            methods = set(rule.methods or ()) - {"HEAD", "OPTIONS"}
+            routes.setdefault(_flask_path_to_openapi(rule.rule), set()).update(
+                m.lower() for m in methods)
+    documented = {
+        path: {m for m in item if m in {"get", "post", "put", "delete", "patch"}}
+        for path, item in document["paths"].items()
+    }
+    assert documented == routes
+    for path, item in document["paths"].items():
+        params = set(re.findall(r"{([a-z_]+)}", path))
+        declared = {p["name"] for p in item.get("parameters", []) if p["in"] == "path"}
+        assert params == declared, path
+
+
+def test_dashboard_page_is_served_with_vendored_client(client: FlaskClient) -> None:
+    page = client.get("/").get_data(as_text=True)
+    assert 'id="conn-badge"' in page and "socket.io.min.js" in page
+    assert '"profiles": ["1080p", "720p", "480p"]' in page
+    js = client.get("/static/vendor/socket.io.min.js")
+    assert js.status_code == 200 and b"Socket.IO v4.8.4" in js.data
+    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/app.css").status_code == 200

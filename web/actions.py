@@ -1,0 +1,91 @@
+"""The state changes the web tier makes (submit, cancel, retry) and what follows each."""
+
+from __future__ import annotations
+
+import logging
+
+from common import lifecycle, tasknames
+from common.events import job_event
+from common.jobs import Job, JobMode, JobState
+from common.ladder import LadderError, select_profiles
+from web.context import WebContext
+from web.errors import ApiError
+from web.extensions import socketio
+from web.webhooks import enqueue_webhook
+
+log = logging.getLogger(__name__)
+
+
+def announce(ctx: WebContext, job: Job) -> None:
+    """Tell Socket.IO clients (through Redis, every web process) and the webhook."""
+    envelope = job_event(job)
+    try:
+        socketio.emit(str(envelope.type), envelope.payload(), to=envelope.rooms())
+    except Exception:  # events are a fast path; clients resync from the record
+        log.warning("could not emit the job event for %s", job.id, exc_info=True)
+    enqueue_webhook(ctx, job)
+
+
+def parse_profiles(ctx: WebContext, raw: str | None) -> list[str] | None:
+    """Return the requested profile names (None for the whole ladder) or raise a 400."""
+    names = [name.strip() for name in (raw or "").split(",") if name.strip()]
+    if not names:
+        return None
+    try:
+        select_profiles(ctx.ladder, names)
+    except LadderError as exc:
+        raise ApiError(400, str(exc)) from exc
+    return list(dict.fromkeys(names))
+
+
+def parse_mode(raw: str | None) -> JobMode:
+    value = (raw or JobMode.ENCODE.value).strip().lower()
+    try:
+        return JobMode(value)
+    except ValueError:
+        raise ApiError(400, f"Mode must be 'encode' or 'passthrough', not {value!r}.") from None
+
+
+def enqueue_probe(ctx: WebContext, job: Job) -> Job:
+    """Send the probe task; if the broker refuses, fail the job and answer 503."""
+    try:
+        ctx.producer.send_task(tasknames.PROBE_JOB, args=[job.id], queue=tasknames.QUEUE_CPU)
+    except Exception as exc:
+        log.error("could not enqueue job %s: %s", job.id, exc)
+        failed = ctx.store.set_state(job.id, JobState.FAILED, error="The queue was unreachable.")
+        announce(ctx, failed)
+        raise ApiError(503, "The job queue is unreachable; the job was not started.") from exc
+    return job
+
+
+def submit(ctx: WebContext, job: Job) -> Job:
+    ctx.store.create(job)
+    log.info("job %s submitted (%s, %d bytes)", job.id, job.source_name, job.size_bytes)
+    enqueue_probe(ctx, job)
+    announce(ctx, job)
+    return job
+
+
+def cancel(ctx: WebContext, job_id: str) -> Job:
+    try:
+        job = lifecycle.cancel_job(ctx.store, job_id)
+    except lifecycle.TransitionRefused as exc:
+        raise ApiError(409, str(exc)) from exc
+    except KeyError:
+        raise ApiError(404, f"No job has the id {job_id!r}.") from None
+    log.info("job %s canceled", job_id)
+    announce(ctx, job)
+    return job
+
+
+def retry(ctx: WebContext, job_id: str) -> Job:
+    try:
+        job = lifecycle.reset_for_retry(ctx.store, job_id)
+    except lifecycle.TransitionRefused as exc:
+        raise ApiError(409, str(exc)) from exc
+    except KeyError:
+        raise ApiError(404, f"No job has the id {job_id!r}.") from None
+    log.info("job %s retried", job_id)
+    enqueue_probe(ctx, job)
+    announce(ctx, job)
+    return job

@@ -1,0 +1,173 @@
+"""The REST API blueprint; its paths and JSON are a contract the CLI and external tests use."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import IO, Any
+
+from flask import Blueprint, Response, jsonify, request, send_from_directory
+from werkzeug.exceptions import NotFound
+
+from common.jobs import Job, new_job_id
+from common.registry import list_workers
+from web import actions
+from web.auth import require_token
+from web.context import web_context
+from web.errors import ApiError
+from web.openapi import openapi_document
+from web.uploads import receive_upload
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+PUBLIC_ENDPOINTS = frozenset({"api.health"})
+QUERY_TOKEN_ENDPOINTS = frozenset({"api.download_output"})
+DEFAULT_PAGE = 50
+MAX_PAGE = 200
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@bp.before_request
+def check_token() -> None:
+    """Require the API token on every route but the health check."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    require_token(
+        web_context().settings.api_token, allow_query=request.endpoint in QUERY_TOKEN_ENDPOINTS
+    )
+
+
+def _job_or_404(job_id: str) -> Job:
+    job = web_context().store.get(job_id) if _JOB_ID.match(job_id) else None
+    if job is None:
+        raise ApiError(404, f"No job has the id {job_id!r}.")
+    return job
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"The query parameter {name!r} must be a whole number.") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"The query parameter {name!r} must be between {low} and {high}.")
+    return value
+
+
+def _body_stream() -> IO[bytes]:
+    """Return the request body; chunked bodies come raw from servers that dechunk themselves.
+
+    Werkzeug hides a body without Content-Length unless the server sets
+    ``wsgi.input_terminated`` (eventlet's server does not, yet dechunks on read).
+    """
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if request.content_length is None and chunked:
+        return request.environ["wsgi.input"]  # type: ignore[no-any-return]
+    return request.stream
+
+
+@bp.get("/health")
+def health() -> tuple[Response, int]:
+    """Answer in milliseconds whatever the workers do: Redis reachability and workers online."""
+    ctx = web_context()
+    started = time.perf_counter()
+    body: dict[str, Any] = {"status": "ok", "redis": True, "async_mode": ctx.settings.async_mode}
+    try:
+        ctx.health_redis.ping()
+        body["redis_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        body["workers_online"] = len(list_workers(ctx.health_redis, include_offline=False))
+    except Exception as exc:  # any Redis failure is reported, never raised
+        log.warning("health check: Redis does not answer: %s", exc)
+        body.update(status="degraded", redis=False, workers_online=None,
+                    error="Redis does not answer.")
+        return jsonify(body), 503
+    return jsonify(body), 200
+
+
+@bp.get("/profiles")
+def profiles() -> Response:
+    return jsonify(profiles=[p.to_dict() for p in web_context().ladder])
+
+
+@bp.post("/jobs")
+def create_job() -> tuple[Response, int]:
+    """Stream the upload to the uploads dir, record the job and enqueue its probe."""
+    ctx = web_context()
+    limit = ctx.settings.max_upload_mb * 1024 * 1024
+    if request.content_length is not None and request.content_length > limit + 1024 * 1024:
+        raise ApiError(413, f"The upload is larger than {ctx.settings.max_upload_mb} MiB.")
+    job_id = new_job_id()
+    upload = receive_upload(
+        _body_stream(), request.content_type, ctx.settings.uploads_dir, job_id, limit
+    )
+    try:
+        requested = actions.parse_profiles(ctx, upload.fields.get("profiles"))
+        mode = actions.parse_mode(upload.fields.get("mode"))
+    except ApiError:
+        upload.discard()
+        raise
+    job = Job(id=job_id, source_name=upload.original_name, source_file=upload.path.name,
+              mode=mode, requested_profiles=requested, size_bytes=upload.size)
+    actions.submit(ctx, job)
+    return jsonify(job.to_dict()), 202
+
+
+@bp.get("/jobs")
+def list_jobs() -> Response:
+    offset = _int_arg("offset", 0, 0, 10**9)
+    limit = _int_arg("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    jobs, total = web_context().store.list(offset=offset, limit=limit)
+    return jsonify(jobs=[j.to_dict() for j in jobs], total=total, offset=offset, limit=limit)
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id: str) -> Response:
+    return jsonify(_job_or_404(job_id).to_dict())
+
+
+@bp.delete("/jobs/<job_id>")
+def cancel_job(job_id: str) -> Response:
+    _job_or_404(job_id)
+    return jsonify(actions.cancel(web_context(), job_id).to_dict())
+
+
+@bp.post("/jobs/<job_id>/retry")
+def retry_job(job_id: str) -> tuple[Response, int]:
+    _job_or_404(job_id)
+    return jsonify(actions.retry(web_context(), job_id).to_dict()), 202
+
+
+@bp.get("/jobs/<job_id>/outputs/<path:name>")
+def download_output(job_id: str, name: str) -> Response:
+    """Serve a finished output with range requests; never temp files or paths outside."""
+    _job_or_404(job_id)
+    parts = name.replace("\\", "/").split("/")
+    if any(not part or part.startswith(".") for part in parts):
+        raise ApiError(404, f"Job {job_id} has no output named {name!r}.")
+    directory = web_context().settings.job_output_dir(job_id).resolve()
+    try:
+        response = send_from_directory(
+            directory, name, conditional=True, max_age=0,
+            as_attachment=request.args.get("download") == "1",
+        )
+    except NotFound:
+        raise ApiError(404, f"Job {job_id} has no output named {name!r}.") from None
+    response.headers["Accept-Ranges"] = "bytes"
+    return response
+
+
+@bp.get("/workers")
+def workers() -> Response:
+    found = list_workers(web_context().redis)
+    return jsonify(workers=[w.to_dict() for w in found])
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document(request.host_url.rstrip("/")))

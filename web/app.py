@@ -1,0 +1,100 @@
+"""The app factory: build a Flask app for one set of settings, bind extensions, add routes."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import redis
+import socketio as socketio_lib
+from celery import Celery
+from flask import Flask
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from common import keys
+from common.celery_config import celery_config
+from common.ladder import load_ladder
+from common.redis_client import connect
+from common.settings import Settings
+from common.store import JobStore
+from web import api, dashboard, metrics
+from web import sockets as _sockets  # noqa: F401  (registers the Socket.IO handlers)
+from web.context import EXTENSION_KEY, TaskProducer, WebContext
+from web.errors import register_error_handlers
+from web.extensions import socketio
+
+log = logging.getLogger(__name__)
+
+HEALTH_TIMEOUT_S = 0.5
+
+
+def make_producer(settings: Settings) -> Celery:
+    """Return a Celery app used only to send tasks by name (no result backend)."""
+    producer = Celery("ffcluster", set_as_current=False)
+    producer.conf.update(celery_config(settings))
+    return producer
+
+
+def _health_client(settings: Settings) -> redis.Redis:
+    """Return a client that fails within half a second and never retries: health must be fast."""
+    return redis.Redis.from_url(
+        settings.effective_redis_url,
+        socket_connect_timeout=HEALTH_TIMEOUT_S,
+        socket_timeout=HEALTH_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    redis_client: redis.Redis | None = None,
+    producer: TaskProducer | None = None,
+    message_queue: bool = True,
+) -> Flask:
+    """Build the web tier for ``settings``.
+
+    ``redis_client`` and ``producer`` replace the real Redis connection and Celery producer
+    (tests pass fakeredis and a recorder); ``message_queue=False`` keeps Socket.IO in this
+    process only, for tests without a Redis server.
+    """
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key or secrets.token_hex(32),
+        JSON_SORT_KEYS=False,
+        MAX_FORM_MEMORY_SIZE=64 * 1024,
+    )
+    client = redis_client if redis_client is not None else connect(settings.effective_redis_url)
+    context = WebContext(
+        settings=settings,
+        redis=client,
+        health_redis=redis_client if redis_client is not None else _health_client(settings),
+        store=JobStore(client),
+        producer=producer if producer is not None else make_producer(settings),
+        ladder=load_ladder(settings.profiles_file),
+    )
+    app.extensions[EXTENSION_KEY] = context
+    app.extensions["ffcluster.store"] = context.store
+    app.extensions["ffcluster.redis"] = client
+    app.extensions["ffcluster.celery"] = context.producer
+    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+
+    options: dict[str, object] = {
+        "async_mode": settings.async_mode,
+        "logger": False,
+        "engineio_logger": False,
+    }
+    if message_queue:
+        options.update(message_queue=settings.effective_redis_url, channel=keys.SOCKETIO_CHANNEL)
+    else:
+        options.update(message_queue=None, client_manager=socketio_lib.Manager())
+    socketio.init_app(app, **options)
+
+    register_error_handlers(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(metrics.bp)
+    app.register_blueprint(dashboard.bp)
+    log.info("web app ready (async_mode=%s, redis=%s)", settings.async_mode,
+             "injected" if redis_client is not None else "url")
+    return app

@@ -1,0 +1,21 @@
+"""The dashboard page at ``/``; everything live comes over the API and Socket.IO."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+from web.context import web_context
+
+bp = Blueprint("dashboard", __name__)
+
+
+@bp.get("/")
+def index() -> str:
+    ctx = web_context()
+    config = {
+        "profiles": ctx.profile_names,
+        "flowerUrl": ctx.settings.flower_url,
+        "tokenRequired": bool(ctx.settings.api_token),
+        "maxUploadMb": ctx.settings.max_upload_mb,
+    }
+    return render_template("index.html", config=config)
