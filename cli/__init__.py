@@ -1,0 +1,1 @@
+"""The ``ffcluster`` command: runs, supervises and drives a cluster."""

@@ -1,0 +1,104 @@
+"""The argparse tree of ``ffcluster``; imports nothing heavy, so ``web`` can monkey-patch first."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from common.settings import ASYNC_MODES, GPU_MODES
+
+COMMANDS = ("up", "worker", "web", "submit", "status")
+
+
+def positive_int(text: str) -> int:
+    """Parse a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def port_number(text: str) -> int:
+    """Parse a TCP port (1-65535)."""
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port")
+    return value
+
+
+def _add_up(sub: argparse._SubParsersAction) -> None:
+    up = sub.add_parser(
+        "up", help="run a whole single-machine cluster in the foreground",
+        description="Start Redis (unless FFCLUSTER_REDIS_URL is set), one worker, the web tier "
+        "and optionally Flower; restart children that die; stop them all on Ctrl-C or SIGTERM.",
+    )
+    up.add_argument("--host", help="web tier listen address (default 127.0.0.1)")
+    up.add_argument("--port", type=port_number, help="web tier listen port (default 5000)")
+    up.add_argument("--workers", type=positive_int, dest="concurrency", metavar="N",
+                    help="encodes the worker runs at once (default FFCLUSTER_CONCURRENCY or "
+                    "MAX_CONCURRENT_JOBS, else 1)")
+    up.add_argument("--gpu", choices=GPU_MODES, help="worker GPU tag (default auto)")
+    up.add_argument("--data-dir", type=Path, metavar="DIR",
+                    help="uploads, outputs and Redis data (default data)")
+    up.add_argument("--flower", action="store_true", help="also run Flower on 127.0.0.1")
+    up.add_argument("--flower-port", type=port_number, default=5555,
+                    help="Flower port (default 5555)")
+    up.add_argument("--flower-basic-auth", metavar="USER:PASSWORD",
+                    help="protect Flower with basic auth (otherwise it listens on loopback only)")
+    up.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
+                    help="how long children get to stop before they are killed (default 10)")
+
+
+def _add_worker(sub: argparse._SubParsersAction) -> None:
+    worker = sub.add_parser("worker", help="run one Celery encoding worker",
+                            description="Run a Celery worker that probes, encodes and finalizes.")
+    worker.add_argument("--gpu", choices=GPU_MODES,
+                        help="auto: take GPU work if a hardware encoder works; on; off")
+    worker.add_argument("--concurrency", type=positive_int, help="encodes run at once")
+    worker.add_argument("--name", dest="worker_name", help="Celery node name prefix")
+
+
+def _add_web(sub: argparse._SubParsersAction) -> None:
+    web = sub.add_parser("web", help="run the web tier (API, Socket.IO, dashboard)",
+                         description="Serve the REST API, Socket.IO events and the dashboard.")
+    web.add_argument("--host", help="listen address (default 127.0.0.1)")
+    web.add_argument("--port", type=port_number, help="listen port (default 5000)")
+    web.add_argument("--async-mode", choices=ASYNC_MODES, help="default threading")
+
+
+def _add_client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="web tier address (default http://FFCLUSTER_HOST:PORT)")
+    parser.add_argument("--token", help="API token (default FFCLUSTER_API_TOKEN)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+
+def _add_submit(sub: argparse._SubParsersAction) -> None:
+    submit = sub.add_parser("submit", help="upload videos and optionally wait for them",
+                            description="Upload each FILE as a job through POST /api/jobs.")
+    submit.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    submit.add_argument("--profiles", help="comma list of ladder profiles, e.g. 720p,480p")
+    submit.add_argument("--mode", choices=("encode", "passthrough"),
+                        help="passthrough copies the video stream when it already fits")
+    submit.add_argument("--wait", action="store_true",
+                        help="show progress per rendition until every job ends; exit 1 if any "
+                        "job failed or was canceled")
+    _add_client_options(submit)
+
+
+def _add_status(sub: argparse._SubParsersAction) -> None:
+    status = sub.add_parser("status", help="show workers, queue depths and running jobs",
+                            description="Show the cluster as the web tier sees it.")
+    _add_client_options(status)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ffcluster", description="A distributed video-encoding cluster.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_up, _add_worker, _add_web, _add_submit, _add_status):
+        add(sub)
+    return parser
