@@ -1,0 +1,120 @@
+"""docker-compose.yml: valid for `docker-compose config`, and every command is a real program."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cli.parser import build_parser
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = shutil.which("docker-compose")
+pytestmark = pytest.mark.skipif(
+    COMPOSE is None, reason="docker-compose is not installed (`make setup` installs it)"
+)
+
+
+def compose(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("FFCLUSTER_", "FLOWER_", "COMPOSE_"))}
+    return subprocess.run([str(COMPOSE), "-f", "docker-compose.yml", *args], cwd=REPO_ROOT,
+                          env={**base, **env}, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    result = compose("config", FLOWER_PASSWORD="s3cret", FLOWER_USER="ops")
+    assert result.returncode == 0, result.stderr
+    return dict(yaml.safe_load(result.stdout))
+
+
+def test_services(config: dict[str, Any]) -> None:
+    assert set(config["services"]) == {"redis", "web", "worker-cpu", "worker-gpu", "flower"}
+    assert set(config["volumes"]) == {"media", "redis-data"}
+
+
+def test_flower_password_is_required() -> None:
+    result = compose("config")
+    assert result.returncode != 0
+    assert "set FLOWER_PASSWORD" in result.stderr
+
+
+def test_redis_is_private_and_persistent(config: dict[str, Any]) -> None:
+    redis = config["services"]["redis"]
+    assert "ports" not in redis
+    assert redis["command"][:3] == ["redis-server", "--appendonly", "yes"]
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+
+
+def test_gpu_worker_is_in_a_profile_with_a_device(config: dict[str, Any]) -> None:
+    gpu = config["services"]["worker-gpu"]
+    assert gpu["profiles"] == ["gpu"]
+    device = gpu["deploy"]["resources"]["reservations"]["devices"][0]
+    assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+    assert "video" in gpu["environment"]["NVIDIA_DRIVER_CAPABILITIES"]
+    assert all("profiles" not in s for n, s in config["services"].items() if n != "worker-gpu")
+
+
+def test_scalable_workers_and_grace(config: dict[str, Any]) -> None:
+    for name in ("worker-cpu", "worker-gpu"):
+        worker = config["services"][name]
+        assert "container_name" not in worker and "ports" not in worker
+        assert worker["stop_grace_period"] == "10m"
+
+
+def test_shared_media_volume_and_settings(config: dict[str, Any]) -> None:
+    for name in ("web", "worker-cpu", "worker-gpu", "flower"):
+        service = config["services"][name]
+        assert "media:/data:rw" in service["volumes"]
+        assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+    for name in ("web", "worker-cpu", "worker-gpu"):
+        env = config["services"][name]["environment"]
+        assert env["FFCLUSTER_REDIS_URL"] == "redis://redis:6379/0"
+        assert env["FFCLUSTER_DATA_DIR"] == "/data"
+        assert all(k.startswith(("FFCLUSTER_", "NVIDIA_")) for k in env)
+    web = config["services"]["web"]
+    assert web["environment"]["FFCLUSTER_ASYNC_MODE"] == "eventlet"
+    assert web["environment"]["FFCLUSTER_FLOWER_URL"] == "http://localhost:5555"
+    assert {"published": 5000, "target": 5000} in [
+        {k: int(v) for k, v in p.items() if k in ("published", "target")} for p in web["ports"]]
+    assert "/api/health" in " ".join(web["healthcheck"]["test"])
+
+
+def test_ffcluster_commands_are_real_subcommands(config: dict[str, Any]) -> None:
+    dockerfile = (REPO_ROOT / "deploy" / "Dockerfile").read_text()
+    assert re.search(r'^ENTRYPOINT \["ffcluster"\]$', dockerfile, re.M)
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["ffcluster"] == "cli.main:main"
+    expected = {"web": "web", "worker-cpu": "worker", "worker-gpu": "worker"}
+    for name, subcommand in expected.items():
+        service = config["services"][name]
+        assert "entrypoint" not in service
+        args = build_parser().parse_args(service["command"])
+        assert args.command == subcommand
+    gpu = build_parser().parse_args(config["services"]["worker-gpu"]["command"])
+    cpu = build_parser().parse_args(config["services"]["worker-cpu"]["command"])
+    assert (gpu.gpu, cpu.gpu) == ("on", "off")
+
+
+def test_flower_command_runs_celery_flower(config: dict[str, Any]) -> None:
+    flower = config["services"]["flower"]
+    assert flower["entrypoint"] == ["celery"]
+    assert flower["command"] == ["--broker=redis://redis:6379/0", "flower", "--port=5555",
+                                 "--basic-auth=ops:s3cret"]
+    result = subprocess.run([sys.executable, "-m", "celery", "flower", "--help"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "monitoring and administrating Celery" in result.stdout
+    from flower.options import options  # the options Flower parses from --name=value
+
+    flower_args = flower["command"][flower["command"].index("flower") + 1:]
+    names = {arg[2:].split("=", 1)[0] for arg in flower_args}
+    assert names == {"port", "basic-auth"} and names <= set(options._options)
