@@ -11,6 +11,7 @@ from pathlib import Path
 
 import requests
 
+from common.settings import Settings
 from tests.support.ports import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,12 +39,21 @@ class WebProcess:
 def start_web(
     redis_url: str, data_dir: Path, async_mode: str, extra_env: dict[str, str] | None = None
 ) -> WebProcess:
+    """Start ``ffcluster web`` on ``redis_url`` and ``data_dir``; see :func:`start_web_with`."""
+    settings = Settings.from_env({}, redis_url=redis_url, data_dir=data_dir)
+    return start_web_with(settings, async_mode, extra_env)
+
+
+def start_web_with(
+    settings: Settings, async_mode: str, extra_env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> WebProcess:
     """Start ``ffcluster web`` (``python -m cli.main web``); return once /api/health answers."""
-    port = free_port()
+    port = port or free_port()
+    data_dir = settings.data_dir
     env = {k: v for k, v in os.environ.items() if not k.startswith("FFCLUSTER_")}
+    env.update(settings.environment())
     env.update({
-        "FFCLUSTER_REDIS_URL": redis_url,
-        "FFCLUSTER_DATA_DIR": str(data_dir),
         "FFCLUSTER_ASYNC_MODE": async_mode,
         "FFCLUSTER_HOST": "127.0.0.1",
         "FFCLUSTER_PORT": str(port),

@@ -209,7 +209,8 @@
 
   function fallbackText(r) {
     if (!r.fallbacks || !r.fallbacks.length) return "";
-    const failed = r.fallbacks.map((f) => `${f.codec} failed: ${f.error}`).join("; ");
+    const failed = r.fallbacks
+      .map((f) => `${f.codec} failed: ${String(f.error || "").replace(/[.\s]+$/, "")}`).join("; ");
     return r.codec ? `${failed}, used ${r.codec}` : failed;
   }
 
@@ -231,7 +232,9 @@
         h("span", { title: "frames per second" }, live || r.fps ? fmtNum(r.fps, 1, " fps") : "–"),
         h("span", { title: "bitrate" }, fmtRate(r.bitrate_kbps)),
         h("span", { title: "speed (× real time)" }, fmtNum(r.speed, 2, "×")),
-        h("span", { title: "time left" }, live ? `ETA ${fmtDuration(r.eta_s)}` : r.state)),
+        h("span", { title: live ? "time left" : "encode time" }, live ? `ETA ${fmtDuration(r.eta_s)}`
+          : r.state === "done" && r.started_at && r.finished_at
+            ? `took ${fmtDuration(r.finished_at - r.started_at)}` : r.state)),
       h("div", { class: "r-codec", title: r.worker ? `on ${r.worker}` : "" },
         h("code", {}, codec), r.attempts > 1 ? h("small", {}, ` try ${r.attempts}`) : null),
       h("div", { class: "r-actions" },

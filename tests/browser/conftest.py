@@ -1,0 +1,74 @@
+"""A small real cluster (Redis, one worker, one web process) and headless Debian Chromium."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from common.settings import Settings
+from tests.conftest import cluster_settings
+from tests.support.media import make_clip
+from tests.support.redis_server import RedisServer
+from tests.support.workers import WorkerProcess, start_worker
+from tests.web.procs import WebProcess, start_web_with
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def settings(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory,
+             ladder_file: Path) -> Settings:
+    return cluster_settings(redis_server.url, tmp_path_factory.mktemp("data"), ladder_file,
+                            gpu="on")
+
+
+@pytest.fixture(scope="module")
+def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[WorkerProcess]:
+    process = start_worker(settings, tmp_path_factory.mktemp("logs"), "gpu1")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def web(settings: Settings) -> Iterator[WebProcess]:
+    process = start_web_with(settings, "threading")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def source(media_dir: Path) -> Path:
+    return make_clip(media_dir / "browser-clip.mp4", seconds=6, size="640x360")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,140 @@
+"""The dashboard in headless Chromium: live badge, upload, moving bars, done, download."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from common.settings import Settings
+from tests.support.workers import WorkerProcess
+from tests.web.procs import WebProcess, start_web_with
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+RECORD_PERCENTS = """() => {
+  window.__percents = [];
+  const seen = (el) => window.__percents.push([el.dataset.profile, Number(el.dataset.percent)]);
+  new MutationObserver((records) => {
+    for (const record of records) {
+      for (const node of record.addedNodes) {
+        if (!(node instanceof HTMLElement)) continue;
+        if (node.matches('.rendition')) seen(node);
+        node.querySelectorAll('.rendition').forEach(seen);
+      }
+    }
+  }).observe(document.getElementById('jobs'), {childList: true, subtree: true});
+}"""
+
+
+def test_page_loads_online_with_workers(page: Page, web: WebProcess, worker: WorkerProcess
+                                        ) -> None:
+    page.goto(web.url)
+    badge = page.locator("#conn-badge")
+    expect(badge).to_have_attribute("data-status", "online", timeout=15_000)
+    expect(badge).to_have_text("Online")
+    card = page.locator(".worker[data-online='true']").first
+    expect(card).to_be_visible(timeout=15_000)
+    expect(card.locator(".tag")).to_have_text("GPU")
+    expect(card.locator(".w-encoders code").first).to_be_visible()
+    expect(page.locator("#profile-choices input")).to_have_count(3)
+
+
+def test_upload_moves_bars_to_done_and_downloads(
+    page: Page, web: WebProcess, worker: WorkerProcess, source: Path, artifacts: Path
+) -> None:
+    page.goto(web.url)
+    expect(page.locator("#conn-badge")).to_have_attribute("data-status", "online",
+                                                          timeout=15_000)
+    page.evaluate(RECORD_PERCENTS)
+    page.locator("#profile-choices input[value='360p']").uncheck()
+    page.set_input_files("#file-input", str(source))
+
+    job = page.locator(".job").first
+    expect(job).to_have_attribute("data-job-id", re.compile(r"^[0-9a-f]+$"), timeout=15_000)
+    job_id = job.get_attribute("data-job-id")
+    card = page.locator(f".job[data-job-id='{job_id}']")
+    expect(card).to_have_attribute("data-state", "done", timeout=150_000)
+    expect(card.locator(".rendition")).to_have_count(2)
+    for rendition in card.locator(".rendition").all():
+        expect(rendition).to_have_attribute("data-percent", "100.0")
+
+    percents: list[list[object]] = page.evaluate("window.__percents")
+    rising = [p for _, p in percents if 0 < float(p) < 100]  # type: ignore[arg-type]
+    assert rising, percents
+    for profile in ("240p", "144p"):
+        mine = [float(p) for name, p in percents if name == profile]  # type: ignore[arg-type]
+        assert mine == sorted(mine), (profile, mine)
+
+    fallback = card.locator(".fallback").first
+    expect(fallback).to_contain_text("h264_nvenc failed:")
+    expect(fallback).to_contain_text("used libx264")
+    poster = card.locator("img.poster")
+    expect(poster).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                           arg=poster.element_handle())
+
+    link = card.locator(".rendition[data-profile='144p'] a.download")
+    with page.expect_download() as info:
+        link.click()
+    download = info.value
+    saved = artifacts / f"download-{download.suggested_filename}"
+    download.save_as(saved)
+    assert saved.read_bytes()[4:8] == b"ftyp"
+    page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
+
+
+def test_cancel_and_retry_buttons(page: Page, web: WebProcess, worker: WorkerProcess,
+                                  source: Path) -> None:
+    page.goto(web.url)
+    expect(page.locator("#conn-badge")).to_have_attribute("data-status", "online",
+                                                          timeout=15_000)
+    page.set_input_files("#file-input", str(source))
+    job = page.locator(".job").first
+    expect(job.locator("button.cancel")).to_be_visible(timeout=15_000)
+    job_id = job.get_attribute("data-job-id")
+    card = page.locator(f".job[data-job-id='{job_id}']")
+    card.locator("button.cancel").click()
+    expect(card).to_have_attribute("data-state", "canceled", timeout=15_000)
+    card.locator("button.retry").click()
+    expect(card).to_have_attribute("data-state", "done", timeout=150_000)
+
+
+def test_badge_follows_the_server_and_resyncs(
+    page: Page, settings: Settings, worker: WorkerProcess
+) -> None:
+    web = start_web_with(settings, "threading")
+    port = int(web.url.rsplit(":", 1)[1])
+    try:
+        page.goto(web.url)
+        badge = page.locator("#conn-badge")
+        expect(badge).to_have_attribute("data-status", "online", timeout=15_000)
+        web.stop()
+        expect(badge).to_have_attribute("data-status", "reconnecting", timeout=15_000)
+        expect(badge).to_have_text("Reconnecting")
+        web = start_web_with(settings, "threading", port=port)
+        expect(badge).to_have_attribute("data-status", "online", timeout=30_000)
+    finally:
+        web.stop()
+
+
+def test_token_is_asked_once_and_kept(page: Page, settings: Settings) -> None:
+    web = start_web_with(settings.with_overrides(api_token="browser-token"), "threading")
+    try:
+        page.goto(web.url)
+        dialog = page.locator("#token-dialog")
+        expect(dialog).to_be_visible(timeout=15_000)
+        expect(page.locator("#conn-badge")).to_have_attribute("data-status", "offline")
+        page.fill("#token-input", "browser-token")
+        page.click("#token-form button[type=submit]")
+        expect(page.locator("#conn-badge")).to_have_attribute("data-status", "online",
+                                                              timeout=15_000)
+        assert page.evaluate("localStorage.getItem('ffcluster.token')") == "browser-token"
+        page.reload()
+        expect(page.locator("#conn-badge")).to_have_attribute("data-status", "online",
+                                                              timeout=15_000)
+        expect(dialog).to_be_hidden()
+    finally:
+        web.stop()
