@@ -140,8 +140,22 @@ def run_renditions(app: Celery, ctx: WorkerContext, job_id: str, profiles: list[
         for lease in leases.values():
             lease.release()
         ctx.redis.srem(keys.worker_tasks(ctx.hostname), *refs)
-        ctx.redis.srem(keys.ACTIVE_RENDITIONS, *refs)
+        _retire_finished(ctx, job_id, list(leases))
         finalize_when_complete(app, ctx, job_id)
+
+
+def _retire_finished(ctx: WorkerContext, job_id: str, profiles: list[str]) -> None:
+    """Drop finished renditions from the active set; unfinished ones stay for the reaper.
+
+    A task interrupted from outside (the broker connection lost, the pool process
+    terminated) leaves its rendition ``encoding``: with the lease released, the next
+    heartbeat of any worker puts it back on a queue.
+    """
+    job = ctx.store.get(job_id)
+    finished = [p for p in profiles
+                if job is None or job.terminal or job.rendition(p).terminal]
+    if finished:
+        ctx.redis.srem(keys.ACTIVE_RENDITIONS, *(task_ref(job_id, p) for p in finished))
 
 
 def _encode_under_leases(app: Celery, ctx: WorkerContext, job_id: str,
