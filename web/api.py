@@ -8,7 +8,7 @@ import time
 from typing import IO, Any
 
 from flask import Blueprint, Response, jsonify, request, send_from_directory
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
 from common.jobs import Job, new_job_id
 from common.registry import list_workers
@@ -103,9 +103,14 @@ def create_job() -> tuple[Response, int]:
     if request.content_length is not None and request.content_length > limit + 1024 * 1024:
         raise ApiError(413, f"The upload is larger than {ctx.settings.max_upload_mb} MiB.")
     job_id = new_job_id()
-    upload = receive_upload(
-        _body_stream(), request.content_type, ctx.settings.uploads_dir, job_id, limit
-    )
+    try:
+        upload = receive_upload(
+            _body_stream(), request.content_type, ctx.settings.uploads_dir, job_id, limit
+        )
+    except RequestEntityTooLarge:
+        raise ApiError(
+            413, f"The upload is larger than {ctx.settings.max_upload_mb} MiB."
+        ) from None
     try:
         requested = actions.parse_profiles(ctx, upload.fields.get("profiles"))
         mode = actions.parse_mode(upload.fields.get("mode"))

@@ -8,7 +8,7 @@ import secrets
 import redis
 import socketio as socketio_lib
 from celery import Celery
-from flask import Flask
+from flask import Flask, Response
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -44,6 +44,13 @@ def _health_client(settings: Settings) -> redis.Redis:
         socket_timeout=HEALTH_TIMEOUT_S,
         retry=Retry(NoBackoff(), 0),
     )
+
+
+def _security_headers(response: Response) -> Response:
+    """Keep ``?token=`` download links out of Referer headers and stop MIME sniffing."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
 
 
 def create_app(
@@ -91,6 +98,7 @@ def create_app(
         options.update(message_queue=None, client_manager=socketio_lib.Manager())
     socketio.init_app(app, **options)
 
+    app.after_request(_security_headers)
     register_error_handlers(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(metrics.bp)

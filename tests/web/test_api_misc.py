@@ -101,3 +101,10 @@ def test_dashboard_page_is_served_with_vendored_client(client: FlaskClient) -> N
     assert js.status_code == 200 and b"Socket.IO v4.8.4" in js.data
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/static/app.css").status_code == 200
+
+
+def test_dashboard_links_flower_when_configured(make_app: object) -> None:
+    app = make_app(flower_url="http://flower.local:5555")  # type: ignore[operator]
+    page = app.test_client().get("/").get_data(as_text=True)
+    assert '"flowerUrl": "http://flower.local:5555"' in page
+    assert 'id="flower-link"' in page

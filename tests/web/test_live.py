@@ -85,6 +85,27 @@ def test_health_answers_in_milliseconds_even_during_an_upload(web: WebProcess) -
     assert max(timings) < 0.5, timings
 
 
+def test_oversized_uploads_get_413_and_leave_no_file(
+    fresh_redis: RedisServer, tmp_path: Path, async_mode: str
+) -> None:
+    data_dir = tmp_path / "data"
+    web = start_web(fresh_redis.url, data_dir, async_mode, {"FFCLUSTER_MAX_UPLOAD_MB": "1"})
+    try:
+        sized = requests.post(f"{web.url}/api/jobs", timeout=30,
+                              files={"file": ("big.mp4", b"\x00" * (2 * 1024 * 1024))})
+        assert sized.status_code == 413
+        assert sized.json() == {"error": "The upload is larger than 1 MiB."}
+        chunks = iter([b"--b\r\nContent-Disposition: form-data; name=\"file\"; "
+                       b"filename=\"a.mp4\"\r\n\r\n", *[b"\x00" * 65536] * 40, b"\r\n--b--\r\n"])
+        chunked = requests.post(f"{web.url}/api/jobs", data=chunks, timeout=30,
+                                headers={"Content-Type": "multipart/form-data; boundary=b"})
+        assert chunked.status_code == 413
+        assert list((data_dir / "uploads").iterdir()) == []
+        assert fresh_redis.client().zcard("ffc:jobs") == 0
+    finally:
+        web.stop()
+
+
 def test_client_gets_events_emitted_by_another_process(
     web: WebProcess, fresh_redis: RedisServer
 ) -> None:
