@@ -10,7 +10,6 @@ from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
 
 from common import keys, metrics
-from common.events import progress_event
 from common.jobs import Fallback, Job, JobMode, Rendition, RenditionState
 from common.ladder import Profile, RenditionPlan
 from common.registry import task_ref
@@ -211,9 +210,5 @@ def _encode_under_leases(app: Celery, ctx: WorkerContext, job_id: str,
     for profile, result in zip(profiles, results, strict=True):
         _count(ctx, result, seconds)
         job = _finish(ctx, job_id, result, profile)
-        final = job.rendition(profile)
-        ctx.emitter.emit(progress_event(job_id, profile, {
-            "percent": 100.0, "fps": final.fps, "bitrate_kbps": final.bitrate_kbps,
-            "speed": final.speed, "eta_s": 0.0}))
     ctx.notify_job(app, job)
     return Outcome.DONE
