@@ -82,7 +82,7 @@ def test_health_answers_in_milliseconds_even_during_an_upload(web: WebProcess) -
         uploader.join(timeout=30)
     assert result.get("status") == 202
     assert statistics.median(timings) < 0.05, timings
-    assert max(timings) < 0.5, timings
+    assert max(timings) < 1.0, timings
 
 
 def test_oversized_uploads_get_413_and_leave_no_file(
