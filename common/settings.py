@@ -132,14 +132,14 @@ class Settings:
             if raw is None or raw == "":
                 continue
             values[f.name] = _convert(f.name, str(f.type), raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        values.update(_coerce_overrides(overrides))
         settings = cls(**values)
         settings.validate()
         return settings
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the non-None ``overrides`` applied and validated."""
-        settings = replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        settings = replace(self, **_coerce_overrides(overrides))
         settings.validate()
         return settings
 
@@ -187,6 +187,16 @@ class Settings:
             (_env_name(f.name), "" if f.default is None else str(f.default), f.metadata["help"])
             for f in fields(cls)
         ]
+
+
+def _coerce_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Drop None overrides and turn strings into the field's type (paths, numbers)."""
+    types = {f.name: str(f.type) for f in fields(Settings)}
+    return {
+        name: _convert(name, types[name], value) if isinstance(value, str) else value
+        for name, value in overrides.items()
+        if value is not None
+    }
 
 
 def _convert(name: str, type_name: str, raw: str) -> Any:
