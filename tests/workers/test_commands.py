@@ -1,0 +1,154 @@
+"""FFmpeg argv built for one rendition: input guards, progress, scaling, audio, codecs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common.jobs import SourceInfo
+from common.ladder import DEFAULT_LADDER, RenditionPlan
+from workers.ffmpeg.commands import (
+    EncodeOptions,
+    build_encode_command,
+    build_ladder_command,
+    build_poster_command,
+)
+from workers.ffmpeg.probe import DEMUXER_WHITELIST
+
+SOURCE = Path("/data/uploads/abc.mp4")
+OUTPUT = Path("/data/outputs/abc/480p.mp4")
+LOW = DEFAULT_LADDER[2]
+
+
+def info(has_audio: bool = True, audio_codec: str | None = "aac", fps: float = 25.0,
+         width: int = 320, height: int = 240) -> SourceInfo:
+    return SourceInfo(duration=2.0, width=width, height=height, video_codec="h264", fps=fps,
+                      has_audio=has_audio, bitrate_kbps=300,
+                      audio_codec=audio_codec if has_audio else None)
+
+
+def command(codec: str = "libx264", source: SourceInfo | None = None,
+            plan: RenditionPlan | None = None, **options: object) -> list[str]:
+    return build_encode_command(SOURCE, source or info(), plan or RenditionPlan(LOW, 160, 120),
+                                codec, OUTPUT, EncodeOptions(**options))  # type: ignore[arg-type]
+
+
+def value(argv: list[str], option: str) -> str:
+    return argv[argv.index(option) + 1]
+
+
+@pytest.mark.parametrize("codec", ["libx264", "h264_nvenc", "h264_vaapi", "copy"])
+def test_input_is_guarded_and_prefixed(codec: str) -> None:
+    argv = command(codec)
+    assert argv.count("-i") == 1
+    i = argv.index("-i")
+    assert argv[i + 1] == f"file:{SOURCE}"
+    assert value(argv, "-protocol_whitelist") == "file"
+    assert value(argv, "-format_whitelist") == DEMUXER_WHITELIST
+    assert argv.index("-protocol_whitelist") < i and argv.index("-format_whitelist") < i
+    assert "hls" not in DEMUXER_WHITELIST.split(",")
+    assert "concat" not in DEMUXER_WHITELIST.split(",")
+
+
+def test_progress_goes_to_stdout_without_stats() -> None:
+    argv = command()
+    assert value(argv, "-progress") == "pipe:1"
+    assert "-nostats" in argv and "-nostdin" in argv and "-y" in argv
+
+
+def test_output_is_a_faststart_mp4_without_metadata() -> None:
+    argv = command()
+    assert value(argv, "-movflags") == "+faststart"
+    assert value(argv, "-f") == "mp4"
+    assert value(argv, "-map_metadata") == "-1"
+    assert str(OUTPUT) in argv
+
+
+def test_scale_only_when_the_size_differs() -> None:
+    scaled = command(plan=RenditionPlan(LOW, 160, 120))
+    assert "scale=160:120" in value(scaled, "-filter_complex")
+    same = command(plan=RenditionPlan(LOW, 320, 240))
+    assert "-filter_complex" not in same and "-vf" not in same
+    assert not any("scale" in arg for arg in same)
+
+
+def test_rate_control_and_gop_from_the_profile() -> None:
+    argv = command(source=info(fps=30.0))
+    assert (value(argv, "-b:v"), value(argv, "-maxrate"), value(argv, "-bufsize")) == (
+        "1400k", "1498k", "2100k")
+    assert value(argv, "-g") == "60"  # two seconds
+
+
+def test_no_audio_stream_means_an() -> None:
+    argv = command(source=info(has_audio=False))
+    assert "-an" in argv
+    assert "-c:a" not in argv
+    assert "0:a:0" not in argv
+
+
+@pytest.mark.parametrize("codec, audio_codec, expected", [
+    ("copy", "aac", ["-c:a", "copy"]),
+    ("copy", "opus", ["-c:a", "aac", "-b:a", "96k"]),
+    ("copy", "pcm_s16le", ["-c:a", "aac", "-b:a", "96k"]),
+    ("libx264", "aac", ["-c:a", "aac", "-b:a", "96k"]),
+])
+def test_audio_is_copied_only_for_a_stream_copy_of_mp4_audio(
+        codec: str, audio_codec: str, expected: list[str]) -> None:
+    plan = RenditionPlan(LOW, 320, 240, passthrough=codec == "copy")
+    argv = command(codec, source=info(audio_codec=audio_codec), plan=plan)
+    assert "0:a:0" in argv
+    for option, wanted in zip(expected[::2], expected[1::2], strict=True):
+        assert value(argv, option) == wanted
+
+
+def test_stream_copy_copies_video_without_filters() -> None:
+    argv = command("copy", plan=RenditionPlan(LOW, 320, 240, passthrough=True))
+    assert value(argv, "-c:v") == "copy"
+    assert "-filter_complex" not in argv and "-b:v" not in argv
+
+
+def test_libx264_settings() -> None:
+    argv = command("libx264", x264_threads=2)
+    assert value(argv, "-c:v") == "libx264"
+    assert value(argv, "-x264-params") == "scenecut=0"
+    assert (value(argv, "-preset"), value(argv, "-profile:v")) == ("medium", "high")
+    assert value(argv, "-pix_fmt") == "yuv420p"
+    assert value(argv, "-threads") == "2"
+    assert "-threads" not in command("libx264")
+
+
+def test_nvenc_forces_idr_keyframes() -> None:
+    argv = command("h264_nvenc")
+    assert value(argv, "-c:v") == "h264_nvenc"
+    assert value(argv, "-forced-idr") == "1"
+    assert "-x264-params" not in argv
+
+
+def test_vaapi_initialises_its_device_and_uploads_frames() -> None:
+    argv = command("h264_vaapi")
+    assert value(argv, "-init_hw_device") == "vaapi=va:/dev/dri/renderD128"
+    assert value(argv, "-filter_hw_device") == "va"
+    assert "format=nv12" in value(argv, "-filter_complex")
+    assert "hwupload" in value(argv, "-filter_complex")
+    assert "-init_hw_device" not in command("libx264")
+
+
+def test_ladder_command_splits_one_decode_into_every_output() -> None:
+    plans = [RenditionPlan(DEFAULT_LADDER[1], 640, 480), RenditionPlan(LOW, 160, 120)]
+    outputs = [Path("/o/a.mp4"), Path("/o/b.mp4")]
+    argv = build_ladder_command(SOURCE, info(width=640, height=480), plans, "libx264", outputs,
+                                EncodeOptions(ffmpeg_bin="/opt/ffmpeg"))
+    assert argv[0] == "/opt/ffmpeg"
+    assert argv.count("-i") == 1
+    graph = value(argv, "-filter_complex")
+    assert "split=2" in graph and "scale=160:120" in graph and "scale=640:480" not in graph
+    assert all(str(o) in argv for o in outputs)
+    assert argv.count("-movflags") == 2
+
+
+def test_poster_command_is_guarded_too() -> None:
+    argv = build_poster_command(OUTPUT, Path("/o/poster.jpg"), 1.5, "ffmpeg")
+    assert argv.index("-protocol_whitelist") < argv.index("-i")
+    assert value(argv, "-i") == f"file:{OUTPUT}"
+    assert value(argv, "-ss") == "1.500"

@@ -1,0 +1,145 @@
+"""probe_source on real clips and on uploads that are not videos (or are hostile)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.media import make_clip
+from workers.ffmpeg.probe import ProbeError, probe_source, source_info
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True,
+                   timeout=60)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1 s 160x120 at 25 fps, H.264 + AAC."""
+    return make_clip(tmp_path_factory.mktemp("probe") / "small.mp4", seconds=1.0,
+                     size="160x120")
+
+
+def test_facts_of_a_clip_with_sound(small: Path) -> None:
+    info = probe_source(small)
+    assert info.duration == pytest.approx(1.0, abs=0.1)
+    assert (info.width, info.height, info.fps) == (160, 120, 25.0)
+    assert (info.video_codec, info.has_audio, info.audio_codec) == ("h264", True, "aac")
+    assert info.pix_fmt == "yuv420p"
+    assert info.frames == 25
+    assert "mp4" in info.format_name
+    assert info.bitrate_kbps is not None and info.bitrate_kbps > 0
+
+
+def test_facts_of_a_silent_matroska_clip(tmp_path: Path) -> None:
+    path = make_clip(tmp_path / "silent.mkv", seconds=1.0, size="176x144", rate=30, audio=False)
+    info = probe_source(path)
+    assert (info.width, info.height, info.fps) == (176, 144, 30.0)
+    assert (info.has_audio, info.audio_codec, info.video_codec) == (False, None, "h264")
+    assert info.duration == pytest.approx(1.0, abs=0.1)
+    assert "matroska" in info.format_name
+
+
+def assert_refused(path: Path, *fragments: str, **kwargs: object) -> str:
+    with pytest.raises(ProbeError) as caught:
+        probe_source(path, **kwargs)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert message.endswith("."), message
+    assert message[0].isupper(), message
+    assert "Traceback" not in message and "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def test_missing_and_empty_files(tmp_path: Path) -> None:
+    assert_refused(tmp_path / "gone.mp4", "missing")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    assert_refused(tmp_path / "empty.mp4", "empty (0 bytes)")
+
+
+def test_text_named_mp4(tmp_path: Path) -> None:
+    path = tmp_path / "notes.mp4"
+    path.write_text("these are my notes, not a video\n" * 20)
+    assert_refused(path, "not a video file")
+
+
+def test_truncated_mp4(tmp_path: Path, small: Path) -> None:
+    path = tmp_path / "truncated.mp4"
+    path.write_bytes(small.read_bytes()[:3000])
+    assert_refused(path, "not a video file")
+
+
+def test_audio_only_file(tmp_path: Path) -> None:
+    path = tmp_path / "a.m4a"
+    ffmpeg("-f", "lavfi", "-i", "sine=duration=1", str(path))
+    assert_refused(path, "audio-only")
+
+
+def test_still_png_image_even_renamed(tmp_path: Path) -> None:
+    png = tmp_path / "x.png"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120", "-frames:v", "1", str(png))
+    assert_refused(png)
+    assert_refused(Path(shutil.copyfile(png, tmp_path / "x.mp4")))
+
+
+def test_hls_playlist_reading_local_files_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "evil.m3u8"
+    path.write_text("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:///etc/passwd\n"
+                    "#EXT-X-ENDLIST\n")
+    message = assert_refused(path, "not a video file")
+    assert "root:" not in message
+
+
+def test_playlists_that_plain_ffprobe_would_follow_are_refused(tmp_path: Path) -> None:
+    """Valid playlists of a real local segment: FFmpeg follows them unless whitelisted out."""
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:duration=1", "-c:v", "libx264",
+           "-preset", "ultrafast", "-f", "mpegts", str(tmp_path / "seg.ts"))
+    hls = tmp_path / "ok.m3u8"
+    hls.write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:1.0,\nseg.ts\n"
+                   "#EXT-X-ENDLIST\n")
+    concat = tmp_path / "list.ffconcat"
+    concat.write_text("ffconcat version 1.0\nfile seg.ts\n")
+    for playlist in (hls, concat):
+        plain = subprocess.run(["ffprobe", "-v", "error", "-show_streams", str(playlist)],
+                               capture_output=True, text=True, timeout=60)
+        assert "codec_type=video" in plain.stdout, plain.stderr  # unguarded: followed
+        assert_refused(playlist, "not a video file")
+
+
+def test_playlist_disguised_as_avi(tmp_path: Path) -> None:
+    path = tmp_path / "movie.avi"
+    path.write_text("#EXTM3U\n#EXTINF:10,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n")
+    assert_refused(path, "not a video file")
+    concat = tmp_path / "movie.mp4"
+    concat.write_text("ffconcat version 1.0\nfile /etc/passwd\n")
+    assert_refused(concat, "not a video file")
+
+
+def test_frame_size_limit(small: Path) -> None:
+    assert_refused(small, "160x120", "larger than this cluster accepts", max_pixels=160 * 119)
+    assert probe_source(small, max_pixels=160 * 120).width == 160
+
+
+@pytest.mark.parametrize("data, fragment", [
+    ({"streams": [], "format": {}}, "no video stream"),
+    ({"streams": [{"codec_type": "video", "width": 0, "height": 0}]}, "no frame size"),
+    ({"streams": [{"codec_type": "video", "width": 64, "height": 64,
+                   "disposition": {"attached_pic": 1}}]}, "no video stream"),
+    ({"streams": [{"codec_type": "video", "width": 64, "height": 64}], "format": {}},
+     "still image"),
+])
+def test_source_info_sentences(data: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ProbeError, match=fragment) as caught:
+        source_info(data, max_pixels=10**8)
+    assert str(caught.value).endswith(".")
+
+
+def test_ffprobe_timeout_is_a_sentence(small: Path) -> None:
+    with pytest.raises(ProbeError, match="took longer than") as caught:
+        probe_source(small, timeout_s=1e-6)
+    assert str(caught.value).endswith(".")
