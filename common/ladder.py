@@ -64,7 +64,8 @@ def load_ladder(path: Path | None) -> tuple[Profile, ...]:
         text = Path(path).read_text(encoding="utf-8")
         data = tomllib.loads(text) if str(path).endswith(".toml") else json.loads(text)
     except (OSError, ValueError) as exc:
-        raise LadderError(f"Cannot read the profiles file {path}: {exc}") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise LadderError(f"Cannot read the profiles file {path} ({reason}).") from exc
     entries = data.get("profiles") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not entries:
         raise LadderError(f"The profiles file {path} has no 'profiles' list.")
@@ -82,9 +83,12 @@ def _profile_from_entry(entry: Any, path: Path) -> Profile:
         name = str(entry["name"])
         height = int(entry["height"])
         bitrate = int(entry["video_bitrate_kbps"])
+        maxrate = int(entry.get("maxrate_kbps", round(bitrate * 1.07)))
+        bufsize = int(entry.get("bufsize_kbps", round(bitrate * 1.5)))
     except (KeyError, TypeError, ValueError) as exc:
         raise LadderError(
-            f"Every profile in {path} needs name, height and video_bitrate_kbps ({exc})."
+            f"Every profile in {path} needs name, height and video_bitrate_kbps, and numbers "
+            f"for its rates ({exc})."
         ) from exc
     if not name.replace("_", "").replace("-", "").isalnum() or height < 16 or bitrate < 16:
         raise LadderError(f"Profile {name!r} in {path} has an unusable name, height or bitrate.")
@@ -94,8 +98,8 @@ def _profile_from_entry(entry: Any, path: Path) -> Profile:
         name=name,
         height=height,
         video_bitrate_kbps=bitrate,
-        maxrate_kbps=int(entry.get("maxrate_kbps", round(bitrate * 1.07))),
-        bufsize_kbps=int(entry.get("bufsize_kbps", round(bitrate * 1.5))),
+        maxrate_kbps=maxrate,
+        bufsize_kbps=bufsize,
         **extra,
     )
 

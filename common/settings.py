@@ -127,7 +127,7 @@ class Settings:
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(_env_name(f.name))
-            if raw is None and f.name == "concurrency":
+            if not raw and f.name == "concurrency":
                 raw = env.get("MAX_CONCURRENT_JOBS")
             if raw is None or raw == "":
                 continue
@@ -155,6 +155,9 @@ class Settings:
         for name in ("concurrency", "max_attempts", "max_upload_mb", "lease_s"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_env_name(name)} must be at least 1.")
+        for name in ("heartbeat_s", "progress_hz"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{_env_name(name)} must be more than 0.")
 
     @property
     def effective_redis_url(self) -> str:

@@ -97,16 +97,12 @@ def test_unreadable_files_raise_ladder_error(tmp_path: Path, name: str,
         load_ladder(path)
 
 
-@pytest.mark.xfail(strict=True, reason="load_ladder appends the raw OSError/JSON error text, "
-                   "so the message does not end as a sentence ('.')")
 def test_missing_file_message_is_a_sentence(tmp_path: Path) -> None:
     with pytest.raises(LadderError) as caught:
         load_ladder(tmp_path / "missing.json")
     assert str(caught.value).endswith(".")
 
 
-@pytest.mark.xfail(strict=True, reason="a non-numeric maxrate_kbps/bufsize_kbps escapes as a "
-                   "bare ValueError from int(), not a LadderError naming the file")
 def test_non_numeric_maxrate_is_a_ladder_error(tmp_path: Path) -> None:
     path = tmp_path / "ladder.json"
     path.write_text(json.dumps({"profiles": [

@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.support.ports import wait_for
 from tests.support.workers import REPO_ROOT, child_pids, pid_exists, process_name
 from workers.ffmpeg.process import FFmpegRun, run_ffmpeg
@@ -149,8 +147,6 @@ def test_error_line_strips_the_context_prefix() -> None:
     assert FFmpegRun(0, []).ok and not FFmpegRun(0, [], stopped=True).ok
 
 
-@pytest.mark.xfail(strict=True, reason="error_line strips only the first [ctx @ 0x..] prefix; "
-                   "FFmpeg nests them (h264_nvenc -> Eval), so a pointer address reaches users")
 def test_error_line_strips_nested_context_prefixes() -> None:
     line = ("[h264_nvenc @ 0x563e77399a00] [Eval @ 0x7ffd8628ffb0] Undefined constant or "
             "missing '(' in 'bogus'")

@@ -43,12 +43,14 @@ def run_ffprobe(path: Path, ffprobe_bin: str = "ffprobe", timeout_s: float = 30)
         detail = done.stderr.strip().splitlines()[-1:] or ["no detail"]
         log.info("ffprobe refused %s: %s", path, detail[0])
         raise ProbeError("The upload is not a video file FFmpeg can read in an accepted "
-                         f"format ({_clean(detail[0])}).")
+                         f"format ({_clean(detail[0], path)}).")
     return json.loads(done.stdout or "{}")
 
 
-def _clean(line: str) -> str:
+def _clean(line: str, path: Path) -> str:
+    """Return FFmpeg's reason without context prefixes or the server-side path."""
     text = line.split("] ", 1)[-1] if line.startswith("[") else line
+    text = text.replace(f"file:{path}", "the upload").replace(str(path), "the upload")
     return text.replace("file:", "").strip().rstrip(".")
 
 

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 STDERR_LINES_KEPT = 60
 TICK_S = 0.25
-_CONTEXT_PREFIX = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\]\s*")
+_CONTEXT_PREFIX = re.compile(r"^(?:\[[^\]]+ @ 0x[0-9a-f]+\]\s*)+")
 
 ProgressCallback = Callable[[Progress], None]
 TickCallback = Callable[[], bool]
