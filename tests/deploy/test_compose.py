@@ -118,3 +118,21 @@ def test_flower_command_runs_celery_flower(config: dict[str, Any]) -> None:
     flower_args = flower["command"][flower["command"].index("flower") + 1:]
     names = {arg[2:].split("=", 1)[0] for arg in flower_args}
     assert names == {"port", "basic-auth"} and names <= set(options._options)
+
+
+def test_dockerfile_builds_one_slim_non_root_image() -> None:
+    dockerfile = (REPO_ROOT / "deploy" / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.M)
+    assert re.search(r"apt-get install -y --no-install-recommends ffmpeg", dockerfile)
+    assert re.search(r"^USER ffcluster$", dockerfile, re.M)
+    assert "pip install --no-cache-dir ." in dockerfile
+    ignore = (REPO_ROOT / "deploy" / "Dockerfile.dockerignore").read_text().splitlines()
+    sources = [source for line in dockerfile.splitlines() if line.startswith("COPY ")
+               for source in line.split()[1:-1]]
+    assert sources == ["pyproject.toml", "README.md", "common", "workers", "web", "cli"]
+    for source in sources:
+        assert f"!{source.rstrip('/')}/" in ignore or f"!{source}" in ignore, source
+        assert (REPO_ROOT / source).exists(), source
+    packages = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    for pattern in packages["packages"]["find"]["include"]:
+        assert f"COPY {pattern.rstrip('*')} ./{pattern.rstrip('*')}" in dockerfile
