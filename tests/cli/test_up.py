@@ -78,9 +78,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, ladder_file: Path) -> Iter
                  message="ffcluster up: web tier answering with a worker online")
         yield cluster
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
+        if process.poll() is None:  # a test failed before the SIGTERM test: stop it all
+            tree = proctree.descendants(process.pid)
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            for proc in tree:
+                if proctree.is_alive(proc):
+                    os.kill(proc.pid, signal.SIGKILL)
 
 
 def test_dashboard_and_health_answer(cluster: Cluster) -> None:
