@@ -67,7 +67,7 @@ def test_source_without_audio_gives_video_only_outputs(
 def test_progress_events_arrive_in_order_and_match_the_record(
     gpu_settings: Settings, gpu_worker: WorkerProcess, media_dir: Path, events: EventRecorder
 ) -> None:
-    source = make_clip(media_dir / "long.mp4", seconds=6, size="640x360")
+    source = make_clip(media_dir / "long.mp4", seconds=12, size="640x360")
     job = wait_for_job(gpu_settings, submit(gpu_settings, source, profiles=["360p"]).id)
 
     def final_job_event() -> dict | None:
