@@ -96,6 +96,7 @@ class Rendition:
     width: int | None = None
     height: int | None = None
     output: str | None = None
+    playlist: str | None = None
     target: dict[str, Any] | None = None
     size_bytes: int | None = None
     error: str | None = None
@@ -127,6 +128,8 @@ class Job:
     state: JobState = JobState.QUEUED
     mode: JobMode = JobMode.ENCODE
     requested_profiles: list[str] | None = None
+    hls: bool = True
+    master_playlist: str | None = None
     error: str | None = None
     source: SourceInfo | None = None
     renditions: list[Rendition] = field(default_factory=list)

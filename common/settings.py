@@ -91,6 +91,15 @@ class Settings:
         default=10,
         metadata={"help": "Niceness added to FFmpeg so the web tier and Redis keep the CPU."},
     )
+    hls: bool = field(
+        default=True,
+        metadata={"help": "Also package every job as HLS (fMP4 segments, master playlist); a "
+                  "job's `hls` field overrides it."},
+    )
+    segment_seconds: int = field(
+        default=4,
+        metadata={"help": "HLS segment length, seconds; keyframes are forced on its multiples."},
+    )
     fuse_renditions: bool = field(
         default=True,
         metadata={"help": "Encode the renditions that go to one worker in one FFmpeg with one "
@@ -152,7 +161,7 @@ class Settings:
             )
         if self.gpu not in GPU_MODES:
             raise SettingsError(f"FFCLUSTER_GPU must be auto, on or off, not {self.gpu!r}.")
-        for name in ("concurrency", "max_attempts", "max_upload_mb", "lease_s"):
+        for name in ("concurrency", "max_attempts", "max_upload_mb", "lease_s", "segment_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_env_name(name)} must be at least 1.")
         for name in ("heartbeat_s", "progress_hz"):

@@ -46,6 +46,18 @@ def parse_mode(raw: str | None) -> JobMode:
         raise ApiError(400, f"Mode must be 'encode' or 'passthrough', not {value!r}.") from None
 
 
+def parse_flag(name: str, raw: str | None, default: bool) -> bool:
+    """Return a true/false form field, ``default`` when absent, or raise a 400."""
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ApiError(400, f"The field {name!r} must be true or false, not {raw[:40]!r}.")
+
+
 def enqueue_probe(ctx: WebContext, job: Job) -> Job:
     """Send the probe task; if the broker refuses, fail the job and answer 503."""
     try:

@@ -45,6 +45,8 @@ def _paths() -> dict[str, Any]:
                         "file": {"type": "string", "format": "binary"},
                         "profiles": {"type": "string", "description": "Comma list, e.g. 720p,480p"},
                         "mode": {"type": "string", "enum": ["encode", "passthrough"]},
+                        "hls": {"type": "boolean",
+                                "description": "Also package as HLS (default FFCLUSTER_HLS)."},
                     },
                 }}}},
                 "responses": {"202": {"description": "Job accepted.", "content": _JOB},

@@ -14,6 +14,7 @@ from common.store import StaleUpdate
 from common.tasknames import ENCODE_RENDITIONS, FINALIZE_JOB
 from workers.context import WorkerContext
 from workers.ffmpeg.probe import ProbeError, probe_source
+from workers.hls import variant, write_master
 from workers.poster import make_poster
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,18 @@ def _failure_summary(job: Job) -> str:
     return " ".join(f"{r.profile} failed: {r.error}" for r in failed)
 
 
+def _write_master(ctx: WorkerContext, job: Job, finished: list[Rendition]) -> str | None:
+    """Write the job's HLS master playlist over every packaged rendition."""
+    packaged = [r for r in finished if r.playlist]
+    if not packaged or job.source is None:
+        return None
+    job_dir = ctx.settings.job_output_dir(job.id)
+    variants = [variant(job_dir, str(r.playlist), job_dir / str(r.output), r.width or 0,
+                        r.height or 0, job.source.fps, ctx.settings.ffprobe_bin)
+                for r in packaged]
+    return write_master(job_dir, variants)
+
+
 def finalize_job(app: Celery, ctx: WorkerContext, job_id: str) -> JobState | None:
     """Make the poster and move the job to done, failed or canceled."""
     job = ctx.store.get(job_id)
@@ -142,9 +155,12 @@ def finalize_job(app: Celery, ctx: WorkerContext, job_id: str) -> JobState | Non
         poster = make_poster(out_dir / str(smallest.output), out_dir / "poster.jpg",
                              job.source.duration, ctx.settings.ffmpeg_bin)
 
+    master = _write_master(ctx, job, finished)
+
     def apply(job: Job) -> None:
         job.state = state
         job.poster = poster
+        job.master_playlist = master
         job.finished_at = time.time()
         if state == JobState.FAILED:
             job.error = _failure_summary(job)

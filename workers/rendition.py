@@ -25,6 +25,7 @@ from workers.encode import (
 )
 from workers.ffmpeg.commands import EncodeOptions
 from workers.ffmpeg.progress import Progress
+from workers.hls import PackagingFailed, package_rendition
 from workers.lease import Lease, acquire
 from workers.pipeline import finalize_when_complete
 from workers.reporter import ProgressReporter
@@ -76,8 +77,21 @@ def _update_each(ctx: WorkerContext, job_id: str, profiles: list[str],
     return job
 
 
-def _finish(ctx: WorkerContext, job_id: str, result: EncodeResult, profile: str) -> Job:
+def _package(ctx: WorkerContext, job: Job, profiles: list[str],
+             results: list[EncodeResult]) -> list[str | None]:
+    """Cut each finished rendition into HLS segments when the job asks for HLS."""
+    if not job.hls:
+        return [None] * len(results)
+    settings = ctx.settings
+    return [package_rendition(result.output, settings.job_output_dir(job.id), profile,
+                              settings.segment_seconds, settings.ffmpeg_bin)
+            for profile, result in zip(profiles, results, strict=True)]
+
+
+def _finish(ctx: WorkerContext, job_id: str, result: EncodeResult, profile: str,
+            playlist: str | None) -> Job:
     def apply(job: Job, rendition: Rendition) -> None:
+        rendition.playlist = playlist
         rendition.state = RenditionState.DONE
         rendition.percent, rendition.eta_s = 100.0, 0.0
         rendition.codec, rendition.fallbacks = result.codec, result.fallbacks
@@ -192,7 +206,8 @@ def _encode_under_leases(app: Celery, ctx: WorkerContext, job_id: str,
     try:
         results = encode_group(
             settings.uploads_dir / job.source_file, job.source, targets, codecs,
-            options=EncodeOptions(settings.ffmpeg_bin, settings.x264_threads),
+            options=EncodeOptions(settings.ffmpeg_bin, settings.x264_threads,
+                                  settings.segment_seconds),
             ffprobe_bin=settings.ffprobe_bin, nice=settings.ffmpeg_nice,
             on_progress=on_progress, on_tick=on_tick, on_attempt=on_attempt,
         )
@@ -206,9 +221,14 @@ def _encode_under_leases(app: Celery, ctx: WorkerContext, job_id: str,
         error = f"The encode ran over the {settings.task_time_limit_s}s time limit."
         ctx.notify_job(app, _fail(ctx, job_id, profiles, error))
         return Outcome.FAILED
+    try:
+        playlists = _package(ctx, job, profiles, results)
+    except PackagingFailed as exc:
+        ctx.notify_job(app, _fail(ctx, job_id, profiles, str(exc)))
+        return Outcome.FAILED
     seconds = (time.monotonic() - started) / len(results)
-    for profile, result in zip(profiles, results, strict=True):
+    for profile, result, playlist in zip(profiles, results, playlists, strict=True):
         _count(ctx, result, seconds)
-        job = _finish(ctx, job_id, result, profile)
+        job = _finish(ctx, job_id, result, profile, playlist)
     ctx.notify_job(app, job)
     return Outcome.DONE

@@ -67,7 +67,9 @@ def test_output_is_a_faststart_mp4_without_metadata() -> None:
 
 def test_scale_only_when_the_size_differs() -> None:
     scaled = command(plan=RenditionPlan(LOW, 160, 120))
-    assert "scale=160:120" in value(scaled, "-filter_complex")
+    assert "scale=160:120[" in value(scaled, "-filter_complex") or \
+        "scale=160:120," in value(scaled, "-filter_complex")
+    assert "setsar=1" in value(scaled, "-filter_complex")  # square pixels, exact display size
     same = command(plan=RenditionPlan(LOW, 320, 240))
     assert "-filter_complex" not in same and "-vf" not in same
     assert not any("scale" in arg for arg in same)
@@ -77,7 +79,8 @@ def test_rate_control_and_gop_from_the_profile() -> None:
     argv = command(source=info(fps=30.0))
     assert (value(argv, "-b:v"), value(argv, "-maxrate"), value(argv, "-bufsize")) == (
         "1400k", "1498k", "2100k")
-    assert value(argv, "-g") == "60"  # two seconds
+    assert value(argv, "-g") == "120"  # one segment (4 s): keyframes only on segment starts
+    assert value(argv, "-force_key_frames") == "expr:gte(t,n_forced*4)"
 
 
 def test_no_audio_stream_means_an() -> None:

@@ -284,6 +284,14 @@
           `/api/jobs/${encodeURIComponent(job.id)}`),
       }, "Cancel"));
     }
+    if (job.state === "done" && job.master_playlist) {
+      actions.append(h("button", {
+        type: "button", class: "play", title: "Play the HLS ladder in the page",
+        onclick: () => window.ffclusterPlayer.open(
+          `/api/jobs/${encodeURIComponent(job.id)}/outputs/${job.master_playlist}`,
+          state.token, job.source_name),
+      }, "▶ Play"));
+    }
     if (job.state === "failed" || job.state === "canceled") {
       actions.append(h("button", {
         type: "button", class: "retry", onclick: (e) => act(e.currentTarget, "POST",

@@ -25,7 +25,8 @@ class EncodeOptions:
 
     ffmpeg_bin: str = "ffmpeg"
     x264_threads: int = 0
-    gop_seconds: float = 2.0
+    segment_seconds: int = 4
+    """Keyframes are forced on multiples of this, in every rendition, so HLS segments align."""
 
 
 def _input(source: Path) -> Any:
@@ -44,10 +45,11 @@ def _audio_args(source: SourceInfo, plan: RenditionPlan, codec: str) -> dict[str
 def _video_args(source: SourceInfo, plan: RenditionPlan, codec: str,
                 options: EncodeOptions) -> dict[str, Any]:
     profile = plan.profile
-    gop = max(1, round((source.fps or 25.0) * options.gop_seconds))
+    gop = max(1, round((source.fps or 25.0) * options.segment_seconds))
     args: dict[str, Any] = {
         "c:v": codec, "b:v": f"{profile.video_bitrate_kbps}k",
         "maxrate": f"{profile.maxrate_kbps}k", "bufsize": f"{profile.bufsize_kbps}k", "g": gop,
+        "force_key_frames": f"expr:gte(t,n_forced*{options.segment_seconds})",
     }
     if codec == SOFTWARE_H264:
         args.update({"preset": profile.preset, "profile:v": profile.h264_profile,
@@ -64,7 +66,7 @@ def _video_args(source: SourceInfo, plan: RenditionPlan, codec: str,
 
 def _video_stream(stream: Any, source: SourceInfo, plan: RenditionPlan, codec: str) -> Any:
     if (plan.width, plan.height) != (source.width, source.height):
-        stream = stream.filter("scale", plan.width, plan.height)
+        stream = stream.filter("scale", plan.width, plan.height).filter("setsar", 1)
     if codec == "h264_vaapi":
         stream = stream.filter("format", "nv12").filter("hwupload")
     return stream
@@ -110,6 +112,19 @@ def build_encode_command(source_path: Path, source: SourceInfo, plan: RenditionP
                          codec: str, output: Path, options: EncodeOptions) -> list[str]:
     """Return the FFmpeg argv that turns the source into one rendition with ``codec``."""
     return build_ladder_command(source_path, source, [plan], codec, [output], options)
+
+
+def build_hls_command(video: Path, playlist: Path, segment_seconds: int,
+                      ffmpeg_bin: str) -> list[str]:
+    """Return the argv that cuts a finished rendition into fMP4 HLS segments, without encoding."""
+    segments = playlist.parent / "seg_%05d.m4s"
+    command = ffmpeg.output(
+        _input(video), str(playlist), c="copy", f="hls", hls_time=segment_seconds,
+        hls_playlist_type="vod", hls_segment_type="fmp4", hls_fmp4_init_filename="init.mp4",
+        hls_segment_filename=str(segments), hls_flags="independent_segments",
+    )
+    return command.global_args("-hide_banner", "-nostdin", "-loglevel", "error",
+                               *PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)
 
 
 def build_poster_command(video: Path, output: Path, at_s: float, ffmpeg_bin: str) -> list[str]:
