@@ -97,6 +97,10 @@ class Rendition:
     height: int | None = None
     output: str | None = None
     playlist: str | None = None
+    chunks: int = 0
+    """How many chunks split-and-stitch cut this rendition into (0: encoded in one piece)."""
+    chunk_percent: list[float] = field(default_factory=list)
+    chunk_attempts: list[int] = field(default_factory=list)
     target: dict[str, Any] | None = None
     size_bytes: int | None = None
     error: str | None = None
@@ -130,6 +134,10 @@ class Job:
     requested_profiles: list[str] | None = None
     hls: bool = True
     master_playlist: str | None = None
+    chunk_seconds: int | None = None
+    """Requested chunk length (0: never chunk; None: the cluster decides by duration)."""
+    chunk_length_s: float = 0.0
+    """Planned chunk length in seconds; 0 when the job is encoded unchunked."""
     error: str | None = None
     source: SourceInfo | None = None
     renditions: list[Rendition] = field(default_factory=list)

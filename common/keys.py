@@ -37,7 +37,8 @@ def worker_tasks(hostname: str) -> str:
     return f"{PREFIX}:worker:{hostname}:tasks"
 
 ACTIVE_RENDITIONS = f"{PREFIX}:active"
-"""Set of ``job_id/profile`` that a worker has started and not finished; reaped when unleased."""
+"""Set of work refs a worker has started and not finished, reaped when their lease lapses:
+``job_id/profile`` (a rendition), ``job_id/#3`` (chunk 3), ``job_id/~profile`` (a stitch)."""
 
 
 def reap_lock(job_id: str, profile: str) -> str:

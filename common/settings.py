@@ -100,6 +100,16 @@ class Settings:
         default=4,
         metadata={"help": "HLS segment length, seconds; keyframes are forced on its multiples."},
     )
+    chunk_seconds: int = field(
+        default=32,
+        metadata={"help": "Split-and-stitch chunk length, seconds (rounded up to a multiple of "
+                  "the HLS segment length)."},
+    )
+    chunk_above_s: int = field(
+        default=180,
+        metadata={"help": "Sources longer than this many seconds are split into chunks that "
+                  "every worker encodes at once; 0 turns automatic chunking off."},
+    )
     fuse_renditions: bool = field(
         default=True,
         metadata={"help": "Encode the renditions that go to one worker in one FFmpeg with one "

@@ -58,6 +58,20 @@ def parse_flag(name: str, raw: str | None, default: bool) -> bool:
     raise ApiError(400, f"The field {name!r} must be true or false, not {raw[:40]!r}.")
 
 
+def parse_chunk_seconds(raw: str | None) -> int | None:
+    """Return the requested chunk length (0 turns chunking off; absent lets the cluster choose)."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ApiError(400, f"chunk_seconds must be a whole number of seconds, not {raw[:40]!r}.")\
+            from None
+    if not 0 <= value <= 3600:
+        raise ApiError(400, "chunk_seconds must be between 0 (no chunking) and 3600.")
+    return value
+
+
 def enqueue_probe(ctx: WebContext, job: Job) -> Job:
     """Send the probe task; if the broker refuses, fail the job and answer 503."""
     try:

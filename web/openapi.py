@@ -47,6 +47,10 @@ def _paths() -> dict[str, Any]:
                         "mode": {"type": "string", "enum": ["encode", "passthrough"]},
                         "hls": {"type": "boolean",
                                 "description": "Also package as HLS (default FFCLUSTER_HLS)."},
+                        "chunk_seconds": {
+                            "type": "integer", "minimum": 0, "maximum": 3600,
+                            "description": "Split-and-stitch chunk length; 0 never chunks; "
+                                           "absent: chunk sources over FFCLUSTER_CHUNK_ABOVE_S."},
                     },
                 }}}},
                 "responses": {"202": {"description": "Job accepted.", "content": _JOB},

@@ -6,13 +6,19 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from common.jobs import Fallback, SourceInfo
 from common.ladder import RenditionPlan
-from workers.ffmpeg.commands import COPY, SOFTWARE_H264, EncodeOptions, build_ladder_command
+from workers.ffmpeg.commands import (
+    COPY,
+    SOFTWARE_H264,
+    EncodeOptions,
+    Window,
+    build_ladder_command,
+)
 from workers.ffmpeg.probe import ProbeError, run_ffprobe
 from workers.ffmpeg.process import ProgressCallback, TickCallback, run_ffmpeg
 from workers.ffmpeg.progress import Progress
@@ -142,6 +148,7 @@ def encode_group(
     on_tick: TickCallback | None = None,
     on_attempt: AttemptCallback | None = None,
     timeout_s: float | None = None,
+    window: Window | None = None,
 ) -> list[EncodeResult]:
     """Encode every target with one FFmpeg (one decode), trying each codec in turn.
 
@@ -157,7 +164,7 @@ def encode_group(
             on_attempt(codec, list(fallbacks))
         partials = [temp_path(t.output) for t in targets]
         args = build_ladder_command(source_path, source, [t.plan for t in targets], codec,
-                                    partials, options)
+                                    partials, options, window)
 
         def report(progress: Progress, partials: list[Path] = partials) -> None:
             if on_progress is not None:
@@ -172,8 +179,10 @@ def encode_group(
                 fallbacks.append(Fallback(codec, run.error_line))
                 log.warning("%s failed for %s: %s", codec, source_path.name, run.error_line)
                 continue
+            expected = source if window is None else replace(
+                source, duration=window.duration_s, has_audio=False)
             try:
-                facts = _verify_all(partials, targets, source, codec, ffprobe_bin)
+                facts = _verify_all(partials, targets, expected, codec, ffprobe_bin)
             except ValueError as exc:
                 fallbacks.append(Fallback(codec, f"{str(exc)[0].upper()}{str(exc)[1:]}."))
                 continue

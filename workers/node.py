@@ -16,7 +16,13 @@ from common.jobs import Job, Rendition, RenditionState
 from common.redis_client import connect
 from common.registry import WorkerInfo, choose_queue
 from common.store import JobStore, StaleUpdate
-from common.tasknames import ENCODE_RENDITION, QUEUE_CPU, QUEUE_GPU
+from common.tasknames import (
+    ENCODE_CHUNK,
+    ENCODE_RENDITION,
+    QUEUE_CPU,
+    QUEUE_GPU,
+    STITCH_RENDITION,
+)
 from workers.context import WorkerContext, context_of
 from workers.ffmpeg.encoders import (
     ffmpeg_version,
@@ -65,36 +71,72 @@ def worker_info(ctx: WorkerContext, queues: list[str]) -> WorkerInfo:
     )
 
 
+def _requeue_rendition(app: Celery, store: JobStore, job_id: str, profile: str) -> bool:
+    queue = choose_queue(store.redis)
+
+    def apply(job: Job, rendition: Rendition) -> None:
+        rendition.state, rendition.queue, rendition.percent = RenditionState.QUEUED, queue, 0.0
+        rendition.error = f"Its worker {rendition.worker} stopped; queued again."
+
+    store.update_rendition(job_id, profile, apply)
+    app.send_task(ENCODE_RENDITION, args=[job_id, profile], queue=queue)
+    return True
+
+
+def _requeue_chunk(app: Celery, store: JobStore, job: Job, index: int) -> bool:
+    open_renditions = [r for r in job.renditions
+                       if r.chunks and not r.terminal and r.chunk_percent[index] < 100.0]
+    if not open_renditions:
+        return False
+
+    def apply(job: Job, rendition: Rendition) -> None:
+        rendition.chunk_percent[index] = 0.0
+        rendition.percent = round(sum(rendition.chunk_percent) / rendition.chunks, 1)
+
+    for rendition in open_renditions:
+        store.update_rendition(job.id, rendition.profile, apply)
+    app.send_task(ENCODE_CHUNK, args=[job.id, index], queue=open_renditions[0].queue or "cpu")
+    return True
+
+
+def _requeue(app: Celery, store: JobStore, job: Job, work: str) -> bool:
+    """Put one abandoned piece of work back on its queue; False when nothing is left to do."""
+    if work.startswith("#"):
+        return _requeue_chunk(app, store, job, int(work[1:]))
+    profile = work.removeprefix("~")
+    if profile not in {r.profile for r in job.renditions} or job.rendition(profile).terminal:
+        return False
+    if work.startswith("~"):
+        app.send_task(STITCH_RENDITION, args=[job.id, profile],
+                      queue=job.rendition(profile).queue or "cpu")
+        return True
+    return _requeue_rendition(app, store, job.id, profile)
+
+
 def requeue_abandoned(app: Celery, store: JobStore) -> list[str]:
-    """Put renditions whose worker stopped renewing their lease back on a queue."""
+    """Put work whose worker stopped renewing its lease back on a queue.
+
+    Work refs are ``job/profile`` (a rendition), ``job/#3`` (a chunk) and ``job/~profile``
+    (a stitch); the part after the slash also names the lease.
+    """
     client = store.redis
     requeued = []
     for raw in client.smembers(keys.ACTIVE_RENDITIONS):
         ref = raw.decode()
-        job_id, _, profile = ref.partition("/")
-        if client.exists(keys.lease(job_id, profile)):
+        job_id, _, work = ref.partition("/")
+        if client.exists(keys.lease(job_id, work)):
             continue
-        if not client.set(keys.reap_lock(job_id, profile), "1", nx=True, px=10_000):
+        if not client.set(keys.reap_lock(job_id, work), "1", nx=True, px=10_000):
             continue
         job = store.get(job_id)
-        if job is None or job.terminal or job.rendition(profile).terminal:
-            client.srem(keys.ACTIVE_RENDITIONS, ref)
-            continue
-        queue = choose_queue(client)
-
-        def apply(job: Job, rendition: Rendition, queue: str = queue) -> None:
-            rendition.state, rendition.queue, rendition.percent = RenditionState.QUEUED, queue, 0.0
-            rendition.error = f"Its worker {rendition.worker} stopped; queued again."
-
         try:
-            store.update_rendition(job_id, profile, apply)
+            done = job is None or job.terminal or not _requeue(app, store, job, work)
         except StaleUpdate:
-            client.srem(keys.ACTIVE_RENDITIONS, ref)
-            continue
-        app.send_task(ENCODE_RENDITION, args=[job_id, profile], queue=queue)
+            done = True
         client.srem(keys.ACTIVE_RENDITIONS, ref)
-        log.warning("requeued abandoned rendition %s on %s", ref, queue)
-        requeued.append(ref)
+        if not done:
+            log.warning("requeued abandoned work %s", ref)
+            requeued.append(ref)
     return requeued
 
 

@@ -11,7 +11,8 @@ from common.jobs import Job, JobMode, JobState, Rendition, RenditionState
 from common.ladder import LadderError, load_ladder, plan_renditions, select_profiles
 from common.registry import choose_queue, list_workers
 from common.store import StaleUpdate
-from common.tasknames import ENCODE_RENDITIONS, FINALIZE_JOB
+from common.tasknames import ENCODE_CHUNK, ENCODE_RENDITIONS, FINALIZE_JOB
+from workers.chunk_plan import chunk_count, chunk_length
 from workers.context import WorkerContext
 from workers.ffmpeg.probe import ProbeError, probe_source
 from workers.hls import variant, write_master
@@ -73,11 +74,21 @@ def start_job(app: Celery, ctx: WorkerContext, job_id: str) -> list[str]:
         return []
     plans = plan_renditions(source, profiles, passthrough_mode=job.mode == JobMode.PASSTHROUGH)
     queue = choose_queue(ctx.redis)
+    length = 0.0 if job.mode == JobMode.PASSTHROUGH else chunk_length(
+        source.duration, settings, job.chunk_seconds)
 
     def apply(job: Job) -> None:
         job.source = source
         job.state = JobState.ENCODING
         job.renditions = _fresh_or_kept(job, plans, queue)
+        job.chunk_length_s = length
+        if length:
+            count = chunk_count(source.duration, length)
+            for rendition in job.renditions:
+                if rendition.state != RenditionState.DONE and not rendition.passthrough:
+                    rendition.chunks = count
+                    rendition.chunk_percent = [0.0] * count
+                    rendition.chunk_attempts = [0] * count
 
     try:
         job = ctx.store.update(job_id, apply)
@@ -85,8 +96,12 @@ def start_job(app: Celery, ctx: WorkerContext, job_id: str) -> list[str]:
         return []
     ctx.notify_job(app, job)
     pending = [r for r in job.renditions if r.state != RenditionState.DONE]
-    for group in group_renditions(pending, _workers_on(ctx, queue), settings.fuse_renditions):
+    whole = [r for r in pending if not r.chunks]
+    for group in group_renditions(whole, _workers_on(ctx, queue), settings.fuse_renditions):
         app.send_task(ENCODE_RENDITIONS, args=[job_id, group], queue=queue)
+    chunked = [r for r in pending if r.chunks]
+    for index in range(chunked[0].chunks if chunked else 0):
+        app.send_task(ENCODE_CHUNK, args=[job_id, index], queue=queue)
     if not pending:
         app.send_task(FINALIZE_JOB, args=[job_id])
     profiles = [r.profile for r in pending]

@@ -42,33 +42,42 @@ class Outcome(StrEnum):
     """Another live worker holds the lease: try again later."""
 
 
-def _start(ctx: WorkerContext, job_id: str, profile: str) -> Job:
-    """Count the attempt and mark the rendition encoding (or failed when out of attempts)."""
+def start_attempt(ctx: WorkerContext, chunk: int | None = None) -> RenditionMutation:
+    """Return the mutation that counts an attempt (of the rendition, or of one of its chunks)
+    and marks the rendition encoding, or failed once out of attempts."""
     max_attempts = ctx.settings.max_attempts
 
     def apply(job: Job, rendition: Rendition) -> None:
-        if rendition.attempts >= max_attempts:
+        attempts = rendition.attempts if chunk is None else rendition.chunk_attempts[chunk]
+        if attempts >= max_attempts:
+            what = "" if chunk is None else f" on chunk {chunk + 1} of {rendition.chunks}"
             rendition.state = RenditionState.FAILED
-            rendition.error = (f"Gave up after {rendition.attempts} attempts: each one ended "
+            rendition.error = (f"Gave up{what} after {attempts} attempts: each one ended "
                                "without finishing (the worker process died or was killed).")
             rendition.finished_at = time.time()
             return
-        rendition.attempts += 1
+        if chunk is None:
+            rendition.attempts += 1
+            rendition.percent = 0.0
+            rendition.started_at = time.time()
+        else:
+            rendition.chunk_attempts[chunk] += 1
+            rendition.attempts = max(rendition.attempts, rendition.chunk_attempts[chunk])
+            rendition.started_at = rendition.started_at or time.time()
         rendition.state = RenditionState.ENCODING
         rendition.worker = ctx.hostname
-        rendition.started_at = time.time()
-        rendition.percent, rendition.error, rendition.eta_s = 0.0, None, None
+        rendition.error, rendition.eta_s = None, None
 
-    return ctx.store.update_rendition(job_id, profile, apply)
+    return apply
 
 
-def _plan(rendition: Rendition) -> RenditionPlan:
+def plan_of(rendition: Rendition) -> RenditionPlan:
     profile = Profile(**(rendition.target or {}))
     return RenditionPlan(profile, rendition.width or 0, rendition.height or 0,
                          rendition.passthrough)
 
 
-def _update_each(ctx: WorkerContext, job_id: str, profiles: list[str],
+def update_each(ctx: WorkerContext, job_id: str, profiles: list[str],
                  apply: RenditionMutation) -> Job:
     job: Job | None = None
     for profile in profiles:
@@ -77,7 +86,7 @@ def _update_each(ctx: WorkerContext, job_id: str, profiles: list[str],
     return job
 
 
-def _package(ctx: WorkerContext, job: Job, profiles: list[str],
+def package_hls(ctx: WorkerContext, job: Job, profiles: list[str],
              results: list[EncodeResult]) -> list[str | None]:
     """Cut each finished rendition into HLS segments when the job asks for HLS."""
     if not job.hls:
@@ -88,7 +97,7 @@ def _package(ctx: WorkerContext, job: Job, profiles: list[str],
             for profile, result in zip(profiles, results, strict=True)]
 
 
-def _finish(ctx: WorkerContext, job_id: str, result: EncodeResult, profile: str,
+def finish_rendition(ctx: WorkerContext, job_id: str, result: EncodeResult, profile: str,
             playlist: str | None) -> Job:
     def apply(job: Job, rendition: Rendition) -> None:
         rendition.playlist = playlist
@@ -103,7 +112,7 @@ def _finish(ctx: WorkerContext, job_id: str, result: EncodeResult, profile: str,
     return ctx.store.update_rendition(job_id, profile, apply)
 
 
-def _fail(ctx: WorkerContext, job_id: str, profiles: list[str], error: str,
+def fail_renditions(ctx: WorkerContext, job_id: str, profiles: list[str], error: str,
           fallbacks: list[Fallback] | None = None) -> Job:
     def apply(job: Job, rendition: Rendition) -> None:
         rendition.state = RenditionState.FAILED
@@ -112,7 +121,7 @@ def _fail(ctx: WorkerContext, job_id: str, profiles: list[str], error: str,
             rendition.fallbacks = fallbacks
         rendition.finished_at = time.time()
 
-    return _update_each(ctx, job_id, profiles, apply)
+    return update_each(ctx, job_id, profiles, apply)
 
 
 def _count(ctx: WorkerContext, result: EncodeResult, seconds: float) -> None:
@@ -173,14 +182,13 @@ def _retire_finished(ctx: WorkerContext, job_id: str, profiles: list[str]) -> No
 
 def _encode_under_leases(app: Celery, ctx: WorkerContext, job_id: str,
                          leases: dict[str, Lease]) -> Outcome:
-    for profile in leases:
-        job = _start(ctx, job_id, profile)
+    job = update_each(ctx, job_id, list(leases), start_attempt(ctx))
     ctx.notify_job(app, job)
     active = [job.rendition(p) for p in leases if job.rendition(p).state == RenditionState.ENCODING]
     if not active or job.source is None:
         return Outcome.FAILED
     settings, profiles = ctx.settings, [r.profile for r in active]
-    targets = [EncodeTarget(_plan(r), settings.job_output_dir(job_id) / str(r.output))
+    targets = [EncodeTarget(plan_of(r), settings.job_output_dir(job_id) / str(r.output))
                for r in active]
     copy = all(t.plan.passthrough for t in targets)
     codecs = codec_chain(RenditionPlan(targets[0].plan.profile, 0, 0, copy),
@@ -200,7 +208,7 @@ def _encode_under_leases(app: Celery, ctx: WorkerContext, job_id: str,
         def apply(job: Job, rendition: Rendition) -> None:
             rendition.codec, rendition.fallbacks, rendition.percent = codec, fallbacks, 0.0
 
-        ctx.notify_job(app, _update_each(ctx, job_id, profiles, apply))
+        ctx.notify_job(app, update_each(ctx, job_id, profiles, apply))
 
     started = time.monotonic()
     try:
@@ -215,20 +223,20 @@ def _encode_under_leases(app: Celery, ctx: WorkerContext, job_id: str,
         log.info("%s %s stopped (canceled or taken over)", job_id, ", ".join(profiles))
         return Outcome.STOPPED
     except EncodeFailed as exc:
-        ctx.notify_job(app, _fail(ctx, job_id, profiles, str(exc), exc.fallbacks))
+        ctx.notify_job(app, fail_renditions(ctx, job_id, profiles, str(exc), exc.fallbacks))
         return Outcome.FAILED
     except SoftTimeLimitExceeded:
         error = f"The encode ran over the {settings.task_time_limit_s}s time limit."
-        ctx.notify_job(app, _fail(ctx, job_id, profiles, error))
+        ctx.notify_job(app, fail_renditions(ctx, job_id, profiles, error))
         return Outcome.FAILED
     try:
-        playlists = _package(ctx, job, profiles, results)
+        playlists = package_hls(ctx, job, profiles, results)
     except PackagingFailed as exc:
-        ctx.notify_job(app, _fail(ctx, job_id, profiles, str(exc)))
+        ctx.notify_job(app, fail_renditions(ctx, job_id, profiles, str(exc)))
         return Outcome.FAILED
     seconds = (time.monotonic() - started) / len(results)
     for profile, result, playlist in zip(profiles, results, playlists, strict=True):
         _count(ctx, result, seconds)
-        job = _finish(ctx, job_id, result, profile, playlist)
+        job = finish_rendition(ctx, job_id, result, profile, playlist)
     ctx.notify_job(app, job)
     return Outcome.DONE

@@ -36,8 +36,9 @@ class ProgressReporter:
     """
 
     def __init__(self, store: JobStore, emitter: EventEmitter, job_id: str, profile: str,
-                 duration_s: float, lease: Lease, *, hz: float, renew_every_s: float) -> None:
-        self.store, self.emitter, self.lease = store, emitter, lease
+                 duration_s: float, lease: Lease, *, hz: float, renew_every_s: float,
+                 chunk: int | None = None) -> None:
+        self.store, self.emitter, self.lease, self.chunk = store, emitter, lease, chunk
         self.job_id, self.profile, self.duration_s = job_id, profile, duration_s
         self.min_interval_s = 1.0 / hz
         self.renew_every_s = renew_every_s
@@ -77,6 +78,7 @@ class ProgressReporter:
         self._pending = None
         self._last_sent = time.monotonic()
         values = progress_values(progress, self.duration_s)
+        chunk_percent = values["percent"] or 0.0
         if self._bitrate_kbps is not None:
             values["bitrate_kbps"] = self._bitrate_kbps
 
@@ -85,10 +87,16 @@ class ProgressReporter:
                 raise StaleUpdate(f"{self.job_id}/{self.profile} is {rendition.state}")
             for name, value in values.items():
                 setattr(rendition, name, value)
+            if self.chunk is not None:  # the bar shows the whole rendition, over its chunks
+                rendition.chunk_percent[self.chunk] = chunk_percent
+                rendition.percent = round(sum(rendition.chunk_percent) / rendition.chunks, 1)
+                rendition.eta_s = None
 
         try:
-            self.store.update_rendition(self.job_id, self.profile, apply)
+            job = self.store.update_rendition(self.job_id, self.profile, apply)
         except StaleUpdate:
             self._stop = True
             return
+        if self.chunk is not None:
+            values.update(percent=job.rendition(self.profile).percent, eta_s=None)
         self.emitter.emit(progress_event(self.job_id, self.profile, values))

@@ -9,9 +9,9 @@ import requests
 from celery import Task, shared_task
 
 from common import tasknames
-from workers import pipeline, webhook
+from workers import chunks, pipeline, stitch, webhook
 from workers.context import context_of
-from workers.rendition import run_renditions
+from workers.rendition import Outcome, run_renditions
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,26 @@ def encode_rendition(self: Task, job_id: str, profile: str) -> str:
     ctx = context_of(self.app)
     outcome, busy = run_renditions(self.app, ctx, job_id, [profile], self.request.id)
     if busy:
+        raise self.retry(countdown=ctx.settings.lease_s)
+    return str(outcome)
+
+
+@shared_task(bind=True, name=tasknames.ENCODE_CHUNK, max_retries=BUSY_RETRIES)
+def encode_chunk(self: Task, job_id: str, index: int) -> str:
+    """Encode one time slice of every chunked rendition of a job."""
+    ctx = context_of(self.app)
+    outcome = chunks.run_chunk(self.app, ctx, job_id, index, self.request.id)
+    if outcome == Outcome.BUSY:
+        raise self.retry(countdown=ctx.settings.lease_s)
+    return str(outcome)
+
+
+@shared_task(bind=True, name=tasknames.STITCH_RENDITION, max_retries=BUSY_RETRIES)
+def stitch_rendition(self: Task, job_id: str, profile: str) -> str:
+    """Join a rendition's encoded chunks and add its audio."""
+    ctx = context_of(self.app)
+    outcome = stitch.run_stitch(self.app, ctx, job_id, profile, self.request.id)
+    if outcome == Outcome.BUSY:
         raise self.retry(countdown=ctx.settings.lease_s)
     return str(outcome)
 

@@ -43,9 +43,10 @@ def producer(settings: Settings) -> Celery:
 
 def submit(settings: Settings, clip: Path, *, profiles: list[str] | None = None,
            mode: JobMode = JobMode.ENCODE, source_name: str | None = None,
-           hls: bool = True) -> Job:
+           hls: bool = True, chunk_seconds: int | None = None) -> Job:
     """Copy ``clip`` into the uploads dir, create its job and enqueue the probe task."""
-    job = Job.new(source_name or clip.name, "", mode=mode, requested_profiles=profiles, hls=hls)
+    job = Job.new(source_name or clip.name, "", mode=mode, requested_profiles=profiles, hls=hls,
+                  chunk_seconds=chunk_seconds)
     job.source_file = f"{job.id}{clip.suffix.lower()}"
     settings.uploads_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(clip, settings.uploads_dir / job.source_file)

@@ -29,9 +29,18 @@ class EncodeOptions:
     """Keyframes are forced on multiples of this, in every rendition, so HLS segments align."""
 
 
-def _input(source: Path) -> Any:
+@dataclass(frozen=True)
+class Window:
+    """A time slice of the source (split-and-stitch): video only, frame-accurate seek."""
+
+    start_s: float
+    duration_s: float
+
+
+def _input(source: Path, window: Window | None = None) -> Any:
+    seek = {} if window is None or not window.start_s else {"ss": f"{window.start_s:.6f}"}
     return ffmpeg.input(f"file:{source}", protocol_whitelist=PROTOCOL_WHITELIST,
-                        format_whitelist=DEMUXER_WHITELIST)
+                        format_whitelist=DEMUXER_WHITELIST, **seek)
 
 
 def _audio_args(source: SourceInfo, plan: RenditionPlan, codec: str) -> dict[str, Any]:
@@ -73,25 +82,31 @@ def _video_stream(stream: Any, source: SourceInfo, plan: RenditionPlan, codec: s
 
 
 def _output(source_input: Any, video: Any, source: SourceInfo, plan: RenditionPlan,
-            codec: str, output: Path, options: EncodeOptions) -> Any:
+            codec: str, output: Path, options: EncodeOptions, window: Window | None) -> Any:
+    audio = source.has_audio and window is None
+    audio_args = _audio_args(source, plan, codec) if audio else {"an": None}
     if codec == COPY:
-        out_args: dict[str, Any] = {"c:v": "copy", **_audio_args(source, plan, codec)}
+        out_args: dict[str, Any] = {"c:v": "copy", **audio_args}
     else:
-        out_args = {**_video_args(source, plan, codec, options), **_audio_args(source, plan, codec)}
+        out_args = {**_video_args(source, plan, codec, options), **audio_args}
         video = _video_stream(video, source, plan, codec)
-    streams = [video, source_input["a:0"]] if source.has_audio else [video]
+    if window is not None:
+        out_args["t"] = f"{window.duration_s:.6f}"
+    streams = [video, source_input["a:0"]] if audio else [video]
     out_args.update({"movflags": "+faststart", "f": "mp4", "map_metadata": -1})
     return ffmpeg.output(*streams, str(output), **out_args)
 
 
 def build_ladder_command(source_path: Path, source: SourceInfo, plans: list[RenditionPlan],
-                         codec: str, outputs: list[Path], options: EncodeOptions) -> list[str]:
+                         codec: str, outputs: list[Path], options: EncodeOptions,
+                         window: Window | None = None) -> list[str]:
     """Return one FFmpeg argv that decodes the source once and writes every rendition.
 
     With several plans the decoded video is ``split`` and each branch scaled and encoded
-    on its own: one decode instead of one per rendition.
+    on its own: one decode instead of one per rendition. With a ``window`` only that
+    slice of the video is encoded (a chunk: no audio, keyframes from its own start).
     """
-    source_input = _input(source_path)
+    source_input = _input(source_path, window)
     video = source_input["v:0"]
     if len(plans) > 1 and codec != COPY:
         branches = video.filter_multi_output("split", len(plans))
@@ -99,7 +114,7 @@ def build_ladder_command(source_path: Path, source: SourceInfo, plans: list[Rend
     else:
         videos = [video] * len(plans)
     command = ffmpeg.merge_outputs(*(
-        _output(source_input, branch, source, plan, codec, output, options)
+        _output(source_input, branch, source, plan, codec, output, options, window)
         for branch, plan, output in zip(videos, plans, outputs, strict=True)
     ))
     global_args = ["-hide_banner", "-nostdin", "-loglevel", "error", *PROGRESS_ARGS]
@@ -112,6 +127,25 @@ def build_encode_command(source_path: Path, source: SourceInfo, plan: RenditionP
                          codec: str, output: Path, options: EncodeOptions) -> list[str]:
     """Return the FFmpeg argv that turns the source into one rendition with ``codec``."""
     return build_ladder_command(source_path, source, [plan], codec, [output], options)
+
+
+def build_stitch_command(chunk_list: Path, source_path: Path, source: SourceInfo,
+                         plan: RenditionPlan, output: Path, ffmpeg_bin: str) -> list[str]:
+    """Return the argv that joins encoded chunks (stream copy) and adds the source's audio.
+
+    ``chunk_list`` is an ffconcat file this worker wrote, naming chunk files beside it
+    (``safe`` stays on). The audio is encoded here, once for the whole rendition.
+    """
+    chunks = ffmpeg.input(str(chunk_list), f="concat", safe=1, protocol_whitelist="file")
+    streams = [chunks["v:0"]]
+    out_args: dict[str, Any] = {"c:v": "copy", "movflags": "+faststart", "f": "mp4",
+                                "map_metadata": -1}
+    if source.has_audio:
+        streams.append(_input(source_path)["a:0"])
+        out_args.update(_audio_args(source, plan, SOFTWARE_H264))
+    command = ffmpeg.output(*streams, str(output), **out_args)
+    return command.global_args("-hide_banner", "-nostdin", "-loglevel", "error",
+                               *PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)
 
 
 def build_hls_command(video: Path, playlist: Path, segment_seconds: int,

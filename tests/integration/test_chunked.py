@@ -1,0 +1,142 @@
+"""Split-and-stitch on two real workers: the joined ladder is indistinguishable to a player."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from common.jobs import Job
+from common.settings import Settings
+from tests.conftest import cluster_settings
+from tests.support.jobs import submit, wait_for_job
+from tests.support.media import duration, ffprobe, make_clip, stream
+from tests.support.redis_server import RedisServer
+from tests.support.workers import WorkerProcess, start_worker
+
+SECONDS, CHUNK = 20, 4
+
+
+@pytest.fixture(scope="module")
+def chunk_settings(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory,
+                   ladder_file: Path) -> Settings:
+    return cluster_settings(redis_server.url, tmp_path_factory.mktemp("data"), ladder_file,
+                            concurrency=1, x264_threads=1)
+
+
+@pytest.fixture(scope="module")
+def two_workers(chunk_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[list[WorkerProcess]]:
+    logs = tmp_path_factory.mktemp("logs")
+    workers = [start_worker(chunk_settings, logs, name) for name in ("left", "right")]
+    yield workers
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture(scope="module")
+def ntsc_source(media_dir: Path) -> Path:
+    """29.97 fps with a keyframe only every 10 s: chunk starts never fall on one."""
+    return make_clip(media_dir / "ntsc.mp4", seconds=SECONDS, size="640x360",
+                     extra=["-r", "30000/1001", "-g", "300"])
+
+
+@pytest.fixture(scope="module")
+def chunked_job(chunk_settings: Settings, two_workers: list[WorkerProcess],
+                ntsc_source: Path) -> Job:
+    job = submit(chunk_settings, ntsc_source, profiles=["360p", "144p"], chunk_seconds=CHUNK)
+    return wait_for_job(chunk_settings, job.id, timeout=240)
+
+
+@pytest.fixture(scope="module")
+def whole_job(chunk_settings: Settings, two_workers: list[WorkerProcess],
+              ntsc_source: Path, chunked_job: Job) -> Job:
+    job = submit(chunk_settings, ntsc_source, profiles=["360p"], chunk_seconds=0)
+    return wait_for_job(chunk_settings, job.id, timeout=240)
+
+
+def _probe_rows(path: Path, entries: str, *extra: str) -> list[list[str]]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", *extra,
+                          "-show_entries", entries, "-of", "csv=p=0", str(path)],
+                         check=True, capture_output=True, text=True).stdout
+    return [line.strip(",").split(",") for line in out.split() if line.strip(",")]
+
+
+def test_every_chunk_was_encoded_once_by_the_two_workers(
+    chunk_settings: Settings, chunked_job: Job, two_workers: list[WorkerProcess]
+) -> None:
+    assert chunked_job.chunk_length_s == CHUNK
+    for rendition in chunked_job.renditions:
+        assert rendition.chunks == SECONDS // CHUNK
+        assert rendition.chunk_attempts == [1] * rendition.chunks
+        assert rendition.chunk_percent == [100.0] * rendition.chunks
+        assert rendition.codec == "libx264" and rendition.state == "done"
+    for worker in two_workers:
+        assert "ffcluster.encode_chunk" in worker.log() and "succeeded" in worker.log()
+    assert not (chunk_settings.job_output_dir(chunked_job.id) / ".chunks" / "360p").exists()
+
+
+def test_stitched_output_has_every_frame_once_in_sync(
+    chunk_settings: Settings, chunked_job: Job, ntsc_source: Path
+) -> None:
+    source_frames = len(_probe_rows(ntsc_source, "packet=pts_time"))
+    for rendition in chunked_job.renditions:
+        output = chunk_settings.job_output_dir(chunked_job.id) / str(rendition.output)
+        packets = _probe_rows(output, "packet=pts_time,dts_time")
+        assert len(packets) == source_frames
+        dts = [float(d) for _, d in packets]
+        assert all(b > a for a, b in itertools.pairwise(dts)), "DTS not monotonic"
+        pts = sorted(float(p) for p, _ in packets)
+        steps = {round(b - a, 4) for a, b in itertools.pairwise(pts)}
+        assert steps <= {0.0333, 0.0334}, f"gap or repeated frame: steps {sorted(steps)}"
+        info = ffprobe(output)
+        video, audio = stream(info, "video"), stream(info, "audio")
+        assert video and audio
+        assert abs(float(video["duration"]) - float(audio["duration"])) <= 0.05
+        assert abs(duration(info) - SECONDS) <= 0.1
+
+
+def test_keyframes_land_on_segment_boundaries_in_every_rendition(
+    chunk_settings: Settings, chunked_job: Job
+) -> None:
+    times = {}
+    for rendition in chunked_job.renditions:
+        output = chunk_settings.job_output_dir(chunked_job.id) / str(rendition.output)
+        rows = _probe_rows(output, "frame=pts_time", "-skip_frame", "nokey")
+        times[rendition.profile] = [round(float(row[0]), 1) for row in rows]
+    expected = [0.0, 4.0, 8.0, 12.0, 16.0]
+    assert all(t == expected for t in times.values()), times
+
+
+def _ssim_per_frame(encoded: Path, source: Path, scratch: Path) -> list[float]:
+    stats = scratch / f"ssim-{encoded.stem}.log"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(encoded), "-i", str(source),
+                    "-lavfi", f"[0:v][1:v]ssim=stats_file={stats}", "-f", "null", "-"],
+                   check=True)
+    return [float(part.split(":")[1]) for line in stats.read_text().splitlines()
+            for part in line.split() if part.startswith("All:")]
+
+
+def test_quality_near_boundaries_and_bitrate_cost_match_an_unchunked_encode(
+    chunk_settings: Settings, chunked_job: Job, whole_job: Job, ntsc_source: Path,
+    tmp_path: Path, record_property: pytest.RecordProperty,
+) -> None:
+    chunked = chunk_settings.job_output_dir(chunked_job.id) / "360p.mp4"
+    whole = chunk_settings.job_output_dir(whole_job.id) / "360p.mp4"
+    ssim = _ssim_per_frame(chunked, ntsc_source, tmp_path)
+    fps = 30000 / 1001
+    near = [s for i, s in enumerate(ssim) if min((i / fps) % CHUNK, CHUNK - (i / fps) % CHUNK)
+            < 0.5 and i / fps > 1]
+    middle = [s for i, s in enumerate(ssim) if abs((i / fps) % CHUNK - CHUNK / 2) < 0.5]
+    boundary_ssim, middle_ssim = sum(near) / len(near), sum(middle) / len(middle)
+    size_ratio = chunked.stat().st_size / whole.stat().st_size
+    figures = {"boundary_ssim": round(boundary_ssim, 4), "mid_chunk_ssim": round(middle_ssim, 4),
+               "chunked_to_whole_size": round(size_ratio, 3)}
+    record_property("split_and_stitch", json.dumps(figures))
+    print("split-and-stitch:", figures)
+    assert boundary_ssim >= middle_ssim - 0.02, figures
+    assert 0.8 < size_ratio < 1.2, figures
