@@ -1,0 +1,70 @@
+"""The REST calls the benchmark makes as a user would: submit, read, cancel, wait."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+TERMINAL = ("done", "failed", "canceled")
+
+
+class ApiClient:
+    """A small client of one web tier's REST API."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+
+    def submit(self, path: Path) -> tuple[str, float]:
+        """POST ``path`` as a job; return (job id, wall time just before the POST)."""
+        with path.open("rb") as body:
+            posted_at = time.time()
+            response = self.session.post(f"{self.base_url}/api/jobs",
+                                         files={"file": (path.name, body, "video/mp4")},
+                                         timeout=120)
+        response.raise_for_status()
+        return str(response.json()["id"]), posted_at
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        response = self.session.get(f"{self.base_url}/api/jobs/{job_id}", timeout=10)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def jobs(self, limit: int = 200) -> list[dict[str, Any]]:
+        response = self.session.get(f"{self.base_url}/api/jobs", params={"limit": limit},
+                                    timeout=10)
+        response.raise_for_status()
+        return list(response.json()["jobs"])
+
+    def cancel(self, job_id: str) -> None:
+        self.session.delete(f"{self.base_url}/api/jobs/{job_id}", timeout=10)
+
+    def wait(self, job_id: str, timeout_s: float, poll_s: float = 0.25) -> dict[str, Any]:
+        """Poll the job until it is terminal; raise TimeoutError after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if job["state"] in TERMINAL:
+                return job
+            time.sleep(poll_s)
+        raise TimeoutError(f"job {job_id} did not end within {timeout_s:.0f} s")
+
+    def wait_encoding(self, job_id: str, timeout_s: float) -> dict[str, Any]:
+        """Poll until an FFmpeg of the job has started (a rendition is encoding) or it ended."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if job["state"] in TERMINAL or any(
+                    r["state"] == "encoding" for r in job.get("renditions", [])):
+                return job
+            time.sleep(0.1)
+        raise TimeoutError(f"job {job_id} did not start encoding within {timeout_s:.0f} s")
+
+
+def first_start(job: dict[str, Any]) -> float | None:
+    """Return the earliest rendition ``started_at`` of a job record."""
+    starts = [r["started_at"] for r in job.get("renditions", []) if r.get("started_at")]
+    return min(starts) if starts else None

@@ -1,0 +1,60 @@
+"""The two sizes of a benchmark run: the full one (< 15 min on 2 cores) and ``--quick``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.load import LoadPlan
+from bench.media import SourceSpec
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    quick: bool
+    source: SourceSpec
+    """The ladder source: every core busy while the cluster encodes it."""
+    tiny: SourceSpec
+    """One-second jobs for scheduling, throughput and memory (mpeg4: always encoded)."""
+    plan: LoadPlan
+    """Idle and loaded responsiveness runs, per async mode."""
+    nice_plan: LoadPlan
+    """The shorter loaded run, FFmpeg at niceness 10 and 0 (threading)."""
+    pairs: int
+    sequential_jobs: int
+    memory_jobs: int
+    throughput_jobs: int
+    job_timeout_s: float
+    settle_s: float = 1.0
+    """Pause before each timed ladder run, so one run's tail never overlaps the next."""
+
+
+FULL = BenchConfig(
+    quick=False,
+    source=SourceSpec(seconds=20, size="1920x1080", rate=25),
+    tiny=SourceSpec(seconds=1, size="320x240", rate=25, codec="mpeg4"),
+    plan=LoadPlan(health=2000, socketio=200, pages=40, http_procs=2,
+                  health_interval_s=0.01, socketio_interval_s=0.05, page_interval_s=0.25),
+    nice_plan=LoadPlan(health=1000, socketio=100, pages=0, http_procs=2,
+                       health_interval_s=0.01, socketio_interval_s=0.05),
+    pairs=3,
+    sequential_jobs=20,
+    memory_jobs=50,
+    throughput_jobs=200,
+    job_timeout_s=600,
+)
+
+QUICK = BenchConfig(
+    quick=True,
+    source=SourceSpec(seconds=1, size="1920x1080", rate=10),
+    tiny=SourceSpec(seconds=1, size="160x120", rate=10, codec="mpeg4"),
+    plan=LoadPlan(health=60, socketio=15, pages=3, http_procs=2,
+                  health_interval_s=0.02, socketio_interval_s=0.05, page_interval_s=0.2),
+    nice_plan=LoadPlan(health=30, socketio=10, pages=0, http_procs=1,
+                       health_interval_s=0.02, socketio_interval_s=0.05),
+    pairs=1,
+    sequential_jobs=3,
+    memory_jobs=5,
+    throughput_jobs=5,
+    job_timeout_s=120,
+    settle_s=0.2,
+)

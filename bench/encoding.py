@@ -1,0 +1,144 @@
+"""Ladder cost against hand-written FFmpeg, scheduling delay, throughput and worker memory."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.client import ApiClient, first_start
+from bench.cluster import LocalCluster
+from bench.media import direct_ladder_argv, run_direct
+from bench.procfs import ForeignCpu, rss_mb, worker_rss
+from bench.stats import growth_pct, ratio, summarize
+
+SETTLE_S = 1.0
+
+
+def cluster_ladder(client: ApiClient, source: Path, timeout_s: float) -> dict[str, Any]:
+    """Submit ``source`` and return POST→done wall time and POST→first FFmpeg start."""
+    job_id, posted_at = client.submit(source)
+    job = client.wait(job_id, timeout_s)
+    if job["state"] != "done":
+        raise RuntimeError(f"ladder job {job_id} ended {job['state']}: {job.get('error')}")
+    start = first_start(job)
+    return {"job_id": job_id, "wall_s": round(job["finished_at"] - posted_at, 3),
+            "first_start_s": None if start is None else round(start - posted_at, 3),
+            "renditions": [r["profile"] for r in job["renditions"]]}
+
+
+def ladder_pairs(client: ApiClient, source: Path, pairs: int, timeout_s: float,
+                 settle_s: float = SETTLE_S) -> list[dict[str, Any]]:
+    """Alternate cluster and direct runs (ABBA order); return each pair and its ratio."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-direct-") as out_dir:
+        argv = direct_ladder_argv(source, Path(out_dir))
+        for index in range(pairs):
+            order = ("cluster", "direct") if index % 2 == 0 else ("direct", "cluster")
+            pair: dict[str, Any] = {"order": "-".join(order)}
+            for side in order:
+                time.sleep(settle_s)
+                foreign = ForeignCpu().start()
+                if side == "cluster":
+                    pair["cluster"] = cluster_ladder(client, source, timeout_s)
+                else:
+                    pair["direct_s"] = round(run_direct(argv), 3)
+                pair[f"{side}_foreign_cpu_pct"] = foreign.stop()
+            pair["cluster_s"] = pair["cluster"]["wall_s"]
+            pair["ratio"] = ratio(pair["cluster_s"], pair["direct_s"])
+            results.append(pair)
+    return results
+
+
+def ladder_summary(pairs: list[dict[str, Any]]) -> dict[str, Any]:
+    ratios = [p["ratio"] for p in pairs if p["ratio"] is not None]
+    summary = summarize(ratios, unit="ratio", digits=3)
+    summary["median_ratio"] = round(statistics.median(ratios), 3) if ratios else None
+    return summary
+
+
+def sequential_starts(client: ApiClient, source: Path, count: int,
+                      timeout_s: float) -> dict[str, Any]:
+    """Submit one job at a time on an idle cluster: POST→first FFmpeg start and →done."""
+    starts, turnarounds = [], []
+    for _ in range(count):
+        job_id, posted_at = client.submit(source)
+        job = client.wait(job_id, timeout_s, poll_s=0.1)
+        start = first_start(job)
+        if start is not None:
+            starts.append(start - posted_at)
+        if job.get("finished_at"):
+            turnarounds.append(job["finished_at"] - posted_at)
+    return {"start_delay": summarize(starts, scale=1000.0),
+            "turnaround": summarize(turnarounds, scale=1000.0)}
+
+
+def burst(client: ApiClient, source: Path, count: int, timeout_s: float,
+          on_poll: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Submit ``count`` jobs at once; wait for all; return wall time and per-job figures."""
+    posted: dict[str, float] = {}
+    for _ in range(count):
+        job_id, posted_at = client.submit(source)
+        posted[job_id] = posted_at
+    pending, finished = set(posted), {}
+    deadline = time.monotonic() + timeout_s
+    while pending:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(pending)} of {count} jobs did not end in time")
+        if on_poll is not None:
+            on_poll()
+        listed = {j["id"]: j for j in client.jobs(limit=200)}
+        for job_id in list(pending):
+            job = listed.get(job_id) or client.job(job_id)
+            if job["state"] in ("done", "failed", "canceled"):
+                finished[job_id] = job
+                pending.discard(job_id)
+        time.sleep(0.5)
+    ends = [j["finished_at"] for j in finished.values() if j.get("finished_at")]
+    wall = max(ends) - min(posted.values())
+    return {"jobs": count, "failed": sum(1 for j in finished.values() if j["state"] != "done"),
+            "wall_s": round(wall, 2),
+            "queue_inclusive_start_delay": summarize(
+                [s - posted[i] for i, j in finished.items() if (s := first_start(j))],
+                scale=1000.0)}
+
+
+def memory_snapshot(cluster: LocalCluster) -> dict[str, Any]:
+    assert cluster.worker is not None
+    return {"web_mb": rss_mb(cluster.webs["threading"].pid),
+            "worker": worker_rss(cluster.worker.pid)}
+
+
+def throughput_and_memory(cluster: LocalCluster, client: ApiClient, source: Path,
+                          memory_jobs: int, total_jobs: int,
+                          timeout_s: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run ``memory_jobs`` then the rest of ``total_jobs``; RSS idle, during and after."""
+    idle = memory_snapshot(cluster)
+    during: list[dict[str, Any]] = []
+    first = burst(client, source, memory_jobs, timeout_s,
+                  on_poll=lambda: during.append(memory_snapshot(cluster)))
+    time.sleep(SETTLE_S)
+    after = memory_snapshot(cluster)
+    bursts = [first]
+    if total_jobs > memory_jobs:
+        bursts.append(burst(client, source, total_jobs - memory_jobs, timeout_s))
+    wall = sum(b["wall_s"] for b in bursts)
+    throughput = {"jobs": total_jobs, "wall_s": round(wall, 2),
+                  "jobs_per_min": round(60.0 * total_jobs / wall, 1) if wall else None,
+                  "failed": sum(b["failed"] for b in bursts),
+                  "queue_inclusive_start_delay": bursts[-1]["queue_inclusive_start_delay"]}
+    memory = {
+        "jobs": memory_jobs, "idle": idle, "after": after,
+        "web": {"idle_mb": idle["web_mb"], "after_mb": after["web_mb"],
+                "growth_pct": growth_pct(idle["web_mb"], after["web_mb"]),
+                "during": summarize([d["web_mb"] or 0.0 for d in during], unit="MiB", digits=1)},
+        "worker_total": {
+            "idle_mb": idle["worker"]["total_mb"], "after_mb": after["worker"]["total_mb"],
+            "growth_pct": growth_pct(idle["worker"]["total_mb"], after["worker"]["total_mb"]),
+            "during": summarize([d["worker"]["total_mb"] for d in during], unit="MiB",
+                                digits=1)},
+    }
+    return throughput, memory

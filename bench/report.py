@@ -1,0 +1,136 @@
+"""Targets, the JSON file and the Markdown table of one run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+Row = tuple[str, float | None, str, bool | None]
+
+
+def _get(data: dict[str, Any], *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _below(value: float | None, limit: float, inclusive: bool = False) -> bool | None:
+    if value is None:
+        return None
+    return value <= limit if inclusive else value < limit
+
+
+def targets(report: dict[str, Any]) -> list[Row]:
+    """Return (what, measured, target, met) for every target of the issue."""
+    rows: list[Row] = []
+    for mode in ("threading", "eventlet"):
+        health = _get(report, "responsiveness", mode, "loaded", "health", "p99")
+        sio = _get(report, "responsiveness", mode, "loaded", "socketio", "p99")
+        rows.append((f"health p99 under load, {mode} (ms)", health, "< 20", _below(health, 20)))
+        rows.append((f"Socket.IO round trip p99 under load, {mode} (ms)", sio, "< 50",
+                     _below(sio, 50)))
+    missed = _get(report, "heartbeats", "missed")
+    rows.append(("missed heartbeats (client disconnects)", missed, "0", missed == 0))
+    ladder = _get(report, "ladder", "ratio", "median_ratio")
+    rows.append(("ladder: cluster / single FFmpeg (median)", ladder, "<= 1.05",
+                 _below(ladder, 1.05, inclusive=True)))
+    progress = _get(report, "progress_latency", "p99")
+    rows.append(("progress event latency p99 (ms)", progress, "< 250", _below(progress, 250)))
+    for name in ("web", "worker_total"):
+        growth = _get(report, "memory", name, "growth_pct")
+        jobs = _get(report, "memory", "jobs")
+        rows.append((f"{name} RSS growth over {jobs} jobs (%)", growth, "< 10",
+                     _below(growth, 10)))
+    return rows
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    report["targets"] = [{"what": w, "measured": m, "target": t, "met": ok}
+                         for w, m, t, ok in targets(report)]
+    path.write_text(json.dumps(report, indent=1, sort_keys=False) + "\n")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "**no**"
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _lat(summary: dict[str, Any] | None) -> list[Any]:
+    summary = summary or {}
+    return [summary.get("p50"), summary.get("p99"), summary.get("max")]
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """Return the Markdown report: targets first, then each benchmark's table."""
+    meta, machine = report["meta"], report["meta"]["machine"]
+    lines = ["# ffcluster benchmark" + (" (quick)" if meta["quick"] else ""), "",
+             f"Machine: {machine['nproc']} cores ({machine['cpu_model']}), "
+             f"{machine['memory_mb']} MiB, FFmpeg {machine['ffmpeg']}, Python {machine['python']}; "
+             f"load average {machine['loadavg_start']} at start, {meta['loadavg_end']} at end; "
+             f"worker concurrency {meta['worker_concurrency']}; run took {meta['duration_s']} s.",
+             ""]
+    lines += ["## Targets", "", *_table(["What", "Measured", "Target", "Met"],
+                                         [list(row) for row in targets(report)])]
+    rows = []
+    for mode, states in report["responsiveness"].items():
+        for state, run in states.items():
+            rows.append([mode, state, *_lat(run["health"]), *_lat(run["socketio"]),
+                         *_lat(run.get("page")), run["cpu_busy_pct"], run["disconnects"]])
+    lines += ["## Responsiveness (ms; health n per run "
+              f"{report['responsiveness']['threading']['idle']['health']['n']})", ""]
+    lines += _table(["Mode", "Cluster", "Health p50", "p99", "max", "Socket.IO p50", "p99",
+                     "max", "Page p50", "p99", "max", "CPU busy %", "Disconnects"], rows)
+    nice = report["niceness"]
+    lines += ["## FFmpeg niceness (threading, loaded, ms)", ""]
+    lines += _table(["FFmpeg niceness", "Health p50", "p99", "max", "Socket.IO p50", "p99",
+                     "max", "CPU busy %"],
+                    [[level, *_lat(nice[f"nice_{level}"]["health"]),
+                      *_lat(nice[f"nice_{level}"]["socketio"]),
+                      nice[f"nice_{level}"]["cpu_busy_pct"]] for level in (10, 0)])
+    ladder = report["ladder"]
+    pairs = [*ladder["pairs"], ladder["unfused_pair"]]
+    rows = [[str(i + 1) if i < len(pairs) - 1 else "unfused", p["order"], p["cluster_s"],
+             p["direct_s"], p["ratio"],
+             f"{_fmt(p.get('cluster_foreign_cpu_pct'))} / {_fmt(p.get('direct_foreign_cpu_pct'))}"]
+            for i, p in enumerate(pairs)]
+    lines += [f"## Ladder cost (median ratio {_fmt(ladder['ratio']['median_ratio'])}; "
+              f"unfused / fused {_fmt(ladder['unfused_over_fused_ratio'])})", ""]
+    lines += _table(["Pair", "Order", "Cluster POST→done (s)", "Single FFmpeg (s)", "Ratio",
+                     "Foreign CPU % (cluster / direct)"], rows)
+    sched, progress = report["scheduling"], report["progress_latency"]
+    lines += ["## Latency and throughput (ms)", ""]
+    lines += _table(["What", "n", "p50", "p99", "max"], [
+        ["progress: worker ts → Socket.IO client", progress["n"], *_lat(progress)],
+        ["POST → first FFmpeg start (idle, one at a time)", sched["start_delay"]["n"],
+         *_lat(sched["start_delay"])],
+        ["POST → done, 1 s job (idle, one at a time)", sched["turnaround"]["n"],
+         *_lat(sched["turnaround"])],
+    ])
+    tp = sched["throughput"]
+    lines += [f"Throughput: {tp['jobs']} one-second jobs in {tp['wall_s']} s = "
+              f"**{tp['jobs_per_min']} jobs/min** ({tp['failed']} failed).", ""]
+    memory = report["memory"]
+    lines += [f"## Memory (RSS, MiB; idle vs after {memory['jobs']} jobs)", ""]
+    lines += _table(["Process", "Idle", "After", "Growth %", "p99 during"], [
+        [name, memory[name]["idle_mb"], memory[name]["after_mb"], memory[name]["growth_pct"],
+         memory[name]["during"]["p99"]] for name in ("web", "worker_total")])
+    lines += ["## Run phases (foreign CPU: other processes on the machine, % of all cores)", ""]
+    lines += _table(["Phase", "Seconds", "Load avg before", "Foreign CPU %"],
+                    [[name, p["s"], p["loadavg_1m_before"], p["foreign_cpu_pct"]]
+                     for name, p in meta["phases_s"].items()])
+    lines += ["## Notes", "", *[f"- {note}" for note in meta.get("notes", [])], ""]
+    return "\n".join(lines)
