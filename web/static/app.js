@@ -236,7 +236,9 @@
           : r.state === "done" && r.started_at && r.finished_at
             ? `took ${fmtDuration(r.finished_at - r.started_at)}` : r.state)),
       h("div", { class: "r-codec", title: r.worker ? `on ${r.worker}` : "" },
-        h("code", {}, codec), r.attempts > 1 ? h("small", {}, ` try ${r.attempts}`) : null),
+        h("code", {}, codec), r.attempts > 1 ? h("small", {}, ` try ${r.attempts}`) : null,
+        r.chunks ? h("small", { class: "chunks", title: "split-and-stitch: slices encoded / total" },
+          ` ${(r.chunk_percent || []).filter((p) => p >= 100).length}/${r.chunks} chunks`) : null),
       h("div", { class: "r-actions" },
         r.state === "done" && r.output
           ? h("a", { class: "download", href: outputUrl(job, r.output), download: r.output },
