@@ -18,11 +18,11 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
 
-    def submit(self, path: Path) -> tuple[str, float]:
-        """POST ``path`` as a job; return (job id, wall time just before the POST)."""
+    def submit(self, path: Path, fields: dict[str, str] | None = None) -> tuple[str, float]:
+        """POST ``path`` as a job with form ``fields``; return (job id, time just before)."""
         with path.open("rb") as body:
             posted_at = time.time()
-            response = self.session.post(f"{self.base_url}/api/jobs",
+            response = self.session.post(f"{self.base_url}/api/jobs", data=fields or {},
                                          files={"file": (path.name, body, "video/mp4")},
                                          timeout=120)
         response.raise_for_status()

@@ -16,11 +16,18 @@ from bench.procfs import ForeignCpu, rss_mb, worker_rss
 from bench.stats import growth_pct, ratio, summarize
 
 SETTLE_S = 1.0
+QUIET_PCT = 10.0
+"""Foreign CPU (% of the machine) under which a timed run counts as undisturbed."""
 
 
-def cluster_ladder(client: ApiClient, source: Path, timeout_s: float) -> dict[str, Any]:
+SAME_OUTPUTS = {"hls": "false"}
+"""Form fields that make a ladder job write what the single FFmpeg writes: three MP4s."""
+
+
+def cluster_ladder(client: ApiClient, source: Path, timeout_s: float,
+                   fields: dict[str, str] | None = None) -> dict[str, Any]:
     """Submit ``source`` and return POST→done wall time and POST→first FFmpeg start."""
-    job_id, posted_at = client.submit(source)
+    job_id, posted_at = client.submit(source, fields)
     job = client.wait(job_id, timeout_s)
     if job["state"] != "done":
         raise RuntimeError(f"ladder job {job_id} ended {job['state']}: {job.get('error')}")
@@ -43,7 +50,7 @@ def ladder_pairs(client: ApiClient, source: Path, pairs: int, timeout_s: float,
                 time.sleep(settle_s)
                 foreign = ForeignCpu().start()
                 if side == "cluster":
-                    pair["cluster"] = cluster_ladder(client, source, timeout_s)
+                    pair["cluster"] = cluster_ladder(client, source, timeout_s, SAME_OUTPUTS)
                 else:
                     pair["direct_s"] = round(run_direct(argv), 3)
                 pair[f"{side}_foreign_cpu_pct"] = foreign.stop()
@@ -54,9 +61,14 @@ def ladder_pairs(client: ApiClient, source: Path, pairs: int, timeout_s: float,
 
 
 def ladder_summary(pairs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Summarize the pair ratios; ``quiet`` ones had < QUIET_PCT foreign CPU on both sides."""
     ratios = [p["ratio"] for p in pairs if p["ratio"] is not None]
+    quiet = [p["ratio"] for p in pairs if p["ratio"] is not None
+             and max(p["cluster_foreign_cpu_pct"], p["direct_foreign_cpu_pct"]) < QUIET_PCT]
     summary = summarize(ratios, unit="ratio", digits=3)
     summary["median_ratio"] = round(statistics.median(ratios), 3) if ratios else None
+    summary["quiet_pairs"] = len(quiet)
+    summary["median_ratio_quiet"] = round(statistics.median(quiet), 3) if quiet else None
     return summary
 
 

@@ -65,11 +65,15 @@ def responsiveness_bars(report: dict[str, Any], path: Path) -> None:
     plt = _pyplot()
     runs = [(m, s) for m in report["responsiveness"] for s in ("idle", "loaded")]
     labels = [f"{m}\n{s}" for m, s in runs]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3))
+    fig, (left, right, nice_ax) = plt.subplots(1, 3, figsize=(10, 3))
     for ax, kind, target in ((left, "health", 20.0), (right, "socketio", 50.0)):
         groups = {p: [report["responsiveness"][m][s][kind][p] for m, s in runs]
                   for p in ("p50", "p99")}
         _bars(ax, labels, groups, f"{kind} latency (ms)", target)
+    levels = ("nice_10", "nice_10_autogroup", "nice_0")
+    _bars(nice_ax, ["nice 10", "nice 10\n+autogroup", "nice 0"],
+          {p: [report["niceness"][n]["health"][p] for n in levels] for p in ("p50", "p99")},
+          "health under load, threading (ms)", 20.0)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)

@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 Row = tuple[str, float | None, str, bool | None]
+NICE_ROWS = (("nice_10", "10 (default, as shipped)"),
+             ("nice_10_autogroup", "10 + autogroup 10 (proposed; applied by the bench)"),
+             ("nice_0", "0"))
 
 
 def _get(data: dict[str, Any], *path: str) -> Any:
@@ -95,20 +98,26 @@ def markdown(report: dict[str, Any]) -> str:
     lines += _table(["Mode", "Cluster", "Health p50", "p99", "max", "Socket.IO p50", "p99",
                      "max", "Page p50", "p99", "max", "CPU busy %", "Disconnects"], rows)
     nice = report["niceness"]
-    lines += ["## FFmpeg niceness (threading, loaded, ms)", ""]
+    lines += ["## FFmpeg niceness (threading, loaded, ms; kernel autogroup "
+              f"{'on' if nice.get('autogroup_enabled') else 'off'})", ""]
     lines += _table(["FFmpeg niceness", "Health p50", "p99", "max", "Socket.IO p50", "p99",
                      "max", "CPU busy %"],
-                    [[level, *_lat(nice[f"nice_{level}"]["health"]),
-                      *_lat(nice[f"nice_{level}"]["socketio"]),
-                      nice[f"nice_{level}"]["cpu_busy_pct"]] for level in (10, 0)])
+                    [[label, *_lat(nice[key]["health"]), *_lat(nice[key]["socketio"]),
+                      nice[key]["cpu_busy_pct"]] for key, label in NICE_ROWS])
     ladder = report["ladder"]
     pairs = [*ladder["pairs"], ladder["unfused_pair"]]
     rows = [[str(i + 1) if i < len(pairs) - 1 else "unfused", p["order"], p["cluster_s"],
              p["direct_s"], p["ratio"],
              f"{_fmt(p.get('cluster_foreign_cpu_pct'))} / {_fmt(p.get('direct_foreign_cpu_pct'))}"]
             for i, p in enumerate(pairs)]
+    hls = ladder["with_hls"]
     lines += [f"## Ladder cost (median ratio {_fmt(ladder['ratio']['median_ratio'])}; "
-              f"unfused / fused {_fmt(ladder['unfused_over_fused_ratio'])})", ""]
+              f"unfused / fused {_fmt(ladder['unfused_over_fused_ratio'])})", "",
+              f"Median over the {ladder['ratio']['quiet_pairs']} pairs with < 10 % foreign "
+              f"CPU on both sides: {_fmt(ladder['ratio']['median_ratio_quiet'])}. "
+              "Three MP4s each side (jobs posted with hls=false). With HLS packaging (the "
+              f"default) the cluster took {_fmt(hls['wall_s'])} s, "
+              f"{_fmt(hls['ratio_to_median_direct'])} times the median single FFmpeg.", ""]
     lines += _table(["Pair", "Order", "Cluster POST→done (s)", "Single FFmpeg (s)", "Ratio",
                      "Foreign CPU % (cluster / direct)"], rows)
     sched, progress = report["scheduling"], report["progress_latency"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -10,10 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bench.autogroup import AutogroupRenicer, autogroup_enabled
 from bench.client import ApiClient
 from bench.cluster import LocalCluster
 from bench.config import BenchConfig
 from bench.encoding import (
+    cluster_ladder,
     ladder_pairs,
     ladder_summary,
     memory_snapshot,
@@ -106,6 +109,10 @@ def _phases(config: BenchConfig, cluster: LocalCluster, source: Path, tiny: Path
     pairs = t.phase("ladder pairs", lambda: ladder_pairs(
         client, source, config.pairs, timeout, config.settle_s))
     report["ladder"] = {"pairs": pairs, "ratio": ladder_summary(pairs)}
+    with_hls = t.phase("ladder with HLS", lambda: cluster_ladder(client, source, timeout))
+    with_hls["ratio_to_median_direct"] = ratio(
+        with_hls["wall_s"], statistics.median(p["direct_s"] for p in pairs))
+    report["ladder"]["with_hls"] = with_hls
     report["scheduling"] = t.phase("sequential jobs", lambda: sequential_starts(
         client, tiny, config.sequential_jobs, timeout))
     throughput, memory = t.phase("throughput and memory", lambda: throughput_and_memory(
@@ -115,6 +122,12 @@ def _phases(config: BenchConfig, cluster: LocalCluster, source: Path, tiny: Path
     nice: dict[str, Any] = {}
     nice["nice_10"], _ = t.phase("niceness 10", lambda: measure(
         cluster.url("threading"), config.nice_plan, source, timeout))
+    assert cluster.worker is not None
+    with AutogroupRenicer(cluster.worker.pid) as renicer:
+        nice["nice_10_autogroup"], _ = t.phase("niceness 10 + autogroup", lambda: measure(
+            cluster.url("threading"), config.nice_plan, source, timeout))
+    nice["nice_10_autogroup"]["ffmpeg_reniced"] = len(renicer.reniced)
+    nice["autogroup_enabled"] = autogroup_enabled()
     t.phase("restart worker nice 0", lambda: cluster.restart_worker(ffmpeg_nice=0))
     nice["nice_0"], _ = t.phase("niceness 0", lambda: measure(
         cluster.url("threading"), config.nice_plan, source, timeout))
@@ -137,7 +150,7 @@ def _progress(report: dict[str, Any], watch: WatchResult) -> None:
     report["progress_latency"]["all_jobs"] = summarize(
         [latency for _j, _t, latency in watch.progress], scale=1000.0)
     runs = [run for mode in report["responsiveness"].values() for run in mode.values()]
-    runs += [report["niceness"]["nice_10"], report["niceness"]["nice_0"]]
+    runs += [report["niceness"][key] for key in ("nice_10", "nice_10_autogroup", "nice_0")]
     load_disconnects = sum(run["disconnects"] for run in runs)
     report["heartbeats"] = {"watcher_disconnects": watch.disconnects,
                             "watcher_connected_s": watch.connected_s,

@@ -44,7 +44,7 @@ def test_every_section_has_numeric_percentiles(quick_run: tuple[dict[str, Any], 
             for kind in ("health", "socketio", "page"):
                 _percentiles(report, "responsiveness", mode, state, kind)
             _numeric(report, "responsiveness", mode, state, "disconnects")
-    for level in ("nice_10", "nice_0"):
+    for level in ("nice_10", "nice_10_autogroup", "nice_0"):
         _percentiles(report, "niceness", level, "health")
     _percentiles(report, "ladder", "ratio")
     _numeric(report, "ladder", "ratio", "median_ratio")
