@@ -1,4 +1,11 @@
-"""Thin Celery tasks: each one names a plain function and says how to retry it."""
+"""Thin Celery tasks: each one names a plain function; none waits on another copy of itself.
+
+Every task is at-least-once (acks_late on Redis). A copy that finds its work leased by a
+live worker ends at once with ``busy``: the holder finishes the work, and if the holder
+dies its lease lapses and a heartbeat's reaper queues the work again. Retrying instead
+would park the copy unacknowledged in a worker, where a short visibility timeout restores
+it again and again.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +18,9 @@ from celery import Task, shared_task
 from common import tasknames
 from workers import chunks, pipeline, stitch, webhook
 from workers.context import context_of
-from workers.rendition import Outcome, run_renditions
+from workers.rendition import run_renditions
 
 log = logging.getLogger(__name__)
-
-BUSY_RETRIES = 40
 
 
 @shared_task(bind=True, name=tasknames.PROBE_JOB)
@@ -24,44 +29,35 @@ def probe_job(self: Task, job_id: str) -> list[str]:
     return pipeline.start_job(self.app, context_of(self.app), job_id)
 
 
-@shared_task(bind=True, name=tasknames.ENCODE_RENDITIONS, max_retries=BUSY_RETRIES)
+@shared_task(bind=True, name=tasknames.ENCODE_RENDITIONS)
 def encode_renditions(self: Task, job_id: str, profiles: list[str]) -> str:
-    """Encode renditions with one decode; those another live worker holds are tried later."""
-    ctx = context_of(self.app)
-    outcome, busy = run_renditions(self.app, ctx, job_id, profiles, self.request.id)
+    """Encode renditions with one decode; those another live worker holds are left to it."""
+    outcome, busy = run_renditions(self.app, context_of(self.app), job_id, profiles,
+                                   self.request.id)
     if busy:
-        raise self.retry(args=[job_id, busy], countdown=ctx.settings.lease_s)
+        log.info("job %s: %s already running elsewhere", job_id, ", ".join(busy))
     return str(outcome)
 
 
-@shared_task(bind=True, name=tasknames.ENCODE_RENDITION, max_retries=BUSY_RETRIES)
+@shared_task(bind=True, name=tasknames.ENCODE_RENDITION)
 def encode_rendition(self: Task, job_id: str, profile: str) -> str:
-    """Encode one rendition; if another live worker holds it, look again after its lease."""
-    ctx = context_of(self.app)
-    outcome, busy = run_renditions(self.app, ctx, job_id, [profile], self.request.id)
-    if busy:
-        raise self.retry(countdown=ctx.settings.lease_s)
+    """Encode one rendition (what the reaper queues for work whose worker died)."""
+    outcome, _busy = run_renditions(self.app, context_of(self.app), job_id, [profile],
+                                    self.request.id)
     return str(outcome)
 
 
-@shared_task(bind=True, name=tasknames.ENCODE_CHUNK, max_retries=BUSY_RETRIES)
+@shared_task(bind=True, name=tasknames.ENCODE_CHUNK)
 def encode_chunk(self: Task, job_id: str, index: int) -> str:
     """Encode one time slice of every chunked rendition of a job."""
-    ctx = context_of(self.app)
-    outcome = chunks.run_chunk(self.app, ctx, job_id, index, self.request.id)
-    if outcome == Outcome.BUSY:
-        raise self.retry(countdown=ctx.settings.lease_s)
-    return str(outcome)
+    return str(chunks.run_chunk(self.app, context_of(self.app), job_id, index, self.request.id))
 
 
-@shared_task(bind=True, name=tasknames.STITCH_RENDITION, max_retries=BUSY_RETRIES)
+@shared_task(bind=True, name=tasknames.STITCH_RENDITION)
 def stitch_rendition(self: Task, job_id: str, profile: str) -> str:
     """Join a rendition's encoded chunks and add its audio."""
-    ctx = context_of(self.app)
-    outcome = stitch.run_stitch(self.app, ctx, job_id, profile, self.request.id)
-    if outcome == Outcome.BUSY:
-        raise self.retry(countdown=ctx.settings.lease_s)
-    return str(outcome)
+    return str(stitch.run_stitch(self.app, context_of(self.app), job_id, profile,
+                                 self.request.id))
 
 
 @shared_task(bind=True, name=tasknames.FINALIZE_JOB)

@@ -164,11 +164,6 @@ def test_an_encode_longer_than_the_visibility_timeout_runs_exactly_once(run: Run
     assert run.first.alive() and run.second.alive()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "workers/tasks.py: a copy that finds the lease held retries with countdown=lease_s; "
-    "the retry waits unacknowledged in the worker longer than the visibility timeout, so "
-    "each sweep restores it and both run: copies double every lease_s. Fix: drop the copy "
-    "(the lease holder finishes it; the reaper requeues it if the holder dies)."))
 def test_copies_of_a_running_encode_do_not_multiply(run: Run) -> None:
     """The running encode plus one waiting copy at most, however many sweeps run."""
     assert run.sampler.most_copies <= 3, (
