@@ -71,18 +71,22 @@ class CpuSampler:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_by_pid() -> dict[int, float]:
-    """Return user+system CPU seconds of every live process."""
+def cpu_of(pids: set[int]) -> dict[int, float]:
+    """Return CPU seconds of each live pid, its reaped children's included."""
     times: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in pids:
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        times[pid] = sum(int(x) for x in fields[11:15]) / CLOCK_TICKS
     return times
+
+
+def machine_busy_s() -> float:
+    """Return CPU seconds spent by all processes on every core (user, nice, system, irq)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(fields[i] for i in (0, 1, 2, 5, 6)) / CLOCK_TICKS
 
 
 def ours() -> set[int]:
@@ -91,19 +95,22 @@ def ours() -> set[int]:
 
 
 class ForeignCpu:
-    """Measure CPU used by processes outside this benchmark (other users' work), as a % of
-    the machine, between :meth:`start` and :meth:`stop`; short-lived processes are missed."""
+    """Measure the CPU that processes outside this benchmark used (other people's work), as a
+    % of the machine: all busy time minus ours, our exited children counted through their
+    parents."""
 
     def start(self) -> ForeignCpu:
-        self._began, self._before, self._ours = time.monotonic(), cpu_by_pid(), ours()
+        self._began, self._busy = time.monotonic(), machine_busy_s()
+        self._before = cpu_of(ours())
         return self
 
     def stop(self) -> float:
-        after, elapsed = cpu_by_pid(), time.monotonic() - self._began
-        mine = self._ours | ours()
-        used = sum(total - self._before.get(pid, 0.0) for pid, total in after.items()
-                   if pid not in mine)
-        return round(100.0 * used / (elapsed * (os.cpu_count() or 1)), 1) if elapsed else 0.0
+        elapsed, busy = time.monotonic() - self._began, machine_busy_s() - self._busy
+        after = cpu_of(ours())
+        mine = sum(total - self._before.get(pid, 0.0) for pid, total in after.items())
+        mine -= sum(total for pid, total in self._before.items() if pid not in after)
+        capacity = elapsed * (os.cpu_count() or 1)
+        return round(max(0.0, 100.0 * (busy - mine) / capacity), 1) if capacity else 0.0
 
 
 def _ffmpeg_version(binary: str = "ffmpeg") -> str:
