@@ -22,6 +22,8 @@ def _pyplot() -> Any:
 def latency_over_time(series: list[Series], path: Path) -> None:
     """Health and Socket.IO latency of each loaded run against time, with CPU busy %."""
     plt = _pyplot()
+    from matplotlib import ticker
+
     fig, axes = plt.subplots(len(series), 1, figsize=(8, 2.6 * len(series)), squeeze=False)
     for ax, serie in zip(axes[:, 0], series, strict=True):
         t0 = serie.started_at
@@ -32,6 +34,9 @@ def latency_over_time(series: list[Series], path: Path) -> None:
         ax.axhline(20, color="C0", linestyle="--", linewidth=0.8)
         ax.axhline(50, color="C1", linestyle="--", linewidth=0.8)
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda y, _pos: f"{y:g}"))
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
         ax.set_ylabel("latency (ms)")
         ax.set_title(f"{serie.label}: web latency while every core encodes", fontsize=9)
         cpu = ax.twinx()
