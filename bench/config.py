@@ -24,6 +24,8 @@ class BenchConfig:
     memory_jobs: int
     throughput_jobs: int
     job_timeout_s: float
+    long_source: SourceSpec
+    """Split-and-stitch: one long source on one and on two single-core workers."""
     settle_s: float = 1.0
     """Pause before each timed ladder run, so one run's tail never overlaps the next."""
 
@@ -41,6 +43,7 @@ FULL = BenchConfig(
     memory_jobs=50,
     throughput_jobs=200,
     job_timeout_s=600,
+    long_source=SourceSpec(seconds=60, size="1920x1080", rate=25),
 )
 
 QUICK = BenchConfig(
@@ -56,5 +59,6 @@ QUICK = BenchConfig(
     memory_jobs=5,
     throughput_jobs=5,
     job_timeout_s=120,
+    long_source=SourceSpec(seconds=10, size="320x240", rate=10, codec="mpeg4"),
     settle_s=0.2,
 )

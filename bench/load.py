@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 from bench.procfs import CpuSampler
 
 Sample = tuple[float, float, bool]
-PING_EVENT = "unsubscribe"
-"""An event the web tier acknowledges without touching Redis (no ``ping`` handler exists)."""
-PING_DATA = {"job_id": "bench-ping"}
+PING_EVENT = "ping"
+"""The web tier's latency-check event: acknowledged at once, no Redis."""
+PING_DATA: dict[str, Any] = {}
 READY_TIMEOUT_S = 60.0
 
 

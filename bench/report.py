@@ -42,6 +42,9 @@ def targets(report: dict[str, Any]) -> list[Row]:
                  _below(ladder, 1.05, inclusive=True)))
     progress = _get(report, "progress_latency", "p99")
     rows.append(("progress event latency p99 (ms)", progress, "< 250", _below(progress, 250)))
+    speedup = _get(report, "split_and_stitch", "speedup_two_over_one")
+    rows.append(("split-and-stitch: 2 single-core workers / 1 (speed-up)", speedup, ">= 1.8",
+                 speedup is not None and speedup >= 1.8))
     for name in ("web", "worker_total"):
         growth = _get(report, "memory", name, "growth_pct")
         jobs = _get(report, "memory", "jobs")
@@ -137,6 +140,19 @@ def markdown(report: dict[str, Any]) -> str:
     lines += _table(["Process", "Idle", "After", "Growth %", "p99 during"], [
         [name, memory[name]["idle_mb"], memory[name]["after_mb"], memory[name]["growth_pct"],
          memory[name]["during"]["p99"]] for name in ("web", "worker_total")])
+    sas = report.get("split_and_stitch")
+    if sas:
+        src = sas["source"]
+        lines += [f"## Split-and-stitch ({src['seconds']:g} s {src['size']} → {src['rung']}, "
+                  f"{src['chunks']} slices of {src['chunk_seconds']} s; POST→done, s)", ""]
+        lines += _table(["Workers (1 core each)", "Unchunked", "Chunked"], [
+            ["1", sas["one_worker"]["whole"]["wall_s"], sas["one_worker"]["chunked"]["wall_s"]],
+            ["2", sas["two_workers"]["whole"]["wall_s"],
+             sas["two_workers"]["chunked"]["wall_s"]]])
+        lines += [f"Speed-up of two workers over one: **{_fmt(sas['speedup_two_over_one'])}x**; "
+                  f"chunking overhead on one worker: {_fmt(sas['chunking_overhead_one_worker'])}x;"
+                  f" chunked / unchunked on two workers: "
+                  f"{_fmt(sas['chunked_over_whole_two_workers'])}.", ""]
     lines += ["## Run phases (foreign CPU: other processes on the machine, % of all cores)", ""]
     lines += _table(["Phase", "Seconds", "Load avg before", "Foreign CPU %"],
                     [[name, p["s"], p["loadavg_1m_before"], p["foreign_cpu_pct"]]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench.autogroup import AutogroupRenicer, autogroup_enabled
+from bench.chunking import split_and_stitch
 from bench.client import ApiClient
 from bench.cluster import LocalCluster
 from bench.config import BenchConfig
@@ -32,11 +33,12 @@ from bench.watcher import Watcher, WatchResult
 T = TypeVar("T")
 MODES = ("threading", "eventlet")
 NOTES = [
-    "Socket.IO round trip: client `call` of `unsubscribe` (acknowledged, no Redis access); "
-    "the web tier has no `ping` event.",
+    "Socket.IO round trip: client `call` of the `ping` event (acknowledged at once, no Redis).",
     "Progress latency: client receipt minus the envelope `ts`, which the worker stamps when it "
-    "publishes (after the record write), not when FFmpeg wrote the block; the 4 Hz throttle "
-    "may hold a block up to one tick before that.",
+    "reads FFmpeg's progress block (so the record write, the 4 Hz throttle and Redis pub/sub "
+    "are all inside the figure).",
+    "Split-and-stitch: one 720p veryfast rung, x264 one thread, each worker pinned to its own "
+    "core; chunked jobs use 8 s slices.",
     "HTTP loaders are paced closed loops, a fresh TCP connection per request; Socket.IO "
     "loaders keep one WebSocket. Loaders run in their own processes.",
     "Single FFmpeg: the cluster's own build_ladder_command (libx264, same settings) without "
@@ -84,6 +86,9 @@ def run_bench(config: BenchConfig) -> tuple[dict[str, Any], list[Series]]:
         finally:
             t.phase("stop cluster", cluster.stop)
     _progress(report, watch)
+    with tempfile.TemporaryDirectory(prefix="ffcluster-bench-chunks-") as data_dir:
+        report["split_and_stitch"] = t.phase("split-and-stitch", lambda: split_and_stitch(
+            Path(data_dir), config.long_source, config.job_timeout_s))
     report["meta"].update(phases_s=t.phases, duration_s=round(time.monotonic() - t.started, 1),
                           worker_concurrency=concurrency,
                           loadavg_end=[round(x, 2) for x in os.getloadavg()])

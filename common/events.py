@@ -62,8 +62,11 @@ def job_event(job: Any) -> Envelope:
     return Envelope(EventType.JOB, {"job": job.to_dict()}, job_id=job.id)
 
 
-def progress_event(job_id: str, profile: str, values: dict[str, Any]) -> Envelope:
-    return Envelope(EventType.PROGRESS, {"profile": profile, **values}, job_id=job_id)
+def progress_event(job_id: str, profile: str, values: dict[str, Any],
+                   ts: float | None = None) -> Envelope:
+    """Build the ``progress`` event; ``ts`` is when FFmpeg's block was read, if known."""
+    return Envelope(EventType.PROGRESS, {"profile": profile, **values}, job_id=job_id,
+                    ts=ts or time.time())
 
 
 def workers_event(workers: list[dict[str, Any]]) -> Envelope:

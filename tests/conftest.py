@@ -54,6 +54,23 @@ def cluster_settings(redis_url: str, data_dir: Path, ladder: Path, **overrides: 
     return Settings.from_env({}, **values)
 
 
+@pytest.fixture(scope="module")
+def gpu_settings(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory,
+                 ladder_file: Path) -> Settings:
+    """A module's cluster settings with the test ladder and a worker tagged `--gpu on`."""
+    return cluster_settings(redis_server.url, tmp_path_factory.mktemp("data"), ladder_file,
+                            gpu="on")
+
+
+@pytest.fixture(scope="module")
+def gpu_worker(gpu_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[WorkerProcess]:
+    """One real GPU-tagged worker per module (NVENC really fails here and falls back)."""
+    worker = start_worker(gpu_settings, tmp_path_factory.mktemp("logs"), "gpu1")
+    yield worker
+    worker.stop()
+
+
 @pytest.fixture
 def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     """Start real workers for one test; every one is stopped (and its group killed) after."""

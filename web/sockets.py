@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from flask_socketio import emit, join_room, leave_room
@@ -38,6 +39,12 @@ def on_connect(auth: Any = None) -> None:
         log.warning("could not read workers for a new client", exc_info=True)
         return
     emit("workers", workers_event(workers).payload())
+
+
+@socketio.on("ping")
+def on_ping(data: Any = None) -> dict[str, Any]:
+    """Acknowledge at once with the server time (latency checks; touches no Redis)."""
+    return {"ok": True, "ts": time.time()}
 
 
 @socketio.on("subscribe")

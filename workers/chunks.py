@@ -8,7 +8,6 @@ from pathlib import Path
 
 from celery import Celery
 
-from common import keys
 from common.jobs import Job, Rendition, RenditionState
 from common.settings import Settings
 from common.store import StaleUpdate
@@ -25,7 +24,7 @@ from workers.encode import (
 )
 from workers.ffmpeg.commands import EncodeOptions
 from workers.ffmpeg.progress import Progress
-from workers.lease import Lease, acquire
+from workers.lease import Lease, held
 from workers.pipeline import finalize_when_complete
 from workers.rendition import Outcome, fail_renditions, plan_of, start_attempt, update_each
 from workers.reporter import ProgressReporter
@@ -34,14 +33,6 @@ log = logging.getLogger(__name__)
 
 CHUNK_DIR = ".chunks"
 """Per-job folder of encoded chunks; hidden (dot) so downloads never serve it."""
-
-
-def chunk_ref(job_id: str, index: int) -> str:
-    return f"{job_id}/#{index}"
-
-
-def stitch_ref(job_id: str, profile: str) -> str:
-    return f"{job_id}/~{profile}"
 
 
 def chunk_file(settings: Settings, job_id: str, profile: str, index: int) -> Path:
@@ -59,25 +50,22 @@ def run_chunk(app: Celery, ctx: WorkerContext, job_id: str, index: int,
     job = ctx.store.get(job_id)
     if job is None or job.terminal or not _open_for_chunk(job, index):
         return Outcome.SKIPPED
-    lease = acquire(ctx.redis, job_id, f"#{index}", ctx.hostname, task_id,
-                    ctx.settings.lease_s)
-    if lease is None:
-        return Outcome.BUSY
-    ref = chunk_ref(job_id, index)
-    ctx.redis.sadd(keys.ACTIVE_RENDITIONS, ref)
-    ctx.redis.sadd(keys.worker_tasks(ctx.hostname), ref)
-    try:
-        return _encode_chunk(app, ctx, job_id, index, lease)
-    except StaleUpdate:
-        return Outcome.STOPPED
-    finally:
-        lease.release()
-        ctx.redis.srem(keys.worker_tasks(ctx.hostname), ref)
+
+    def still_open() -> bool:
         job = ctx.store.get(job_id)
-        if job is None or job.terminal or not _open_for_chunk(job, index):
-            ctx.redis.srem(keys.ACTIVE_RENDITIONS, ref)
-        stitch_when_ready(app, ctx, job_id)
-        finalize_when_complete(app, ctx, job_id)
+        return job is not None and not job.terminal and bool(_open_for_chunk(job, index))
+
+    with held(ctx.redis, job_id, f"#{index}", ctx.hostname, task_id, ctx.settings.lease_s,
+              still_open=still_open) as lease:
+        if lease is None:
+            return Outcome.BUSY
+        try:
+            return _encode_chunk(app, ctx, job_id, index, lease)
+        except StaleUpdate:
+            return Outcome.STOPPED
+        finally:
+            stitch_when_ready(app, ctx, job_id)
+            finalize_when_complete(app, ctx, job_id)
 
 
 def _encode_chunk(app: Celery, ctx: WorkerContext, job_id: str, index: int,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import redis
@@ -79,3 +81,28 @@ def acquire(client: redis.Redis, job_id: str, profile: str, hostname: str,
         client.set(key, token, px=int(ttl_s * 1000))
         return Lease(client, key, token, ttl_s)
     return None
+
+
+@contextmanager
+def held(client: redis.Redis, job_id: str, work: str, hostname: str, task_id: str | None,
+         ttl_s: float, *, still_open: Callable[[], bool]) -> Iterator[Lease | None]:
+    """Hold the lease on one piece of work (None when a live worker has it) while listed.
+
+    The work ref ``<job_id>/<work>`` is in the active set for the reaper while the block
+    runs; it stays there afterwards when ``still_open()`` says the work did not finish
+    (so an interrupted task is queued again once its lease is gone).
+    """
+    lease = acquire(client, job_id, work, hostname, task_id, ttl_s)
+    if lease is None:
+        yield None
+        return
+    ref = f"{job_id}/{work}"
+    client.sadd(keys.ACTIVE_RENDITIONS, ref)
+    client.sadd(keys.worker_tasks(hostname), ref)
+    try:
+        yield lease
+    finally:
+        lease.release()
+        client.srem(keys.worker_tasks(hostname), ref)
+        if not still_open():
+            client.srem(keys.ACTIVE_RENDITIONS, ref)

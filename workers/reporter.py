@@ -99,4 +99,4 @@ class ProgressReporter:
             return
         if self.chunk is not None:
             values.update(percent=job.rendition(self.profile).percent, eta_s=None)
-        self.emitter.emit(progress_event(self.job_id, self.profile, values))
+        self.emitter.emit(progress_event(self.job_id, self.profile, values, ts=progress.read_at))

@@ -7,16 +7,15 @@ import os
 
 from celery import Celery
 
-from common import keys
 from common.jobs import Job, Rendition
 from common.store import StaleUpdate
-from workers.chunks import CHUNK_DIR, remove_chunks, stitch_ref, write_chunk_list
+from workers.chunks import CHUNK_DIR, remove_chunks, write_chunk_list
 from workers.context import WorkerContext
 from workers.encode import EncodeResult, temp_path, verify_output
 from workers.ffmpeg.commands import build_stitch_command
 from workers.ffmpeg.process import run_ffmpeg
 from workers.hls import PackagingFailed
-from workers.lease import Lease, acquire
+from workers.lease import Lease, held
 from workers.pipeline import finalize_when_complete
 from workers.rendition import Outcome, fail_renditions, finish_rendition, package_hls, plan_of
 
@@ -32,22 +31,21 @@ def run_stitch(app: Celery, ctx: WorkerContext, job_id: str, profile: str,
     rendition = job.rendition(profile)
     if rendition.terminal or not all(p >= 100.0 for p in rendition.chunk_percent):
         return Outcome.SKIPPED
-    lease = acquire(ctx.redis, job_id, f"~{profile}", ctx.hostname, task_id,
-                    ctx.settings.lease_s)
-    if lease is None:
-        return Outcome.BUSY
-    ref = stitch_ref(job_id, profile)
-    ctx.redis.sadd(keys.ACTIVE_RENDITIONS, ref)
-    try:
-        return _stitch(app, ctx, job, rendition, lease)
-    except StaleUpdate:
-        return Outcome.STOPPED
-    finally:
-        lease.release()
+
+    def still_open() -> bool:
         job = ctx.store.get(job_id)
-        if job is None or job.terminal or job.rendition(profile).terminal:
-            ctx.redis.srem(keys.ACTIVE_RENDITIONS, ref)
-        finalize_when_complete(app, ctx, job_id)
+        return job is not None and not job.terminal and not job.rendition(profile).terminal
+
+    with held(ctx.redis, job_id, f"~{profile}", ctx.hostname, task_id, ctx.settings.lease_s,
+              still_open=still_open) as lease:
+        if lease is None:
+            return Outcome.BUSY
+        try:
+            return _stitch(app, ctx, job, rendition, lease)
+        except StaleUpdate:
+            return Outcome.STOPPED
+        finally:
+            finalize_when_complete(app, ctx, job_id)
 
 
 def _stitch(app: Celery, ctx: WorkerContext, job: Job, rendition: Rendition,

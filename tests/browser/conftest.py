@@ -9,10 +9,8 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from common.settings import Settings
-from tests.conftest import cluster_settings
 from tests.support.media import make_clip
-from tests.support.redis_server import RedisServer
-from tests.support.workers import WorkerProcess, start_worker
+from tests.support.workers import WorkerProcess
 from tests.web.procs import WebProcess, start_web_with
 
 CHROMIUM = "/usr/bin/chromium"
@@ -22,18 +20,13 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
-def settings(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory,
-             ladder_file: Path) -> Settings:
-    return cluster_settings(redis_server.url, tmp_path_factory.mktemp("data"), ladder_file,
-                            gpu="on")
+def settings(gpu_settings: Settings) -> Settings:
+    return gpu_settings
 
 
 @pytest.fixture(scope="module")
-def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[WorkerProcess]:
-    process = start_worker(settings, tmp_path_factory.mktemp("logs"), "gpu1")
-    yield process
-    process.stop()
+def worker(gpu_worker: WorkerProcess) -> WorkerProcess:
+    return gpu_worker
 
 
 @pytest.fixture(scope="module")

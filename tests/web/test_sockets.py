@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Flask
@@ -44,6 +45,13 @@ def test_subscribe_resyncs_from_the_record(app: Flask) -> None:
     assert sio.emit("subscribe", {"nope": 1}, callback=True)["ok"] is False
     assert sio.emit("subscribe", "../../x", callback=True)["ok"] is False
     assert sio.emit("unsubscribe", {"job_id": job.id}, callback=True) == {"ok": True}
+
+
+def test_ping_acknowledges_with_the_server_time(app: Flask) -> None:
+    sio = socketio.test_client(app)
+    before = time.time()
+    ack = sio.emit("ping", callback=True)
+    assert ack["ok"] is True and before <= ack["ts"] <= time.time()
 
 
 def test_resync_sends_recent_jobs(app: Flask) -> None:

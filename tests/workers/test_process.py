@@ -90,6 +90,9 @@ def test_ffmpeg_runs_niced_in_its_own_process_group() -> None:
         fields_after_comm = stat.rsplit(")", 1)[1].split()
         facts.update(pid=pids[0], nice=int(fields_after_comm[16]), pgid=os.getpgid(pids[0]),
                      sid=os.getsid(pids[0]))
+        autogroup = Path(f"/proc/{pids[0]}/autogroup")
+        if autogroup.exists():  # "/autogroup-123 nice 5": the session's own rank
+            facts["autogroup_nice"] = int(autogroup.read_text().split()[-1])
         return False
 
     run = run_ffmpeg(lavfi_null(60, realtime=True), on_tick=tick, nice=5)
@@ -97,6 +100,8 @@ def test_ffmpeg_runs_niced_in_its_own_process_group() -> None:
     assert facts["nice"] == min(19, os.nice(0) + 5)  # field 19 of /proc/<pid>/stat
     assert facts["pgid"] == facts["pid"] == facts["sid"]
     assert facts["pgid"] != os.getpgid(0)
+    if "autogroup_nice" in facts:
+        assert facts["autogroup_nice"] == 5
 
 
 CHILD = """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import dataclasses
 import logging
 import os
 import queue
@@ -68,6 +69,10 @@ def _child_setup(nice: int) -> Callable[[], None]:
                 os._exit(1)
         if nice:
             os.nice(nice)
+            # FFmpeg leads its own session; with the kernel's autogroup scheduling on, the
+            # session's own nice value is what ranks it against the web tier's session.
+            with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as group:
+                group.write(str(nice))
 
     return setup
 
@@ -93,7 +98,7 @@ def _read_progress(stream: object, events: queue.Queue[Progress | None]) -> None
     for line in stream:  # type: ignore[attr-defined]
         progress = parser.feed(line)
         if progress is not None:
-            events.put(progress)
+            events.put(dataclasses.replace(progress, read_at=time.time()))
     events.put(None)
 
 

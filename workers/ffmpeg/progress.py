@@ -16,6 +16,8 @@ class Progress:
     speed: float | None
     total_size: int | None
     finished: bool
+    read_at: float | None = None
+    """Wall-clock time the block was read from FFmpeg (the progress event's ``ts``)."""
 
     def percent(self, duration_s: float) -> float:
         """Return progress through a source of ``duration_s`` seconds, clamped to 0-100."""
