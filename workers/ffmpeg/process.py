@@ -24,12 +24,14 @@ log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
 STDERR_LINES_KEPT = 60
-TICK_S = 0.25
+TICK_S = 0.05
+"""How often the run loop wakes without output: a progress block held back by the 4 Hz
+throttle goes out within this of falling due, not one FFmpeg stats period later."""
 _CONTEXT_PREFIX = re.compile(r"^(?:\[[^\]]+ @ 0x[0-9a-f]+\]\s*)+")
 
 ProgressCallback = Callable[[Progress], None]
 TickCallback = Callable[[], bool]
-"""Called about every 0.25 s; return False to stop FFmpeg (canceled, lease lost)."""
+"""Called after each progress block and every 50 ms; False stops FFmpeg (canceled, lease lost)."""
 
 
 @dataclass
