@@ -97,6 +97,10 @@ class Rendition:
     height: int | None = None
     output: str | None = None
     playlist: str | None = None
+    ssim: float | None = None
+    """Mean SSIM (All) against the source, measured when the job asked for ``quality``."""
+    psnr: float | None = None
+    """Mean PSNR in dB against the source, measured with ``ssim``."""
     chunks: int = 0
     """How many chunks split-and-stitch cut this rendition into (0: encoded in one piece)."""
     chunk_percent: list[float] = field(default_factory=list)
@@ -133,6 +137,8 @@ class Job:
     mode: JobMode = JobMode.ENCODE
     requested_profiles: list[str] | None = None
     hls: bool = True
+    quality: bool = False
+    """Measure each rendition's SSIM and PSNR against the source when it is done."""
     master_playlist: str | None = None
     chunk_seconds: int | None = None
     """Requested chunk length (0: never chunk; None: the cluster decides by duration)."""

@@ -116,12 +116,13 @@ def create_job() -> tuple[Response, int]:
         mode = actions.parse_mode(upload.fields.get("mode"))
         hls = actions.parse_flag("hls", upload.fields.get("hls"), ctx.settings.hls)
         chunk_seconds = actions.parse_chunk_seconds(upload.fields.get("chunk_seconds"))
+        quality = actions.parse_flag("quality", upload.fields.get("quality"), False)
     except ApiError:
         upload.discard()
         raise
     job = Job(id=job_id, source_name=upload.original_name, source_file=upload.path.name,
               mode=mode, requested_profiles=requested, size_bytes=upload.size, hls=hls,
-              chunk_seconds=chunk_seconds)
+              chunk_seconds=chunk_seconds, quality=quality)
     actions.submit(ctx, job)
     return jsonify(job.to_dict()), 202
 

@@ -47,6 +47,9 @@ def _paths() -> dict[str, Any]:
                         "mode": {"type": "string", "enum": ["encode", "passthrough"]},
                         "hls": {"type": "boolean",
                                 "description": "Also package as HLS (default FFCLUSTER_HLS)."},
+                        "quality": {"type": "boolean",
+                                    "description": "Measure each rendition's SSIM and PSNR "
+                                                   "against the source (default false)."},
                         "chunk_seconds": {
                             "type": "integer", "minimum": 0, "maximum": 3600,
                             "description": "Split-and-stitch chunk length; 0 never chunks; "

@@ -17,6 +17,7 @@ from workers.context import WorkerContext
 from workers.ffmpeg.probe import ProbeError, probe_source
 from workers.hls import variant, write_master
 from workers.poster import make_poster
+from workers.quality import measure_quality
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,20 @@ def _write_master(ctx: WorkerContext, job: Job, finished: list[Rendition]) -> st
     return write_master(job_dir, variants)
 
 
+def _measure(ctx: WorkerContext, job: Job,
+             finished: list[Rendition]) -> dict[str, tuple[float, float]]:
+    """Measure SSIM and PSNR of every finished rendition against the source."""
+    settings, scores = ctx.settings, {}
+    out_dir = settings.job_output_dir(job.id)
+    for rendition in finished:
+        score = measure_quality(out_dir / str(rendition.output),
+                                settings.uploads_dir / job.source_file, rendition.width or 0,
+                                rendition.height or 0, settings.ffmpeg_bin, settings.ffmpeg_nice)
+        if score is not None:
+            scores[rendition.profile] = score
+    return scores
+
+
 def finalize_job(app: Celery, ctx: WorkerContext, job_id: str) -> JobState | None:
     """Make the poster and move the job to done, failed or canceled."""
     job = ctx.store.get(job_id)
@@ -171,11 +186,15 @@ def finalize_job(app: Celery, ctx: WorkerContext, job_id: str) -> JobState | Non
                              job.source.duration, ctx.settings.ffmpeg_bin)
 
     master = _write_master(ctx, job, finished)
+    scores = _measure(ctx, job, finished) if job.quality else {}
 
     def apply(job: Job) -> None:
         job.state = state
         job.poster = poster
         job.master_playlist = master
+        for rendition in job.renditions:
+            if rendition.profile in scores:
+                rendition.ssim, rendition.psnr = scores[rendition.profile]
         job.finished_at = time.time()
         if state == JobState.FAILED:
             job.error = _failure_summary(job)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 
@@ -29,7 +30,11 @@ def progress_values(progress: Progress, duration_s: float) -> dict[str, float | 
 
 
 class ProgressReporter:
-    """Record each rendition's progress (at most ``hz`` times a second) and keep its lease.
+    """Record each rendition's progress (at most ``hz`` events in any second) and keep its lease.
+
+    The limit is a sliding one-second window rather than a minimum gap, so a block FFmpeg
+    writes soon after the previous one (its output comes in bursts when it is starved of
+    CPU) goes out at once instead of waiting a whole interval.
 
     ``on_tick`` returns False when the encode must stop: the job was canceled, the
     rendition was finished elsewhere, or the lease passed to another worker.
@@ -40,10 +45,11 @@ class ProgressReporter:
                  chunk: int | None = None) -> None:
         self.store, self.emitter, self.lease, self.chunk = store, emitter, lease, chunk
         self.job_id, self.profile, self.duration_s = job_id, profile, duration_s
-        self.min_interval_s = 1.0 / hz
+        self.per_second = max(1, round(hz))
         self.renew_every_s = renew_every_s
         self._pending: Progress | None = None
-        self._last_sent = self._last_check = 0.0
+        self._sent: collections.deque[float] = collections.deque(maxlen=self.per_second)
+        self._last_check = 0.0
         self._last_renew = time.monotonic()
         self._stop = False
         self._bitrate_kbps: float | None = None
@@ -73,10 +79,12 @@ class ProgressReporter:
         progress = self._pending
         if progress is None or self._stop:
             return
-        if time.monotonic() - self._last_sent < self.min_interval_s and not progress.finished:
-            return
+        now = time.monotonic()
+        window_full = len(self._sent) == self.per_second and now - self._sent[0] < 1.0
+        if window_full and not progress.finished:
+            return  # held: the next block replaces it, or it goes out when the window opens
         self._pending = None
-        self._last_sent = time.monotonic()
+        self._sent.append(now)
         values = progress_values(progress, self.duration_s)
         chunk_percent = values["percent"] or 0.0
         if self._bitrate_kbps is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -43,10 +44,10 @@ def producer(settings: Settings) -> Celery:
 
 def submit(settings: Settings, clip: Path, *, profiles: list[str] | None = None,
            mode: JobMode = JobMode.ENCODE, source_name: str | None = None,
-           hls: bool = True, chunk_seconds: int | None = None) -> Job:
+           hls: bool = True, chunk_seconds: int | None = None, quality: bool = False) -> Job:
     """Copy ``clip`` into the uploads dir, create its job and enqueue the probe task."""
     job = Job.new(source_name or clip.name, "", mode=mode, requested_profiles=profiles, hls=hls,
-                  chunk_seconds=chunk_seconds)
+                  chunk_seconds=chunk_seconds, quality=quality)
     job.source_file = f"{job.id}{clip.suffix.lower()}"
     settings.uploads_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(clip, settings.uploads_dir / job.source_file)
@@ -83,7 +84,9 @@ class EventRecorder:
             if message and message["type"] == "message":
                 body = json.loads(message["data"])
                 if body.get("method") == "emit":
-                    self.events.append((body["event"], body["data"][0]))
+                    data = body["data"][0]
+                    data["_received_at"] = time.time()  # when it crossed Redis, not its ts
+                    self.events.append((body["event"], data))
 
     def of(self, event: str, job_id: str) -> list[dict[str, Any]]:
         return [data for name, data in list(self.events)

@@ -245,6 +245,8 @@
             `⬇ ${r.size_bytes ? fmtBytes(r.size_bytes) : "download"}`)
           : null),
       fallback ? h("div", { class: "fallback" }, fallback) : null,
+      r.ssim != null ? h("div", { class: "quality", title: "against the source" },
+        `SSIM ${Number(r.ssim).toFixed(4)} · PSNR ${Number(r.psnr).toFixed(1)} dB`) : null,
       r.error && r.state === "failed" ? h("div", { class: "r-error" }, r.error) : null);
   }
 
