@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 Row = tuple[str, float | None, str, bool | None]
-NICE_ROWS = (("nice_10", "10 (default, as shipped)"),
-             ("nice_10_autogroup", "10 + autogroup 10 (proposed; applied by the bench)"),
+NICE_ROWS = (("nice_10", "10 (default: FFmpeg's process and session autogroup)"),
+             ("nice_10_autogroup", "10, autogroup re-applied from outside by the bench"),
              ("nice_0", "0"))
 
 
