@@ -90,4 +90,5 @@ def choose_queue(client: redis.Redis) -> str:
 
 
 def task_ref(job_id: str, profile: str) -> str:
+    """Name a piece of running work: ``job/profile``, ``job/#chunk`` or ``job/~profile``."""
     return f"{job_id}/{profile}"

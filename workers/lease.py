@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import redis
 
 from common import keys
+from common.registry import task_ref
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def held(client: redis.Redis, job_id: str, work: str, hostname: str, task_id: st
     if lease is None:
         yield None
         return
-    ref = f"{job_id}/{work}"
+    ref = task_ref(job_id, work)
     client.sadd(keys.ACTIVE_RENDITIONS, ref)
     client.sadd(keys.worker_tasks(hostname), ref)
     try:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import ExitStack
 from enum import StrEnum
+from functools import partial
 
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
 
-from common import keys, metrics
+from common import metrics
 from common.jobs import Fallback, Job, JobMode, Rendition, RenditionState
 from common.ladder import Profile, RenditionPlan
-from common.registry import task_ref
 from common.store import RenditionMutation, StaleUpdate
 from workers.context import WorkerContext
 from workers.encode import (
@@ -26,7 +27,7 @@ from workers.encode import (
 from workers.ffmpeg.commands import EncodeOptions
 from workers.ffmpeg.progress import Progress
 from workers.hls import PackagingFailed, package_rendition
-from workers.lease import Lease, acquire
+from workers.lease import Lease, held
 from workers.pipeline import finalize_when_complete
 from workers.reporter import ProgressReporter
 
@@ -135,7 +136,10 @@ def run_renditions(app: Celery, ctx: WorkerContext, job_id: str, profiles: list[
                    task_id: str | None) -> tuple[Outcome, list[str]]:
     """Encode the given renditions of a job together, each at most once cluster-wide.
 
-    Returns the outcome and the profiles another live worker holds (to try again later).
+    Returns the outcome and the profiles another live worker holds (left to it). A task
+    interrupted from outside (the broker connection lost, the pool process terminated)
+    leaves its renditions listed for the reaper, which queues them again once the leases
+    are gone.
     """
     job = ctx.store.get(job_id)
     if job is None or job.terminal:
@@ -143,41 +147,29 @@ def run_renditions(app: Celery, ctx: WorkerContext, job_id: str, profiles: list[
     open_profiles = [r.profile for r in job.renditions if r.profile in profiles and not r.terminal]
     leases: dict[str, Lease] = {}
     busy: list[str] = []
-    for profile in open_profiles:
-        lease = acquire(ctx.redis, job_id, profile, ctx.hostname, task_id, ctx.settings.lease_s)
-        if lease is None:
-            busy.append(profile)
-        else:
-            leases[profile] = lease
-    if not leases:
-        return (Outcome.BUSY if busy else Outcome.SKIPPED), busy
-    refs = [task_ref(job_id, profile) for profile in leases]
-    ctx.redis.sadd(keys.ACTIVE_RENDITIONS, *refs)
-    ctx.redis.sadd(keys.worker_tasks(ctx.hostname), *refs)
     try:
-        return _encode_under_leases(app, ctx, job_id, leases), busy
-    except StaleUpdate:
-        return Outcome.STOPPED, busy
+        with ExitStack() as stack:
+            for profile in open_profiles:
+                lease = stack.enter_context(held(
+                    ctx.redis, job_id, profile, ctx.hostname, task_id, ctx.settings.lease_s,
+                    still_open=partial(_still_open, ctx, job_id, profile)))
+                if lease is None:
+                    busy.append(profile)
+                else:
+                    leases[profile] = lease
+            if not leases:
+                return (Outcome.BUSY if busy else Outcome.SKIPPED), busy
+            try:
+                return _encode_under_leases(app, ctx, job_id, leases), busy
+            except StaleUpdate:
+                return Outcome.STOPPED, busy
     finally:
-        for lease in leases.values():
-            lease.release()
-        ctx.redis.srem(keys.worker_tasks(ctx.hostname), *refs)
-        _retire_finished(ctx, job_id, list(leases))
         finalize_when_complete(app, ctx, job_id)
 
 
-def _retire_finished(ctx: WorkerContext, job_id: str, profiles: list[str]) -> None:
-    """Drop finished renditions from the active set; unfinished ones stay for the reaper.
-
-    A task interrupted from outside (the broker connection lost, the pool process
-    terminated) leaves its rendition ``encoding``: with the lease released, the next
-    heartbeat of any worker puts it back on a queue.
-    """
+def _still_open(ctx: WorkerContext, job_id: str, profile: str) -> bool:
     job = ctx.store.get(job_id)
-    finished = [p for p in profiles
-                if job is None or job.terminal or job.rendition(p).terminal]
-    if finished:
-        ctx.redis.srem(keys.ACTIVE_RENDITIONS, *(task_ref(job_id, p) for p in finished))
+    return job is not None and not job.terminal and not job.rendition(profile).terminal
 
 
 def _encode_under_leases(app: Celery, ctx: WorkerContext, job_id: str,

@@ -18,26 +18,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")
-def settings(gpu_settings: Settings) -> Settings:
-    return gpu_settings
-
-
-@pytest.fixture(scope="module")
-def worker(gpu_worker: WorkerProcess) -> WorkerProcess:
-    return gpu_worker
-
-
-@pytest.fixture(scope="module")
 def source(media_dir: Path) -> Path:
     return make_clip(media_dir / "web-e2e.mp4", seconds=6, size="640x360")
 
 
 @pytest.mark.parametrize("async_mode", ["threading", "eventlet"])
 def test_upload_encode_and_download_with_live_events(
-    settings: Settings, worker: WorkerProcess, source: Path, async_mode: str,
+    gpu_settings: Settings, gpu_worker: WorkerProcess, source: Path, async_mode: str,
     redis_server: RedisServer,
 ) -> None:
-    web = start_web_with(settings, async_mode)
+    web = start_web_with(gpu_settings, async_mode)
     client = None
     try:
         client = RecordingClient(web.url)
