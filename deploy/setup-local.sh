@@ -53,7 +53,7 @@ wanted_packages() {
 }
 
 install_system_packages() {
-    local runner pkg available=() unavailable=()
+    local runner pkg policy available=() unavailable=()
     mapfile -t wanted < <(wanted_packages | sort -u)
     [ "${#wanted[@]}" -eq 0 ] && return 0
     if ! runner="$(apt_runner)"; then
@@ -71,7 +71,10 @@ install_system_packages() {
     say "installing ${wanted[*]} with apt-get"
     $runner DEBIAN_FRONTEND=noninteractive apt-get update -qq
     for pkg in "${wanted[@]}"; do
-        if apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [^(]'; then
+        # Read the whole answer first: `grep -q` closing the pipe early makes apt-cache die
+        # of SIGPIPE, which pipefail turns into "not available".
+        policy="$(apt-cache policy "$pkg" 2>/dev/null || true)"
+        if grep -q 'Candidate: [^(]' <<<"$policy"; then
             available+=("$pkg")
         else
             unavailable+=("$pkg")
