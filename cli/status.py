@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.client import ApiClient, default_url
-from common.jobs import JOB_TERMINAL
 from common.settings import Settings
+from common.states import JOB_TERMINAL
 from common.tasknames import QUEUES
 
 JOBS_PAGE = 100

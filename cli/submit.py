@@ -21,8 +21,8 @@ from rich.progress import (
 
 from cli.client import ApiClient, ApiError, default_url
 from cli.errors import CliError
-from common.jobs import JOB_TERMINAL, JobState
 from common.settings import Settings
+from common.states import JOB_TERMINAL, JobState
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         gpu=args.gpu, concurrency=args.concurrency, worker_name=args.worker_name
     )
     require("worker", [settings.ffmpeg_bin, settings.ffprobe_bin])
-    from workers.main import run_worker
+    from workers.runtime.main import run_worker
 
     run_worker(settings)
     return 0

@@ -1,29 +1,15 @@
-"""The job and rendition model, its states and the transitions allowed between them."""
+"""The job and rendition model (their states and transitions are in :mod:`common.states`)."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    PROBING = "probing"
-    ENCODING = "encoding"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
-
-class RenditionState(StrEnum):
-    QUEUED = "queued"
-    ENCODING = "encoding"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELED = "canceled"
+from common.states import JOB_TERMINAL, RENDITION_TERMINAL, JobState, RenditionState
 
 
 class JobMode(StrEnum):
@@ -31,17 +17,16 @@ class JobMode(StrEnum):
     PASSTHROUGH = "passthrough"
 
 
-JOB_TERMINAL = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELED})
-JOB_FINAL = frozenset({JobState.DONE, JobState.CANCELED})
-"""States a job never leaves: a late duplicate task must not move it."""
-
-RENDITION_TERMINAL = frozenset(
-    {RenditionState.DONE, RenditionState.FAILED, RenditionState.CANCELED}
-)
+JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""What a job id may look like: every id a URL, a room or a work ref carries is checked."""
 
 
 def new_job_id() -> str:
     return uuid.uuid4().hex[:16]
+
+
+def is_job_id(value: object) -> bool:
+    return isinstance(value, str) and JOB_ID_PATTERN.fullmatch(value) is not None
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +99,19 @@ class Rendition:
     @property
     def terminal(self) -> bool:
         return self.state in RENDITION_TERMINAL
+
+    @property
+    def chunks_encoded(self) -> bool:
+        return bool(self.chunks) and all(p >= 100.0 for p in self.chunk_percent)
+
+    def chunk_open(self, index: int) -> bool:
+        """Whether slice ``index`` of this rendition still needs encoding."""
+        return bool(self.chunks) and not self.terminal and self.chunk_percent[index] < 100.0
+
+    def set_chunk_percent(self, index: int, percent: float) -> None:
+        """Set one slice's percent; the rendition's bar shows the mean over its slices."""
+        self.chunk_percent[index] = percent
+        self.percent = round(sum(self.chunk_percent) / self.chunks, 1)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

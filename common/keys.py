@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from common.workref import WorkRef
+
 PREFIX = "ffc"
 
 JOB_INDEX = f"{PREFIX}:jobs"
 """Sorted set of job ids scored by creation time."""
 
 WORKER_INDEX = f"{PREFIX}:workers"
-"""Set of worker hostnames that have ever announced themselves."""
+"""Sorted set of worker hostnames that have announced themselves, scored by last beat."""
 
 METRICS = f"{PREFIX}:metrics"
 """Hash of counters that workers increment for the web tier's /metrics."""
@@ -16,15 +18,30 @@ METRICS = f"{PREFIX}:metrics"
 SOCKETIO_CHANNEL = f"{PREFIX}:socketio"
 """Pub/sub channel that carries Socket.IO emits from workers to every web process."""
 
+ACTIVE_WORK = f"{PREFIX}:active"
+"""Set of work refs (:class:`~common.workref.WorkRef`) started and not finished; the
+reaper queues one again once its lease has lapsed."""
+
 
 def job(job_id: str) -> str:
     """Hash holding one job: field ``job`` plus one ``r:<profile>`` field per rendition."""
     return f"{PREFIX}:job:{job_id}"
 
 
-def lease(job_id: str, profile: str) -> str:
-    """String naming the worker that is encoding a rendition right now; expires unrenewed."""
-    return f"{PREFIX}:lease:{job_id}:{profile}"
+def job_live(job_id: str) -> str:
+    """Hash of a job's live progress (``p:<profile>``, ``c:<profile>:<chunk>``), written
+    without a transaction so that progress writers never conflict with anyone."""
+    return f"{PREFIX}:job:{job_id}:live"
+
+
+def lease(ref: WorkRef) -> str:
+    """String naming the process doing a piece of work right now; expires unrenewed."""
+    return f"{PREFIX}:lease:{ref}"
+
+
+def reap_lock(ref: WorkRef) -> str:
+    """Short-lived lock so that only one worker requeues a piece of abandoned work."""
+    return f"{PREFIX}:reap:{ref}"
 
 
 def worker(hostname: str) -> str:
@@ -33,14 +50,5 @@ def worker(hostname: str) -> str:
 
 
 def worker_tasks(hostname: str) -> str:
-    """Set of ``job_id/profile`` a worker is encoding now."""
+    """Set of the work refs a worker is doing now."""
     return f"{PREFIX}:worker:{hostname}:tasks"
-
-ACTIVE_RENDITIONS = f"{PREFIX}:active"
-"""Set of work refs a worker has started and not finished, reaped when their lease lapses:
-``job_id/profile`` (a rendition), ``job_id/#3`` (chunk 3), ``job_id/~profile`` (a stitch)."""
-
-
-def reap_lock(job_id: str, profile: str) -> str:
-    """Short-lived lock so that only one worker requeues an abandoned rendition."""
-    return f"{PREFIX}:reap:{job_id}:{profile}"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
-from common.jobs import RENDITION_TERMINAL, Job, JobState, RenditionState
+from common.jobs import Job
+from common.states import RENDITION_TERMINAL, JobState, RenditionState
 from common.store import JobStore
 
 
@@ -16,11 +15,10 @@ def cancel_job(store: JobStore, job_id: str) -> Job:
     """Mark the job and every unfinished rendition canceled; workers stop within a tick."""
 
     def apply(job: Job) -> None:
-        if job.state in (JobState.DONE, JobState.FAILED, JobState.CANCELED):
+        if job.terminal:
             raise TransitionRefused(f"The job is already {job.state}; there is nothing to cancel.")
         job.state = JobState.CANCELED
         job.error = "Canceled by a user."
-        job.finished_at = time.time()
         for rendition in job.renditions:
             if rendition.state not in RENDITION_TERMINAL:
                 rendition.state = RenditionState.CANCELED
@@ -39,7 +37,6 @@ def reset_for_retry(store: JobStore, job_id: str) -> Job:
             )
         job.state = JobState.QUEUED
         job.error = None
-        job.finished_at = None
         for rendition in job.renditions:
             if rendition.state != RenditionState.DONE:
                 rendition.state = RenditionState.QUEUED
@@ -49,4 +46,4 @@ def reset_for_retry(store: JobStore, job_id: str) -> Job:
                 rendition.fallbacks = []
                 rendition.fps = rendition.speed = rendition.eta_s = rendition.bitrate_kbps = None
 
-    return store.update(job_id, apply, allow_final=True)
+    return store.update(job_id, apply, by_user=True)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import redis
 
 from common import keys
+from common.redis_client import text
 
 RENDITIONS_ENCODED = "renditions_encoded"
 FALLBACKS = "fallbacks"
 ENCODE_SECONDS = "encode_seconds"
+WATCH_CONFLICTS = "watch_conflicts"
+"""Job-record transactions that found the record changed and ran again."""
 
 
 def counter_field(name: str, label: str) -> str:
@@ -23,7 +26,6 @@ def read_all(client: redis.Redis) -> dict[str, dict[str, float]]:
     """Return ``{counter name: {label: value}}``."""
     result: dict[str, dict[str, float]] = {}
     for raw_field, raw_value in client.hgetall(keys.METRICS).items():
-        text = raw_field.decode() if isinstance(raw_field, bytes) else raw_field
-        name, _, label = text.partition("|")
+        name, _, label = text(raw_field).partition("|")
         result.setdefault(name, {})[label] = float(raw_value)
     return result

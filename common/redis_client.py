@@ -17,3 +17,8 @@ def connect(url: str) -> redis.Redis:
         retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=5),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
+
+
+def text(value: bytes | str) -> str:
+    """Return a Redis reply as text (clients here do not set ``decode_responses``)."""
+    return value.decode() if isinstance(value, bytes) else value

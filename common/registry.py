@@ -10,6 +10,7 @@ from typing import Any
 import redis
 
 from common import keys
+from common.redis_client import text
 from common.tasknames import QUEUE_CPU, QUEUE_GPU
 
 OFFLINE_FORGET_S = 3600
@@ -40,14 +41,10 @@ class WorkerInfo:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def announce(client: redis.Redis, info: WorkerInfo, ttl_s: float) -> None:
     """Write the worker's advertisement; it disappears ``ttl_s`` after the last call."""
     info.last_seen = time.time()
-    info.tasks = sorted(_text(t) for t in client.smembers(keys.worker_tasks(info.hostname)))
+    info.tasks = sorted(text(t) for t in client.smembers(keys.worker_tasks(info.hostname)))
     pipe = client.pipeline()
     pipe.set(keys.worker(info.hostname), json.dumps(info.to_dict()), px=int(ttl_s * 1000))
     pipe.zadd(keys.WORKER_INDEX, {info.hostname: info.last_seen})
@@ -69,7 +66,7 @@ def list_workers(client: redis.Redis, include_offline: bool = True) -> list[Work
     now = time.time()
     client.zremrangebyscore(keys.WORKER_INDEX, 0, now - OFFLINE_FORGET_S)
     seen = client.zrange(keys.WORKER_INDEX, 0, -1, withscores=True)
-    names = [_text(name) for name, _ in seen]
+    names = [text(name) for name, _ in seen]
     raws = client.mget([keys.worker(n) for n in names]) if names else []
     online, offline = [], []
     for (name, score), raw in zip(seen, raws, strict=True):
@@ -77,7 +74,7 @@ def list_workers(client: redis.Redis, include_offline: bool = True) -> list[Work
             online.append(WorkerInfo.from_dict(json.loads(raw)))
         elif include_offline:
             offline.append(
-                WorkerInfo(hostname=_text(name), gpu=False, encoders=[], ffmpeg_version="",
+                WorkerInfo(hostname=text(name), gpu=False, encoders=[], ffmpeg_version="",
                            concurrency=0, queues=[], pid=0, last_seen=score, online=False)
             )
     return sorted(online, key=lambda w: w.hostname) + sorted(offline, key=lambda w: w.hostname)
@@ -87,8 +84,3 @@ def choose_queue(client: redis.Redis) -> str:
     """Return ``gpu`` when a GPU-tagged worker is online, else ``cpu``: no task waits unserved."""
     workers = list_workers(client, include_offline=False)
     return QUEUE_GPU if any(QUEUE_GPU in w.queues for w in workers) else QUEUE_CPU
-
-
-def task_ref(job_id: str, profile: str) -> str:
-    """Name a piece of running work: ``job/profile``, ``job/#chunk`` or ``job/~profile``."""
-    return f"{job_id}/{profile}"

@@ -1,4 +1,12 @@
-"""The job record in Redis: the single source of truth every process reads and writes."""
+"""The job record in Redis: the single source of truth every process reads and writes.
+
+A job is two hashes. ``keys.job`` holds the header (field ``job``) and one ``r:<profile>``
+field per rendition; every state change goes through :meth:`JobStore.update`, a WATCH
+transaction checked against the state machines of :mod:`common.states`. ``keys.job_live``
+holds live progress, written by one server-side script per progress block with no
+transaction, so progress writers never conflict with each other or with state changes.
+Reads merge the two: callers always see one whole job.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +18,25 @@ from typing import Any
 
 import redis
 
-from common import keys
-from common.jobs import JOB_FINAL, Job, JobState, Rendition
+from common import keys, metrics
+from common.jobs import Job, Rendition
+from common.redis_client import text
+from common.states import (
+    JOB_FINAL,
+    JOB_MACHINE,
+    RENDITION_MACHINE,
+    IllegalTransition,
+    RenditionState,
+)
 
 log = logging.getLogger(__name__)
 
 HEADER = "job"
 RENDITION_PREFIX = "r:"
+LIVE_PREFIX = "p:"
+CHUNK_LIVE_PREFIX = "c:"
+LIVE_FIELDS = ("percent", "fps", "bitrate_kbps", "speed", "eta_s")
+"""Rendition fields that progress writes (through the live hash, never the record)."""
 
 JobMutation = Callable[[Job], None]
 RenditionMutation = Callable[[Job, Rendition], None]
@@ -26,22 +46,99 @@ class StaleUpdate(Exception):
     """The record moved on (a final job state, a terminal rendition): the write was refused."""
 
 
-def _rendition_field(profile: str) -> str:
+class RefusedTransition(StaleUpdate, IllegalTransition):
+    """A write that no edge of the state machine allows (a late duplicate, a forged record)."""
+
+
+_RECORD_PROGRESS = """
+local header = redis.call('HGET', KEYS[1], 'job')
+local raw = redis.call('HGET', KEYS[1], 'r:' .. ARGV[1])
+if not header or not raw then return false end
+if cjson.decode(header).state ~= 'encoding' then return false end
+local rendition = cjson.decode(raw)
+if rendition.state ~= 'encoding' then return false end
+redis.call('HSET', KEYS[2], 'p:' .. ARGV[1], ARGV[2])
+if ARGV[3] == '' then return '-1' end
+local base = rendition.chunk_percent
+local index = tonumber(ARGV[3])
+if type(base) ~= 'table' or base[index + 1] == nil then return false end
+if base[index + 1] < 100 then
+  redis.call('HSET', KEYS[2], 'c:' .. ARGV[1] .. ':' .. ARGV[3], ARGV[4])
+end
+local total = 0
+for i, percent in ipairs(base) do
+  if percent < 100 then
+    local live = redis.call('HGET', KEYS[2], 'c:' .. ARGV[1] .. ':' .. (i - 1))
+    if live then percent = tonumber(live) end
+  end
+  total = total + percent
+end
+return tostring(total / #base)
+"""
+
+
+def rendition_field(profile: str) -> str:
     return RENDITION_PREFIX + profile
 
 
-def _decode(raw: dict[Any, Any]) -> Job | None:
-    fields = {(k.decode() if isinstance(k, bytes) else k): v for k, v in raw.items()}
+def _live_fields(rendition: Rendition) -> list[str]:
+    return [LIVE_PREFIX + rendition.profile,
+            *(f"{CHUNK_LIVE_PREFIX}{rendition.profile}:{i}" for i in range(rendition.chunks))]
+
+
+def _merge_live(rendition: Rendition, live: dict[str, bytes]) -> None:
+    """Fold live progress into an encoding rendition (other states ignore stale leftovers)."""
+    if rendition.state != RenditionState.ENCODING:
+        return
+    raw = live.get(LIVE_PREFIX + rendition.profile)
+    values = json.loads(raw) if raw else {}
+    for name in LIVE_FIELDS:
+        if name in values and not (name == "percent" and rendition.chunks):
+            setattr(rendition, name, values[name])
+    if rendition.chunks and len(rendition.chunk_percent) == rendition.chunks:
+        for index, base in enumerate(list(rendition.chunk_percent)):
+            value = live.get(f"{CHUNK_LIVE_PREFIX}{rendition.profile}:{index}")
+            rendition.set_chunk_percent(
+                index, float(value) if base < 100.0 and value is not None else base)
+
+
+def _decode(raw: dict[Any, Any], live: dict[Any, Any] | None = None) -> Job | None:
+    fields = {text(k): v for k, v in raw.items()}
     header = fields.get(HEADER)
     if header is None:
         return None
     data = json.loads(header)
     data["renditions"] = [
-        json.loads(fields[_rendition_field(p)])
+        json.loads(fields[rendition_field(p)])
         for p in data.get("profiles", [])
-        if _rendition_field(p) in fields
+        if rendition_field(p) in fields
     ]
-    return Job.from_dict(data)
+    job = Job.from_dict(data)
+    live_fields = {text(k): v for k, v in (live or {}).items()}
+    for rendition in job.renditions:
+        _merge_live(rendition, live_fields)
+    return job
+
+
+def _serialized(job: Job) -> dict[str, str]:
+    fields = {HEADER: json.dumps(job.header_dict(), sort_keys=True)}
+    fields.update({rendition_field(r.profile): json.dumps(r.to_dict(), sort_keys=True)
+                   for r in job.renditions})
+    return fields
+
+
+def _check_moves(before: Job, after: Job, *, by_user: bool) -> None:
+    """Refuse moves the state machines do not allow; stamp the timestamps of those they do."""
+    now = time.time()
+    try:
+        JOB_MACHINE.stamp(after, before.state, by_user=by_user, subject=after.id, now=now)
+        states = {r.profile: r.state for r in before.renditions}
+        for rendition in after.renditions:
+            if rendition.profile in states:
+                RENDITION_MACHINE.stamp(rendition, states[rendition.profile], by_user=by_user,
+                                        subject=f"{after.id}/{rendition.profile}", now=now)
+    except IllegalTransition as exc:
+        raise RefusedTransition(str(exc)) from None
 
 
 class JobStore:
@@ -49,63 +146,74 @@ class JobStore:
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        self._record_progress = client.register_script(_RECORD_PROGRESS)
 
     def create(self, job: Job) -> Job:
-        mapping = {HEADER: json.dumps(job.header_dict())}
-        for rendition in job.renditions:
-            mapping[_rendition_field(rendition.profile)] = json.dumps(rendition.to_dict())
         pipe = self.redis.pipeline()
-        pipe.hset(keys.job(job.id), mapping=mapping)
+        pipe.hset(keys.job(job.id), mapping=_serialized(job))
         pipe.zadd(keys.JOB_INDEX, {job.id: job.created_at})
         pipe.execute()
         return job
 
     def get(self, job_id: str) -> Job | None:
-        return _decode(self.redis.hgetall(keys.job(job_id)))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.job(job_id))
+        pipe.hgetall(keys.job_live(job_id))
+        raw, live = pipe.execute()
+        return _decode(raw, live)
 
     def exists(self, job_id: str) -> bool:
         return bool(self.redis.hexists(keys.job(job_id), HEADER))
 
     def list(self, offset: int = 0, limit: int = 50) -> tuple[list[Job], int]:
         """Return a page of jobs, newest first, and the total count."""
-        ids = self.redis.zrevrange(keys.JOB_INDEX, offset, offset + limit - 1)
-        pipe = self.redis.pipeline()
+        ids = [text(i) for i in self.redis.zrevrange(keys.JOB_INDEX, offset, offset + limit - 1)]
+        pipe = self.redis.pipeline(transaction=False)
         for job_id in ids:
-            pipe.hgetall(keys.job(job_id.decode() if isinstance(job_id, bytes) else job_id))
-        jobs = [job for job in (_decode(raw) for raw in pipe.execute()) if job is not None]
+            pipe.hgetall(keys.job(job_id))
+            pipe.hgetall(keys.job_live(job_id))
+        replies = pipe.execute()
+        decoded = (_decode(replies[i], replies[i + 1]) for i in range(0, len(replies), 2))
+        jobs = [job for job in decoded if job is not None]
         return jobs, int(self.redis.zcard(keys.JOB_INDEX))
 
-    def update(self, job_id: str, mutate: JobMutation, *, allow_final: bool = False) -> Job:
+    def update(self, job_id: str, mutate: JobMutation, *, by_user: bool = False) -> Job:
         """Apply ``mutate`` to the whole job and write back what changed.
 
-        A job in ``done`` or ``canceled`` is never moved to another state unless
-        ``allow_final`` (an explicit user retry) says so: late duplicates get
-        :class:`StaleUpdate`.
+        Every move is checked against the state machines; only ``by_user`` (an explicit
+        retry) may take the user-only edges. Refused moves raise :class:`RefusedTransition`.
         """
-        key = keys.job(job_id)
-        result: dict[str, Job] = {}
+        while True:
+            with self.redis.pipeline() as pipe:
+                try:
+                    pipe.watch(keys.job(job_id))
+                    job = self._apply(pipe, job_id, mutate, by_user=by_user)
+                    pipe.execute()
+                    return job
+                except redis.WatchError:
+                    metrics.add(self.redis, metrics.WATCH_CONFLICTS, "job")
+                    log.debug("job %s changed under a transaction; trying again", job_id)
 
-        def transaction(pipe: redis.client.Pipeline) -> None:
-            job = _decode(pipe.hgetall(key))
-            if job is None:
-                raise KeyError(job_id)
-            before = {HEADER: json.dumps(job.header_dict(), sort_keys=True)}
-            before.update(_rendition_fields(job))
-            original_state = job.state
-            mutate(job)
-            if original_state in JOB_FINAL and job.state != original_state and not allow_final:
-                raise StaleUpdate(f"job {job_id} is {original_state} and stays so")
-            job.updated_at = time.time()
-            after = {HEADER: json.dumps(job.header_dict(), sort_keys=True)}
-            after.update(_rendition_fields(job))
-            changed = {k: v for k, v in after.items() if before.get(k) != v}
-            pipe.multi()
-            if changed:
-                pipe.hset(key, mapping=changed)
-            result["job"] = job
-
-        self.redis.transaction(transaction, key)
-        return result["job"]
+    def _apply(self, pipe: Any, job_id: str, mutate: JobMutation, *, by_user: bool) -> Job:
+        key, live_key = keys.job(job_id), keys.job_live(job_id)
+        raw = pipe.hgetall(key)
+        stored, job = _decode(raw), _decode(raw, pipe.hgetall(live_key))
+        if stored is None or job is None:
+            raise KeyError(job_id)
+        before = _serialized(stored)
+        mutate(job)
+        _check_moves(stored, job, by_user=by_user)
+        job.updated_at = time.time()
+        after = _serialized(job)
+        changed = {k: v for k, v in after.items() if before.get(k) != v}
+        folded = [f for r in job.renditions if rendition_field(r.profile) in changed
+                  for f in _live_fields(r)]
+        pipe.multi()
+        if changed:
+            pipe.hset(key, mapping=changed)
+        if folded:
+            pipe.hdel(live_key, *folded)
+        return job
 
     def update_rendition(
         self, job_id: str, profile: str, mutate: RenditionMutation, *, allow_terminal: bool = False
@@ -122,19 +230,35 @@ class JobStore:
 
         return self.update(job_id, apply)
 
-    def set_state(self, job_id: str, state: JobState, error: str | None = None) -> Job:
+    def set_state(self, job_id: str, state: Any, error: str | None = None) -> Job:
         def apply(job: Job) -> None:
             job.state = state
             if error is not None:
                 job.error = error
-            if state in (JobState.DONE, JobState.FAILED, JobState.CANCELED):
-                job.finished_at = time.time()
 
         return self.update(job_id, apply)
 
+    def record_progress(self, job_id: str, profile: str, values: dict[str, Any],
+                        chunk: tuple[int, float] | None = None) -> float | None:
+        """Write one progress block without a transaction; return the rendition's percent.
 
-def _rendition_fields(job: Job) -> dict[str, str]:
-    return {
-        _rendition_field(r.profile): json.dumps(r.to_dict(), sort_keys=True)
-        for r in job.renditions
-    }
+        ``chunk`` is (slice index, that slice's percent) for split-and-stitch. Returns None
+        when the rendition is no longer encoding (canceled, finished elsewhere): stop.
+        """
+        index, chunk_percent = chunk if chunk is not None else ("", "")
+        reply = self._record_progress(
+            keys=[keys.job(job_id), keys.job_live(job_id)],
+            args=[profile, json.dumps(values), index, chunk_percent],
+        )
+        if reply is None:
+            return None
+        percent = float(text(reply))
+        return float(values.get("percent") or 0.0) if percent < 0 else round(percent, 1)
+
+    def still_encoding(self, job_id: str, profile: str) -> bool:
+        """Cheap check (two hash fields) that a rendition is still being encoded."""
+        header, raw = self.redis.hmget(keys.job(job_id), HEADER, rendition_field(profile))
+        if header is None or raw is None:
+            return False
+        return (json.loads(header).get("state") == "encoding"
+                and json.loads(raw).get("state") == RenditionState.ENCODING)

@@ -6,8 +6,9 @@ import logging
 
 from common import lifecycle, tasknames
 from common.events import job_event
-from common.jobs import Job, JobMode, JobState
+from common.jobs import Job, JobMode
 from common.ladder import LadderError, select_profiles
+from common.states import JobState
 from web.context import WebContext
 from web.errors import ApiError
 from web.extensions import socketio

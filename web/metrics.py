@@ -14,8 +14,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from common import keys, metrics, tasknames
-from common.jobs import JobState
+from common.redis_client import text
 from common.registry import list_workers
+from common.states import JobState
 from common.store import HEADER
 from web.context import web_context
 
@@ -25,10 +26,6 @@ bp = Blueprint("metrics", __name__)
 
 JOB_SCAN_CAP = 5000
 """Most recent jobs read per scrape for the by-state gauge."""
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class ClusterCollector(Collector):
@@ -50,7 +47,7 @@ class ClusterCollector(Collector):
         ids = self.client.zrevrange(keys.JOB_INDEX, 0, JOB_SCAN_CAP - 1)
         pipe = self.client.pipeline(transaction=False)
         for job_id in ids:
-            pipe.hget(keys.job(_text(job_id)), HEADER)
+            pipe.hget(keys.job(text(job_id)), HEADER)
         counts: Counter[str] = Counter()
         for raw in pipe.execute() if ids else []:
             if raw:

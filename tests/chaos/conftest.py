@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from common.jobs import Job, RenditionState
+from common.jobs import Job
 from common.settings import Settings
+from common.states import RenditionState
 from common.store import JobStore
 from tests.conftest import cluster_settings
 from tests.support.media import make_clip

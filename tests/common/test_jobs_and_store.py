@@ -9,17 +9,10 @@ import fakeredis
 import pytest
 
 from common import keys
-from common.jobs import (
-    Fallback,
-    Job,
-    JobMode,
-    JobState,
-    Rendition,
-    RenditionState,
-    SourceInfo,
-)
+from common.jobs import Fallback, Job, JobMode, Rendition, SourceInfo
 from common.lifecycle import TransitionRefused, cancel_job, reset_for_retry
-from common.store import JobStore, RenditionMutation, StaleUpdate
+from common.states import JobState, RenditionState
+from common.store import JobStore, StaleUpdate
 
 
 @pytest.fixture
@@ -107,8 +100,7 @@ def test_update_rendition_changes_only_that_rendition(store: JobStore) -> None:
 
 @pytest.mark.parametrize("final", [JobState.DONE, JobState.CANCELED])
 def test_update_rendition_refuses_on_a_final_job(store: JobStore, final: JobState) -> None:
-    job = store.create(make_job("720p"))
-    store.set_state(job.id, final)
+    job = store.create(make_job("720p", state=final))
     with pytest.raises(StaleUpdate):
         store.update_rendition(job.id, "720p", lambda j, r: setattr(r, "percent", 10.0))
     stored = store.get(job.id)
@@ -119,8 +111,9 @@ def test_update_rendition_refuses_on_a_final_job(store: JobStore, final: JobStat
                                       RenditionState.CANCELED])
 def test_update_rendition_refuses_a_terminal_rendition(store: JobStore,
                                                        terminal: RenditionState) -> None:
-    job = store.create(make_job("720p"))
-    store.update_rendition(job.id, "720p", lambda j, r: setattr(r, "state", terminal))
+    job = make_job("720p", state=JobState.ENCODING)
+    job.renditions[0].state = terminal
+    store.create(job)
     with pytest.raises(StaleUpdate):
         store.update_rendition(job.id, "720p", lambda j, r: setattr(r, "percent", 10.0))
     store.update_rendition(job.id, "720p", lambda j, r: setattr(r, "error", "late"),
@@ -131,39 +124,42 @@ def test_update_rendition_refuses_a_terminal_rendition(store: JobStore,
 
 
 @pytest.mark.parametrize("final", [JobState.DONE, JobState.CANCELED])
-def test_update_never_moves_a_final_job_unless_allowed(store: JobStore, final: JobState) -> None:
-    job = store.create(make_job("720p"))
+def test_update_never_moves_a_final_job_unless_a_user_retries(store: JobStore,
+                                                              final: JobState) -> None:
+    job = store.create(make_job("720p", state=JobState.ENCODING))
     finished = store.set_state(job.id, final)
     assert finished.finished_at is not None
     with pytest.raises(StaleUpdate):
         store.set_state(job.id, JobState.FAILED, error="late duplicate")
     stored = store.get(job.id)
     assert stored is not None and (stored.state, stored.error) == (final, None)
-    store.update(job.id, lambda j: setattr(j, "state", JobState.QUEUED), allow_final=True)
-    stored = store.get(job.id)
-    assert stored is not None and stored.state == JobState.QUEUED
+    with pytest.raises(StaleUpdate):  # a worker may never requeue it
+        store.set_state(job.id, JobState.QUEUED)
+    retry = lambda: store.update(  # noqa: E731
+        job.id, lambda j: setattr(j, "state", JobState.QUEUED), by_user=True)
+    if final == JobState.DONE:
+        with pytest.raises(StaleUpdate):  # done is done, even for a user
+            retry()
+        return
+    assert (retry().state, store.get(job.id).finished_at) == (JobState.QUEUED, None)
 
 
-def test_a_failed_job_may_still_move(store: JobStore) -> None:
-    job = store.create(make_job("720p"))
+def test_a_failed_job_moves_only_by_a_retry(store: JobStore) -> None:
+    job = store.create(make_job("720p", state=JobState.ENCODING))
     store.set_state(job.id, JobState.FAILED, error="boom")
-    assert store.set_state(job.id, JobState.DONE).state == JobState.DONE
+    with pytest.raises(StaleUpdate):
+        store.set_state(job.id, JobState.DONE)
+    assert store.get(job.id).state == JobState.FAILED
 
 
 def _mixed_job(store: JobStore) -> Job:
-    job = store.create(make_job("1080p", "720p", "480p", "360p"))
-    store.set_state(job.id, JobState.ENCODING)
-
-    def set_to(state: RenditionState, percent: float) -> RenditionMutation:
-        def apply(_job: Job, rendition: Rendition) -> None:
-            rendition.state, rendition.percent, rendition.eta_s = state, percent, 5.0
-            rendition.attempts, rendition.fallbacks = 2, [Fallback("h264_nvenc", "x")]
-        return apply
-
-    store.update_rendition(job.id, "1080p", set_to(RenditionState.DONE, 100.0))
-    store.update_rendition(job.id, "720p", set_to(RenditionState.ENCODING, 40.0))
-    store.update_rendition(job.id, "480p", set_to(RenditionState.FAILED, 10.0))
-    return job
+    job = make_job("1080p", "720p", "480p", "360p", state=JobState.ENCODING)
+    for rendition, state, percent in zip(job.renditions, (
+            RenditionState.DONE, RenditionState.ENCODING, RenditionState.FAILED), (
+            100.0, 40.0, 10.0), strict=False):
+        rendition.state, rendition.percent, rendition.eta_s = state, percent, 5.0
+        rendition.attempts, rendition.fallbacks = 2, [Fallback("h264_nvenc", "x")]
+    return store.create(job)
 
 
 def test_cancel_cancels_only_unfinished_renditions(store: JobStore) -> None:
@@ -180,8 +176,7 @@ def test_cancel_cancels_only_unfinished_renditions(store: JobStore) -> None:
 
 @pytest.mark.parametrize("finished", [JobState.DONE, JobState.FAILED, JobState.CANCELED])
 def test_cancel_refuses_finished_jobs(store: JobStore, finished: JobState) -> None:
-    job = store.create(make_job("720p"))
-    store.set_state(job.id, finished)
+    job = store.create(make_job("720p", state=finished))
     with pytest.raises(TransitionRefused, match=f"already {finished}"):
         cancel_job(store, job.id)
     stored = store.get(job.id)
@@ -205,8 +200,7 @@ def test_retry_keeps_done_renditions_and_resets_the_rest(store: JobStore) -> Non
 
 @pytest.mark.parametrize("state", [JobState.QUEUED, JobState.ENCODING, JobState.DONE])
 def test_retry_refuses_jobs_that_did_not_fail(store: JobStore, state: JobState) -> None:
-    job = store.create(make_job("720p"))
-    store.set_state(job.id, state)
+    job = store.create(make_job("720p", state=state))
     with pytest.raises(TransitionRefused, match="only failed or canceled"):
         reset_for_retry(store, job.id)
 

@@ -75,10 +75,6 @@ def test_choose_queue_routes_to_gpu_only_while_a_gpu_consumer_is_online(
     assert registry.choose_queue(client) == QUEUE_CPU
 
 
-def test_task_ref() -> None:
-    assert registry.task_ref("abc", "720p") == "abc/720p"
-
-
 def test_metrics_add_and_read_all(client: fakeredis.FakeRedis) -> None:
     assert metrics.read_all(client) == {}
     metrics.add(client, metrics.RENDITIONS_ENCODED, "libx264")

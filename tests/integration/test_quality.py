@@ -7,7 +7,7 @@ from pathlib import Path
 from common.settings import Settings
 from tests.support.jobs import submit, wait_for_job
 from tests.support.workers import WorkerProcess
-from workers.quality import measure_quality
+from workers.ffmpeg.quality import measure_quality
 
 
 def test_quality_is_measured_only_when_asked(

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common import registry, tasknames
-from common.jobs import Job, JobState, Rendition
+from common.jobs import Job, Rendition
 from common.settings import Settings
+from common.states import JobState
 from common.store import JobStore
 from tests.conftest import cluster_settings
 from tests.support.jobs import producer, submit, wait_for_job

@@ -19,12 +19,18 @@ def free_port() -> int:
 def wait_for(
     condition: Callable[[], T], timeout: float, interval: float = 0.05, message: str = ""
 ) -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds.
+
+    Connection errors and the like count as "not yet"; an ``AssertionError`` or
+    ``RuntimeError`` (how start-up helpers say a process died) fails at once.
+    """
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         try:
             result = condition()
+        except (AssertionError, RuntimeError):
+            raise  # a process died at start-up: say so now, not after the whole timeout
         except Exception as exc:  # the condition may fail until the thing is up
             last_error = exc
         else:

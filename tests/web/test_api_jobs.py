@@ -8,7 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from common import tasknames
-from common.jobs import JobState
+from common.states import JobState
 from common.store import JobStore
 from tests.web.conftest import RecordingProducer
 from tests.web.helpers import CLIP_BYTES, upload

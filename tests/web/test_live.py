@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from common import events
-from common.jobs import JobState
+from common.states import JobState
 from common.store import JobStore
 from tests.support.redis_server import RedisServer
 from tests.web.live import RecordingClient, wait_for_listeners

@@ -7,7 +7,8 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from common import metrics, registry, tasknames
-from common.jobs import Job, JobState
+from common.jobs import Job
+from common.states import JobState
 from common.store import JobStore
 
 

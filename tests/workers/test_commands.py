@@ -11,10 +11,13 @@ from common.ladder import DEFAULT_LADDER, RenditionPlan
 from workers.ffmpeg.commands import (
     EncodeOptions,
     build_encode_command,
+    build_hls_command,
     build_ladder_command,
     build_poster_command,
+    build_stitch_command,
 )
 from workers.ffmpeg.probe import DEMUXER_WHITELIST
+from workers.ffmpeg.quality import quality_command
 
 SOURCE = Path("/data/uploads/abc.mp4")
 OUTPUT = Path("/data/outputs/abc/480p.mp4")
@@ -155,3 +158,42 @@ def test_poster_command_is_guarded_too() -> None:
     assert argv.index("-protocol_whitelist") < argv.index("-i")
     assert value(argv, "-i") == f"file:{OUTPUT}"
     assert value(argv, "-ss") == "1.500"
+
+
+def test_stitch_command_copies_video_and_encodes_the_audio_once() -> None:
+    listing = Path("/data/outputs/abc/.chunks/480p/chunks.ffconcat")
+    argv = build_stitch_command(listing, SOURCE, info(), RenditionPlan(LOW, 160, 120), OUTPUT,
+                                "ffmpeg")
+    assert argv[argv.index("-f") + 1] == "concat" and value(argv, "-safe") == "1"
+    assert value(argv, "-i") == str(listing)
+    assert f"file:{SOURCE}" in argv  # the audio, from the guarded source
+    assert value(argv, "-protocol_whitelist") == "file"
+    assert value(argv, "-c:v") == "copy" and value(argv, "-c:a") == "aac"
+    assert value(argv, "-b:a") == f"{LOW.audio_bitrate_kbps}k"
+    assert str(OUTPUT) in argv and argv[-1] == "-y"
+
+
+def test_stitch_command_without_audio_reads_only_the_chunks() -> None:
+    argv = build_stitch_command(Path("/x/chunks.ffconcat"), SOURCE, info(has_audio=False),
+                                RenditionPlan(LOW, 160, 120), OUTPUT, "ffmpeg")
+    assert f"file:{SOURCE}" not in argv and "-c:a" not in argv
+
+
+def test_hls_command_cuts_fmp4_segments_without_encoding() -> None:
+    playlist = Path("/data/outputs/abc/hls/.480p.tmp/index.m3u8")
+    argv = build_hls_command(OUTPUT, playlist, 4, "ffmpeg")
+    assert value(argv, "-i") == f"file:{OUTPUT}" and value(argv, "-c") == "copy"
+    assert value(argv, "-hls_time") == "4" and value(argv, "-hls_segment_type") == "fmp4"
+    assert value(argv, "-hls_playlist_type") == "vod"
+    assert value(argv, "-hls_segment_filename") == str(playlist.parent / "seg_%05d.m4s")
+    assert str(playlist) in argv and argv[-1] == "-y"
+
+
+def test_quality_command_scales_the_source_to_the_rendition() -> None:
+    argv = quality_command(OUTPUT, SOURCE, 160, 120, "ffmpeg")
+    inputs = [argv[i + 1] for i, a in enumerate(argv) if a == "-i"]
+    assert inputs == [f"file:{OUTPUT}", f"file:{SOURCE}"]
+    assert value(argv, "-format_whitelist") == DEMUXER_WHITELIST
+    graph = value(argv, "-lavfi")
+    assert "[1:v]scale=160:120" in graph and "ssim" in graph and "psnr" in graph
+    assert argv[-3:] == ["-f", "null", "-"]

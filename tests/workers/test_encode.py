@@ -10,7 +10,8 @@ from common.jobs import Fallback, SourceInfo
 from common.ladder import Profile, RenditionPlan
 from tests.support.media import ffprobe, make_clip, stream
 from tests.workers.test_hardware_encoders import libcuda_loads
-from workers.encode import (
+from workers.ffmpeg.commands import EncodeOptions
+from workers.ffmpeg.encode import (
     EncodeFailed,
     EncodeStopped,
     codec_chain,
@@ -18,7 +19,6 @@ from workers.encode import (
     temp_path,
     verify_output,
 )
-from workers.ffmpeg.commands import EncodeOptions
 from workers.ffmpeg.encoders import listed_hardware_encoders
 from workers.ffmpeg.probe import probe_source
 

@@ -7,8 +7,6 @@ import ctypes
 import pytest
 
 from common.settings import Settings
-from workers import node
-from workers.context import WorkerContext
 from workers.ffmpeg.encoders import (
     HARDWARE_H264,
     check_encode_command,
@@ -17,6 +15,8 @@ from workers.ffmpeg.encoders import (
     probe_hardware_encoders,
     try_encoder,
 )
+from workers.runtime import heartbeat, node
+from workers.runtime.context import WorkerContext
 
 LISTED = listed_hardware_encoders()
 
@@ -89,7 +89,7 @@ def test_gpu_auto_leaves_this_machine_untagged() -> None:
     assert node.tag_worker(ctx) is False
     assert (ctx.gpu_tagged, ctx.hardware_encoders) == (False, [])
     assert "libcuda" in ctx.hardware_failures["h264_nvenc"]
-    info = node.worker_info(ctx, ["cpu"])
+    info = heartbeat.worker_info(ctx, ["cpu"])
     assert (info.gpu, info.encoders, info.queues) == (False, ["libx264"], ["cpu"])
 
 
@@ -101,7 +101,7 @@ def test_gpu_on_tags_with_every_listed_encoder() -> None:
     assert ctx.gpu_tagged is True
     assert ctx.hardware_encoders == LISTED
     assert set(ctx.hardware_failures) == set(LISTED)
-    info = node.worker_info(ctx, ["cpu", "gpu"])
+    info = heartbeat.worker_info(ctx, ["cpu", "gpu"])
     assert info.gpu is True
     assert info.encoders == ["libx264"]  # none of them works: only software is advertised
     assert info.hw_failures == ctx.hardware_failures

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.support.ports import free_port
-from workers.webhook import SIGNATURE_HEADER, deliver, sign
+from workers.runtime.webhook import SIGNATURE_HEADER, deliver, sign
 
 
 def test_sign_is_prefixed_hmac_sha256_hex() -> None:

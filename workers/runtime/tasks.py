@@ -16,9 +16,10 @@ import requests
 from celery import Task, shared_task
 
 from common import tasknames
-from workers import chunks, pipeline, stitch, webhook
-from workers.context import context_of
-from workers.rendition import run_renditions
+from workers.runtime import webhook
+from workers.runtime.context import context_of
+from workers.steps import chunks, finalize, plan, stitch
+from workers.steps.renditions import run_renditions
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +27,13 @@ log = logging.getLogger(__name__)
 @shared_task(bind=True, name=tasknames.PROBE_JOB)
 def probe_job(self: Task, job_id: str) -> list[str]:
     """Probe the upload, plan its renditions and enqueue their encodes."""
-    return pipeline.start_job(self.app, context_of(self.app), job_id)
+    return plan.start_job(context_of(self.app), job_id)
 
 
 @shared_task(bind=True, name=tasknames.ENCODE_RENDITIONS)
 def encode_renditions(self: Task, job_id: str, profiles: list[str]) -> str:
     """Encode renditions with one decode; those another live worker holds are left to it."""
-    outcome, busy = run_renditions(self.app, context_of(self.app), job_id, profiles,
+    outcome, busy = run_renditions(context_of(self.app), job_id, profiles,
                                    self.request.id)
     if busy:
         log.info("job %s: %s already running elsewhere", job_id, ", ".join(busy))
@@ -42,7 +43,7 @@ def encode_renditions(self: Task, job_id: str, profiles: list[str]) -> str:
 @shared_task(bind=True, name=tasknames.ENCODE_RENDITION)
 def encode_rendition(self: Task, job_id: str, profile: str) -> str:
     """Encode one rendition (what the reaper queues for work whose worker died)."""
-    outcome, _busy = run_renditions(self.app, context_of(self.app), job_id, [profile],
+    outcome, _busy = run_renditions(context_of(self.app), job_id, [profile],
                                     self.request.id)
     return str(outcome)
 
@@ -50,20 +51,19 @@ def encode_rendition(self: Task, job_id: str, profile: str) -> str:
 @shared_task(bind=True, name=tasknames.ENCODE_CHUNK)
 def encode_chunk(self: Task, job_id: str, index: int) -> str:
     """Encode one time slice of every chunked rendition of a job."""
-    return str(chunks.run_chunk(self.app, context_of(self.app), job_id, index, self.request.id))
+    return str(chunks.run_chunk(context_of(self.app), job_id, index, self.request.id))
 
 
 @shared_task(bind=True, name=tasknames.STITCH_RENDITION)
 def stitch_rendition(self: Task, job_id: str, profile: str) -> str:
     """Join a rendition's encoded chunks and add its audio."""
-    return str(stitch.run_stitch(self.app, context_of(self.app), job_id, profile,
-                                 self.request.id))
+    return str(stitch.run_stitch(context_of(self.app), job_id, profile, self.request.id))
 
 
 @shared_task(bind=True, name=tasknames.FINALIZE_JOB)
 def finalize_job(self: Task, job_id: str) -> str | None:
     """Make the poster and settle the job's final state."""
-    state = pipeline.finalize_job(self.app, context_of(self.app), job_id)
+    state = finalize.finalize_job(context_of(self.app), job_id)
     return None if state is None else str(state)
 
 

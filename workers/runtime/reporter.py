@@ -1,16 +1,16 @@
-"""Turn FFmpeg progress into job-record writes and throttled events; watch for cancel."""
+"""Turn FFmpeg progress into live-progress writes and throttled events; watch for cancel."""
 
 from __future__ import annotations
 
 import collections
 import logging
 import time
+from collections.abc import Callable
 
 from common.events import EventEmitter, progress_event
-from common.jobs import Job, Rendition, RenditionState
-from common.store import JobStore, StaleUpdate
+from common.store import JobStore
 from workers.ffmpeg.progress import Progress
-from workers.lease import Lease
+from workers.runtime.lease import Lease
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,28 @@ def progress_values(progress: Progress, duration_s: float) -> dict[str, float | 
     }
 
 
-class ProgressReporter:
-    """Record each rendition's progress (at most ``hz`` events in any second) and keep its lease.
+class SlidingWindow:
+    """Allow at most ``per_second`` events in any one-second window.
 
-    The limit is a sliding one-second window rather than a minimum gap, so a block FFmpeg
-    writes soon after the previous one (its output comes in bursts when it is starved of
-    CPU) goes out at once instead of waiting a whole interval.
+    A sliding window rather than a minimum gap, so a block FFmpeg writes soon after the
+    previous one (its output comes in bursts when it is starved of CPU) goes out at once
+    instead of waiting a whole interval.
+    """
+
+    def __init__(self, per_second: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_second = max(1, per_second)
+        self.clock = clock
+        self._sent: collections.deque[float] = collections.deque(maxlen=self.per_second)
+
+    def full(self) -> bool:
+        return len(self._sent) == self.per_second and self.clock() - self._sent[0] < 1.0
+
+    def take(self) -> None:
+        self._sent.append(self.clock())
+
+
+class ProgressReporter:
+    """Record one rendition's progress (throttled) and keep its lease.
 
     ``on_tick`` returns False when the encode must stop: the job was canceled, the
     rendition was finished elsewhere, or the lease passed to another worker.
@@ -45,10 +61,9 @@ class ProgressReporter:
                  chunk: int | None = None) -> None:
         self.store, self.emitter, self.lease, self.chunk = store, emitter, lease, chunk
         self.job_id, self.profile, self.duration_s = job_id, profile, duration_s
-        self.per_second = max(1, round(hz))
+        self.window = SlidingWindow(round(hz))
         self.renew_every_s = renew_every_s
         self._pending: Progress | None = None
-        self._sent: collections.deque[float] = collections.deque(maxlen=self.per_second)
         self._last_check = 0.0
         self._last_renew = time.monotonic()
         self._stop = False
@@ -66,12 +81,11 @@ class ProgressReporter:
         if now - self._last_renew >= self.renew_every_s:
             self._last_renew = now
             if not self.lease.renew():
-                log.warning("lost the lease on %s/%s", self.job_id, self.profile)
+                log.warning("lost the lease on %s", self.lease.ref)
                 self._stop = True
         if now - self._last_check >= CANCEL_CHECK_S:
             self._last_check = now
-            job = self.store.get(self.job_id)
-            if job is None or job.terminal or job.rendition(self.profile).terminal:
+            if not self.store.still_encoding(self.job_id, self.profile):
                 self._stop = True
         return not self._stop
 
@@ -79,32 +93,20 @@ class ProgressReporter:
         progress = self._pending
         if progress is None or self._stop:
             return
-        now = time.monotonic()
-        window_full = len(self._sent) == self.per_second and now - self._sent[0] < 1.0
-        if window_full and not progress.finished:
+        if self.window.full() and not progress.finished:
             return  # held: the next block replaces it, or it goes out when the window opens
         self._pending = None
-        self._sent.append(now)
+        self.window.take()
         values = progress_values(progress, self.duration_s)
-        chunk_percent = values["percent"] or 0.0
         if self._bitrate_kbps is not None:
             values["bitrate_kbps"] = self._bitrate_kbps
-
-        def apply(job: Job, rendition: Rendition) -> None:
-            if rendition.state != RenditionState.ENCODING:
-                raise StaleUpdate(f"{self.job_id}/{self.profile} is {rendition.state}")
-            for name, value in values.items():
-                setattr(rendition, name, value)
-            if self.chunk is not None:  # the bar shows the whole rendition, over its chunks
-                rendition.chunk_percent[self.chunk] = chunk_percent
-                rendition.percent = round(sum(rendition.chunk_percent) / rendition.chunks, 1)
-                rendition.eta_s = None
-
-        try:
-            job = self.store.update_rendition(self.job_id, self.profile, apply)
-        except StaleUpdate:
+        chunk = None
+        if self.chunk is not None:  # the bar shows the whole rendition, over its chunks
+            chunk = (self.chunk, values.pop("percent") or 0.0)
+            values["eta_s"] = None
+        percent = self.store.record_progress(self.job_id, self.profile, values, chunk)
+        if percent is None:
             self._stop = True
             return
-        if self.chunk is not None:
-            values.update(percent=job.rendition(self.profile).percent, eta_s=None)
+        values["percent"] = percent
         self.emitter.emit(progress_event(self.job_id, self.profile, values, ts=progress.read_at))

@@ -8,7 +8,7 @@ import socket
 from common.logs import configure_logging
 from common.settings import Settings
 from common.tasknames import QUEUE_CPU
-from workers.app import create_celery_app
+from workers.runtime.app import create_celery_app
 
 
 def node_name(settings: Settings) -> str:

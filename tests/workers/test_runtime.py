@@ -1,0 +1,153 @@
+"""Leases, the progress throttle and the reaper, against fakeredis (pure Redis logic)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Any
+
+import fakeredis
+import pytest
+
+from common import keys
+from common.jobs import Job, Rendition
+from common.states import JobState, RenditionState
+from common.store import JobStore
+from common.tasknames import ENCODE_CHUNK, ENCODE_RENDITION, STITCH_RENDITION
+from common.workref import WorkRef
+from workers.runtime.lease import acquire, held, holder_token
+from workers.runtime.reaper import requeue_abandoned
+from workers.runtime.reporter import SlidingWindow
+
+REF = WorkRef.rendition("job1", "720p")
+
+
+class Recorder:
+    """Stands in for the Celery producer: records what would have been sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[Any], str | None]] = []
+
+    def send_task(self, name: str, args: Any = None, **options: Any) -> None:
+        self.sent.append((name, list(args), options.get("queue")))
+
+
+@pytest.fixture
+def client() -> fakeredis.FakeRedis:
+    return fakeredis.FakeRedis()
+
+
+def test_a_lease_is_exclusive_renewable_and_released(client: fakeredis.FakeRedis) -> None:
+    lease = acquire(client, REF, "a@host", "t1", ttl_s=5)
+    assert lease is not None and client.get(keys.lease(REF)) == lease.token.encode()
+    assert acquire(client, REF, "b@host", "t2", ttl_s=5) is None
+    assert lease.renew() and client.pttl(keys.lease(REF)) > 4000
+    lease.release()
+    assert not client.exists(keys.lease(REF))
+    assert not lease.renew()  # released: nobody's lease to extend
+
+
+def test_a_lease_taken_over_is_not_renewed_by_its_old_holder(
+        client: fakeredis.FakeRedis) -> None:
+    lease = acquire(client, REF, "a@host", "t1", ttl_s=5)
+    assert lease is not None
+    client.set(keys.lease(REF), "b@host|1|t2")
+    assert not lease.renew()
+    lease.release()
+    assert client.get(keys.lease(REF)) == b"b@host|1|t2"
+
+
+def test_a_dead_process_of_this_worker_loses_its_lease_at_once(
+        client: fakeredis.FakeRedis) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    client.set(keys.lease(REF), f"a@host|{dead.pid}|t1", px=60_000)
+    assert acquire(client, REF, "b@host", "t2", ttl_s=5) is None  # another host: wait
+    lease = acquire(client, REF, "a@host", "t3", ttl_s=5)
+    assert lease is not None and lease.token == holder_token("a@host", "t3")
+    client.set(keys.lease(REF), f"a@host|{os.getpid()}|t1", px=60_000)
+    assert acquire(client, REF, "a@host", "t4", ttl_s=5) is None  # alive: keep it
+
+
+@pytest.mark.parametrize("finished", [True, False])
+def test_held_lists_the_work_while_it_runs(client: fakeredis.FakeRedis, finished: bool) -> None:
+    with held(client, REF, "a@host", "t1", 5, still_open=lambda: not finished) as lease:
+        assert lease is not None
+        assert client.smembers(keys.ACTIVE_WORK) == {str(REF).encode()}
+        assert client.smembers(keys.worker_tasks("a@host")) == {str(REF).encode()}
+    assert not client.exists(keys.lease(REF))
+    assert not client.exists(keys.worker_tasks("a@host"))
+    assert client.sismember(keys.ACTIVE_WORK, str(REF)) == (not finished)
+
+
+def test_held_yields_none_while_another_holds_it(client: fakeredis.FakeRedis) -> None:
+    client.set(keys.lease(REF), "b@host|1|t", px=60_000)
+    with held(client, REF, "a@host", "t1", 5, still_open=lambda: True) as lease:
+        assert lease is None
+    assert not client.exists(keys.ACTIVE_WORK)
+
+
+def test_sliding_window_allows_bursts_up_to_the_rate() -> None:
+    now = [100.0]
+    window = SlidingWindow(4, clock=lambda: now[0])
+    for _ in range(4):
+        assert not window.full()
+        window.take()
+        now[0] += 0.01
+    assert window.full()  # 4 in the last 0.04 s
+    now[0] = 100.99
+    assert window.full()
+    now[0] = 101.001  # the first event left the window
+    assert not window.full()
+
+
+def _store_with(client: fakeredis.FakeRedis, *renditions: Rendition,
+                chunk_length: float = 0.0) -> tuple[JobStore, Job]:
+    store = JobStore(client)
+    job = store.create(Job.new("a.mp4", "a.mp4", state=JobState.ENCODING,
+                               renditions=list(renditions), chunk_length_s=chunk_length))
+    return store, job
+
+
+def test_reaper_requeues_a_rendition_whose_lease_lapsed(client: fakeredis.FakeRedis) -> None:
+    store, job = _store_with(client, Rendition("720p", state=RenditionState.ENCODING,
+                                               worker="gone@host", queue="cpu", attempts=1))
+    ref = WorkRef.rendition(job.id, "720p")
+    client.sadd(keys.ACTIVE_WORK, str(ref))
+    producer = Recorder()
+    assert requeue_abandoned(producer, store) == [ref]
+    assert producer.sent == [(ENCODE_RENDITION, [job.id, "720p"], "cpu")]
+    rendition = store.get(job.id).rendition("720p")
+    assert (rendition.state, rendition.percent) == (RenditionState.QUEUED, 0.0)
+    assert "gone@host stopped" in str(rendition.error)
+    assert not client.exists(keys.ACTIVE_WORK)
+    assert requeue_abandoned(producer, store) == []  # once
+
+
+def test_reaper_leaves_leased_work_and_drops_finished_or_malformed(
+        client: fakeredis.FakeRedis) -> None:
+    store, job = _store_with(client, Rendition("720p", state=RenditionState.ENCODING),
+                             Rendition("480p", state=RenditionState.DONE))
+    live, done = WorkRef.rendition(job.id, "720p"), WorkRef.rendition(job.id, "480p")
+    client.sadd(keys.ACTIVE_WORK, str(live), str(done), "garbage", "x/#3")
+    client.set(keys.lease(live), "a@host|1|t", px=60_000)
+    producer = Recorder()
+    assert requeue_abandoned(producer, store) == []
+    assert producer.sent == []
+    assert client.smembers(keys.ACTIVE_WORK) == {str(live).encode()}
+
+
+def test_reaper_requeues_a_chunk_and_a_stitch(client: fakeredis.FakeRedis) -> None:
+    chunked = Rendition("720p", state=RenditionState.ENCODING, queue="cpu", chunks=3,
+                        chunk_percent=[100.0, 40.0, 0.0], chunk_attempts=[1, 1, 0])
+    stitched = Rendition("480p", state=RenditionState.ENCODING, queue="cpu", chunks=3,
+                         chunk_percent=[100.0] * 3, chunk_attempts=[1] * 3)
+    store, job = _store_with(client, chunked, stitched, chunk_length=4.0)
+    chunk, stitch = WorkRef.chunk(job.id, 1), WorkRef.stitch(job.id, "480p")
+    client.sadd(keys.ACTIVE_WORK, str(chunk), str(stitch))
+    producer = Recorder()
+    assert set(requeue_abandoned(producer, store)) == {chunk, stitch}
+    assert sorted(producer.sent) == sorted([(ENCODE_CHUNK, [job.id, 1], "cpu"),
+                                            (STITCH_RENDITION, [job.id, "480p"], "cpu")])
+    after = store.get(job.id).rendition("720p")
+    assert after.chunk_percent == [100.0, 0.0, 0.0] and after.percent == 33.3

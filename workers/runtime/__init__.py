@@ -1,0 +1,1 @@
+"""The worker process: Celery app and tasks, start-up and heartbeat, reaper, leases, progress."""

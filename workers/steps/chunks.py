@@ -1,0 +1,60 @@
+"""The encode-chunk step: one time slice of every chunked rendition of a job, one decode."""
+
+from __future__ import annotations
+
+from common.tasknames import QUEUE_CPU, STITCH_RENDITION
+from common.workref import WorkRef
+from workers.ffmpeg.encode import EncodeTarget, codec_chain
+from workers.runtime.context import WorkerContext
+from workers.runtime.lease import Lease
+from workers.steps import attempt, layout, record
+from workers.steps.finalize import finalize_when_complete
+from workers.steps.leased import Outcome, run_leased
+from workers.steps.slices import chunk_window
+
+
+def run_chunk(ctx: WorkerContext, job_id: str, index: int, task_id: str | None) -> Outcome:
+    """Encode slice ``index`` of every chunked rendition of the job, with one decode."""
+
+    def work(leases: dict[WorkRef, Lease]) -> Outcome:
+        [lease] = leases.values()
+        return _encode(ctx, job_id, index, lease)
+
+    def then() -> None:
+        stitch_when_ready(ctx, job_id)
+        finalize_when_complete(ctx, job_id)
+
+    outcome, _busy = run_leased(ctx, [WorkRef.chunk(job_id, index)], task_id, work, then=then)
+    return outcome
+
+
+def _encode(ctx: WorkerContext, job_id: str, index: int, lease: Lease) -> Outcome:
+    job = ctx.store.get(job_id)
+    assert job is not None
+    profiles = [r.profile for r in job.renditions if r.chunk_open(index)]
+    try:
+        job, active = attempt.begin(ctx, job_id, profiles, chunk=index)
+        targets = [EncodeTarget(record.plan_of(r),
+                                layout.chunk_file(ctx.settings, job_id, r.profile, index))
+                   for r in active]
+        codecs = codec_chain(targets[0].plan, record.hardware_for(ctx, active[0]))
+        this = attempt.Attempt(job_id, [r.profile for r in active],
+                               dict.fromkeys((r.profile for r in active), lease), codecs,
+                               chunk=index, window=chunk_window(job, index))
+        results = attempt.encode(ctx, job, this, targets)
+    except attempt.AttemptEnded as ended:
+        return ended.outcome
+    by_profile = dict(zip(this.profiles, results, strict=True))
+    record.update_each(ctx, job_id, this.profiles, record.chunk_encoded(index, by_profile))
+    return Outcome.DONE
+
+
+def stitch_when_ready(ctx: WorkerContext, job_id: str) -> None:
+    """Enqueue the stitch of every encoding rendition whose chunks are all encoded."""
+    job = ctx.store.get(job_id)
+    if job is None or job.terminal:
+        return
+    for rendition in job.renditions:
+        if rendition.chunks_encoded and not rendition.terminal:
+            ctx.send(STITCH_RENDITION, [job_id, rendition.profile],
+                     queue=rendition.queue or QUEUE_CPU)

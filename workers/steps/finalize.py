@@ -1,0 +1,91 @@
+"""The finalize step: once every rendition ended, poster, master playlist, quality, state."""
+
+from __future__ import annotations
+
+import logging
+
+from common.jobs import Job, Rendition
+from common.states import JobState, RenditionState
+from common.store import StaleUpdate
+from common.tasknames import FINALIZE_JOB
+from workers.ffmpeg.poster import make_poster
+from workers.ffmpeg.quality import measure_quality
+from workers.runtime.context import WorkerContext
+from workers.steps import layout
+from workers.steps.package import write_master_playlist
+
+log = logging.getLogger(__name__)
+
+
+def fail_job(ctx: WorkerContext, job_id: str, error: str) -> None:
+    """Mark the job failed with a sentence for the user, unless it already ended."""
+    try:
+        job = ctx.store.set_state(job_id, JobState.FAILED, error=error)
+    except StaleUpdate:
+        return
+    log.info("job %s failed: %s", job_id, error)
+    ctx.notify_job(job)
+
+
+def finalize_when_complete(ctx: WorkerContext, job_id: str) -> None:
+    """Enqueue the finalize step once every rendition has ended (duplicates are harmless)."""
+    job = ctx.store.get(job_id)
+    if job is not None and not job.terminal and all(r.terminal for r in job.renditions):
+        ctx.send(FINALIZE_JOB, [job_id])
+
+
+def _failure_summary(job: Job) -> str:
+    failed = [r for r in job.renditions if r.state == RenditionState.FAILED]
+    return " ".join(f"{r.profile} failed: {r.error}" for r in failed)
+
+
+def _measure(ctx: WorkerContext, job: Job,
+             finished: list[Rendition]) -> dict[str, tuple[float, float]]:
+    """Measure SSIM and PSNR of every finished rendition against the source."""
+    settings, scores = ctx.settings, {}
+    for rendition in finished:
+        score = measure_quality(layout.output_path(settings, job.id, rendition),
+                                layout.source_path(settings, job), rendition.width or 0,
+                                rendition.height or 0, settings.ffmpeg_bin, settings.ffmpeg_nice)
+        if score is not None:
+            scores[rendition.profile] = score
+    return scores
+
+
+def _poster(ctx: WorkerContext, job: Job, finished: list[Rendition]) -> str | None:
+    if not finished or job.source is None:
+        return None
+    smallest = min(finished, key=lambda r: (r.height or 0))
+    return make_poster(layout.output_path(ctx.settings, job.id, smallest),
+                       layout.job_dir(ctx.settings, job.id) / "poster.jpg",
+                       job.source.duration, ctx.settings.ffmpeg_bin)
+
+
+def finalize_job(ctx: WorkerContext, job_id: str) -> JobState | None:
+    """Make the poster and move the job to done, failed or canceled."""
+    job = ctx.store.get(job_id)
+    if job is None or job.terminal or not all(r.terminal for r in job.renditions):
+        return None
+    state = job.summarize_state()
+    finished = [r for r in job.renditions if r.state == RenditionState.DONE and r.output]
+    poster = _poster(ctx, job, finished)
+    master = write_master_playlist(ctx, job, finished)
+    scores = _measure(ctx, job, finished) if job.quality else {}
+
+    def apply(job: Job) -> None:
+        job.state = state
+        job.poster = poster
+        job.master_playlist = master
+        for rendition in job.renditions:
+            if rendition.profile in scores:
+                rendition.ssim, rendition.psnr = scores[rendition.profile]
+        if state == JobState.FAILED:
+            job.error = _failure_summary(job)
+
+    try:
+        job = ctx.store.update(job_id, apply)
+    except StaleUpdate:
+        return None
+    ctx.notify_job(job)
+    log.info("job %s %s", job_id, state)
+    return state

@@ -1,0 +1,80 @@
+"""The one lease-guarded wrapper that every encoding step runs its work in."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import ExitStack
+from enum import StrEnum
+
+from common.jobs import Job
+from common.store import StaleUpdate
+from common.workref import WorkKind, WorkRef
+from workers.runtime.context import WorkerContext
+from workers.runtime.lease import Lease, held
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    """Canceled, or taken over by another worker: nothing was published."""
+    SKIPPED = "skipped"
+    """Nothing left to do (a late duplicate)."""
+    BUSY = "busy"
+    """Another live worker holds the lease: it does the work, or the reaper requeues it."""
+
+
+def work_open(job: Job | None, ref: WorkRef) -> bool:
+    """Whether the work ``ref`` names still needs doing, by the job record."""
+    if job is None or job.terminal:
+        return False
+    if ref.kind == WorkKind.CHUNK:
+        return any(r.chunk_open(int(ref.index or 0)) for r in job.renditions)
+    if ref.profile not in {r.profile for r in job.renditions}:
+        return False
+    rendition = job.rendition(str(ref.profile))
+    if rendition.terminal:
+        return False
+    return ref.kind != WorkKind.STITCH or rendition.chunks_encoded
+
+
+Work = Callable[[dict[WorkRef, Lease]], Outcome]
+
+
+def run_leased(ctx: WorkerContext, refs: list[WorkRef], task_id: str | None, work: Work,
+               *, then: Callable[[], None]) -> tuple[Outcome, list[WorkRef]]:
+    """Take the lease of every open ref, run ``work`` with those taken, then run ``then``.
+
+    Returns the outcome and the refs another live worker holds (left to it). A step that
+    finds the record moved on under it (:class:`StaleUpdate`) ends ``stopped``. A task
+    interrupted from outside leaves its refs listed for the reaper.
+    """
+    job = ctx.store.get(refs[0].job_id)
+    if job is None or job.terminal:
+        return Outcome.SKIPPED, []
+    open_refs = [ref for ref in refs if work_open(job, ref)]
+    leases: dict[WorkRef, Lease] = {}
+    busy: list[WorkRef] = []
+    try:
+        if not open_refs:
+            return Outcome.SKIPPED, []
+        with ExitStack() as stack:
+            for ref in open_refs:
+                lease = stack.enter_context(held(
+                    ctx.redis, ref, ctx.hostname, task_id, ctx.settings.lease_s,
+                    still_open=lambda ref=ref: work_open(ctx.store.get(ref.job_id), ref)))
+                if lease is None:
+                    busy.append(ref)
+                else:
+                    leases[ref] = lease
+            if not leases:
+                return Outcome.BUSY, busy
+            try:
+                return work(leases), busy
+            except StaleUpdate:
+                return Outcome.STOPPED, busy
+    finally:
+        then()

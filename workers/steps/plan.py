@@ -1,0 +1,120 @@
+"""The plan step: probe the upload, plan its ladder and slices, enqueue the encodes."""
+
+from __future__ import annotations
+
+import logging
+
+from common.jobs import Job, JobMode, Rendition
+from common.ladder import LadderError, RenditionPlan, load_ladder, plan_renditions, select_profiles
+from common.registry import choose_queue, list_workers
+from common.states import JobState, RenditionState
+from common.store import StaleUpdate
+from common.tasknames import ENCODE_CHUNK, ENCODE_RENDITIONS, FINALIZE_JOB
+from workers.ffmpeg.probe import ProbeError, probe_source
+from workers.runtime.context import WorkerContext
+from workers.steps import layout
+from workers.steps.finalize import fail_job
+from workers.steps.slices import chunk_count, chunk_length
+
+log = logging.getLogger(__name__)
+
+
+def _fresh_or_kept(job: Job, plans: list[RenditionPlan], queue: str) -> list[Rendition]:
+    """Return renditions for the plans, keeping any that a previous run finished."""
+    existing = {r.profile: r for r in job.renditions}
+    renditions = []
+    for plan in plans:
+        kept = existing.get(plan.profile.name)
+        if kept is not None and kept.state == RenditionState.DONE:
+            renditions.append(kept)
+            continue
+        renditions.append(Rendition(
+            profile=plan.profile.name, width=plan.width, height=plan.height,
+            passthrough=plan.passthrough, queue=queue, output=f"{plan.profile.name}.mp4",
+            target=plan.profile.to_dict(),
+        ))
+    return renditions
+
+
+def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
+    """Probe the upload, plan the ladder and enqueue one encode per rendition.
+
+    Returns the profiles enqueued. Safe to run twice: a job already past probing, or
+    finished, is left alone, and renditions already done are kept.
+    """
+    job = ctx.store.get(job_id)
+    if job is None or job.state not in (JobState.QUEUED, JobState.PROBING):
+        log.info("job %s is %s; nothing to start", job_id, job and job.state)
+        return []
+    try:
+        job = ctx.store.set_state(job_id, JobState.PROBING)
+    except StaleUpdate:
+        return []
+    ctx.notify_job(job)
+    settings = ctx.settings
+    try:
+        source = probe_source(layout.source_path(settings, job),
+                              ffprobe_bin=settings.ffprobe_bin, timeout_s=settings.probe_timeout_s,
+                              max_pixels=settings.max_source_pixels)
+        profiles = select_profiles(load_ladder(settings.profiles_file), job.requested_profiles)
+    except (ProbeError, LadderError) as exc:
+        fail_job(ctx, job_id, str(exc))
+        return []
+    plans = plan_renditions(source, profiles, passthrough_mode=job.mode == JobMode.PASSTHROUGH)
+    queue = choose_queue(ctx.redis)
+    length = 0.0 if job.mode == JobMode.PASSTHROUGH else chunk_length(
+        source.duration, settings, job.chunk_seconds)
+
+    def apply(job: Job) -> None:
+        job.source = source
+        job.state = JobState.ENCODING
+        job.renditions = _fresh_or_kept(job, plans, queue)
+        job.chunk_length_s = length
+        if length:
+            count = chunk_count(source.duration, length)
+            for rendition in job.renditions:
+                if rendition.state != RenditionState.DONE and not rendition.passthrough:
+                    rendition.chunks = count
+                    rendition.chunk_percent = [0.0] * count
+                    rendition.chunk_attempts = [0] * count
+
+    try:
+        job = ctx.store.update(job_id, apply)
+    except StaleUpdate:
+        return []
+    ctx.notify_job(job)
+    pending = [r for r in job.renditions if r.state != RenditionState.DONE]
+    whole = [r for r in pending if not r.chunks]
+    for group in group_renditions(whole, _workers_on(ctx, queue), settings.fuse_renditions):
+        ctx.send(ENCODE_RENDITIONS, [job_id, group], queue=queue)
+    chunked = [r for r in pending if r.chunks]
+    for index in range(chunked[0].chunks if chunked else 0):
+        ctx.send(ENCODE_CHUNK, [job_id, index], queue=queue)
+    if not pending:
+        ctx.send(FINALIZE_JOB, [job_id])
+    profiles = [r.profile for r in pending]
+    log.info("job %s: %s on queue %s", job_id, ", ".join(profiles) or "nothing to encode", queue)
+    return profiles
+
+
+def _workers_on(ctx: WorkerContext, queue: str) -> int:
+    return sum(1 for w in list_workers(ctx.redis, include_offline=False) if queue in w.queues)
+
+
+def group_renditions(renditions: list[Rendition], workers: int, fuse: bool) -> list[list[str]]:
+    """Split renditions into one group per worker, balanced by pixels, each one FFmpeg.
+
+    Stream copies stay alone (they need no decode); without ``fuse`` every rendition is
+    its own group.
+    """
+    copies = [[r.profile] for r in renditions if r.passthrough]
+    encodes = sorted((r for r in renditions if not r.passthrough),
+                     key=lambda r: (r.width or 0) * (r.height or 0), reverse=True)
+    if not fuse:
+        return copies + [[r.profile] for r in encodes]
+    count = max(1, min(workers, len(encodes)))
+    groups: list[list[Rendition]] = [[] for _ in range(count)]
+    for rendition in encodes:
+        lightest = min(groups, key=lambda g: sum((r.width or 0) * (r.height or 0) for r in g))
+        lightest.append(rendition)
+    return copies + [[r.profile for r in group] for group in groups if group]

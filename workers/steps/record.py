@@ -1,0 +1,128 @@
+"""What the encoding steps write to a rendition's record: attempts, results, failures."""
+
+from __future__ import annotations
+
+from common.jobs import Fallback, Job, Rendition
+from common.ladder import Profile, RenditionPlan
+from common.states import RenditionState
+from common.store import RenditionMutation
+from common.tasknames import QUEUE_GPU
+from workers.ffmpeg.encode import EncodeResult
+from workers.runtime.context import WorkerContext
+
+
+def plan_of(rendition: Rendition) -> RenditionPlan:
+    """The plan the planner stored in the rendition (its profile, size and passthrough)."""
+    profile = Profile(**(rendition.target or {}))
+    return RenditionPlan(profile, rendition.width or 0, rendition.height or 0,
+                         rendition.passthrough)
+
+
+def hardware_for(ctx: WorkerContext, rendition: Rendition) -> list[str]:
+    """Hardware encoders to try: this worker's, for renditions routed to ``gpu`` only."""
+    return ctx.hardware_encoders if rendition.queue == QUEUE_GPU else []
+
+
+def update_each(ctx: WorkerContext, job_id: str, profiles: list[str],
+                apply: RenditionMutation) -> Job:
+    job: Job | None = None
+    for profile in profiles:
+        job = ctx.store.update_rendition(job_id, profile, apply)
+    assert job is not None
+    return job
+
+
+def start_attempt(max_attempts: int, hostname: str, chunk: int | None = None
+                  ) -> RenditionMutation:
+    """Count an attempt (of the rendition, or of one of its chunks) and mark it encoding,
+    or failed once out of attempts."""
+
+    def apply(job: Job, rendition: Rendition) -> None:
+        attempts = rendition.attempts if chunk is None else rendition.chunk_attempts[chunk]
+        if attempts >= max_attempts:
+            what = "" if chunk is None else f" on chunk {chunk + 1} of {rendition.chunks}"
+            rendition.state = RenditionState.FAILED
+            rendition.error = (f"Gave up{what} after {attempts} attempts: each one ended "
+                               "without finishing (the worker process died or was killed).")
+            return
+        if chunk is None:
+            rendition.attempts += 1
+            rendition.percent = 0.0
+        else:
+            rendition.chunk_attempts[chunk] += 1
+            rendition.attempts = max(rendition.attempts, rendition.chunk_attempts[chunk])
+        rendition.state = RenditionState.ENCODING
+        rendition.worker = hostname
+        rendition.error, rendition.eta_s = None, None
+
+    return apply
+
+
+def record_attempt(codec: str, fallbacks: list[Fallback], *, whole: bool) -> RenditionMutation:
+    """Record the codec being tried (a whole rendition's bar starts again from 0)."""
+
+    def apply(job: Job, rendition: Rendition) -> None:
+        rendition.codec = codec
+        if whole:
+            rendition.fallbacks, rendition.percent = fallbacks, 0.0
+        else:  # a slice's failures add to those of the rendition's other slices
+            _merge_fallbacks(rendition, fallbacks)
+
+    return apply
+
+
+def _merge_fallbacks(rendition: Rendition, fallbacks: list[Fallback]) -> None:
+    known = {(f.codec, f.error) for f in rendition.fallbacks}
+    rendition.fallbacks += [f for f in fallbacks if (f.codec, f.error) not in known]
+
+
+def finish(result: EncodeResult, playlist: str | None) -> RenditionMutation:
+    def apply(job: Job, rendition: Rendition) -> None:
+        rendition.playlist = playlist
+        rendition.state = RenditionState.DONE
+        rendition.percent, rendition.eta_s = 100.0, 0.0
+        rendition.codec, rendition.fallbacks = result.codec, result.fallbacks
+        rendition.passthrough = result.passthrough
+        rendition.width, rendition.height = result.width, result.height
+        rendition.output, rendition.size_bytes = result.output.name, result.size_bytes
+
+    return apply
+
+
+def fail(error: str, fallbacks: list[Fallback] | None = None) -> RenditionMutation:
+    def apply(job: Job, rendition: Rendition) -> None:
+        rendition.state = RenditionState.FAILED
+        rendition.error, rendition.eta_s = error, None
+        if fallbacks is not None:
+            rendition.fallbacks = fallbacks
+
+    return apply
+
+
+def chunk_encoded(index: int, results: dict[str, EncodeResult]) -> RenditionMutation:
+    """Mark slice ``index`` of each rendition in ``results`` encoded, with its codec."""
+
+    def apply(job: Job, rendition: Rendition) -> None:
+        result = results[rendition.profile]
+        rendition.set_chunk_percent(index, 100.0)
+        rendition.codec = result.codec
+        _merge_fallbacks(rendition, result.fallbacks)
+
+    return apply
+
+
+def requeued(queue: str) -> RenditionMutation:
+    """Put a rendition whose worker died back to queued (the reaper's write)."""
+
+    def apply(job: Job, rendition: Rendition) -> None:
+        rendition.state, rendition.queue, rendition.percent = RenditionState.QUEUED, queue, 0.0
+        rendition.error = f"Its worker {rendition.worker} stopped; queued again."
+
+    return apply
+
+
+def chunk_requeued(index: int) -> RenditionMutation:
+    def apply(job: Job, rendition: Rendition) -> None:
+        rendition.set_chunk_percent(index, 0.0)
+
+    return apply

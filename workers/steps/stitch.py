@@ -1,0 +1,71 @@
+"""The stitch step: join a chunked rendition by stream copy, encode its audio once, publish."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from common.jobs import Job, Rendition
+from common.workref import WorkRef
+from workers.ffmpeg.commands import build_stitch_command
+from workers.ffmpeg.encode import EncodeResult, temp_path, verify_output
+from workers.ffmpeg.process import run_ffmpeg
+from workers.runtime.context import WorkerContext
+from workers.runtime.lease import Lease
+from workers.steps import attempt, layout, record
+from workers.steps.finalize import finalize_when_complete
+from workers.steps.leased import Outcome, run_leased
+from workers.steps.publish import publish
+
+log = logging.getLogger(__name__)
+
+
+def run_stitch(ctx: WorkerContext, job_id: str, profile: str, task_id: str | None) -> Outcome:
+    """Stitch one rendition once all its chunks are encoded; at most one copy at a time."""
+
+    def work(leases: dict[WorkRef, Lease]) -> Outcome:
+        [lease] = leases.values()
+        job = ctx.store.get(job_id)
+        assert job is not None
+        this = attempt.Attempt(job_id, [profile], {profile: lease}, [])
+        try:
+            _stitch(ctx, job, job.rendition(profile), this, lease)
+        except attempt.AttemptEnded as ended:
+            return ended.outcome
+        return Outcome.DONE
+
+    outcome, _busy = run_leased(ctx, [WorkRef.stitch(job_id, profile)], task_id, work,
+                                then=lambda: finalize_when_complete(ctx, job_id))
+    return outcome
+
+
+def _stitch(ctx: WorkerContext, job: Job, rendition: Rendition, this: attempt.Attempt,
+            lease: Lease) -> None:
+    settings, source = ctx.settings, job.source
+    assert source is not None
+    plan = record.plan_of(rendition)
+    output = layout.output_path(settings, job.id, rendition)
+    partial = temp_path(output)
+    listing = layout.write_chunk_list(layout.chunk_dir(settings, job.id, rendition.profile),
+                                      rendition.chunks)
+    try:
+        run = run_ffmpeg(
+            build_stitch_command(listing, layout.source_path(settings, job), source, plan,
+                                 partial, settings.ffmpeg_bin),
+            on_tick=lease.renew, nice=settings.ffmpeg_nice,
+        )
+        if not run.ok:
+            attempt.fail(ctx, job.id, this, f"Joining the chunks failed: {run.error_line}")
+        try:
+            width, height, duration = verify_output(partial, plan, source, "libx264",
+                                                    settings.ffprobe_bin)
+        except ValueError as exc:
+            attempt.fail(ctx, job.id, this, f"The joined rendition failed verification: {exc}.")
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
+    result = EncodeResult(str(rendition.codec), output, width, height, duration,
+                          output.stat().st_size, list(rendition.fallbacks))
+    publish(ctx, job, this, [result])
+    layout.remove_chunks(settings, job.id, rendition.profile)
+    log.info("stitched %s/%s from %d chunks", job.id, rendition.profile, rendition.chunks)
