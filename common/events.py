@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 import socketio
 
-from common import keys
+from common import keys, tasknames
 
 log = logging.getLogger(__name__)
 
@@ -89,3 +90,30 @@ class EventEmitter:
             )
         except Exception:  # events are best effort: the record is the truth
             log.warning("could not publish %s event", envelope.type, exc_info=True)
+
+
+class JobNotifier:
+    """Tell dashboards and the webhook that a job changed: the one "notify" of both tiers.
+
+    ``emit`` publishes an envelope (the web tier's Socket.IO server, or a worker's
+    :class:`EventEmitter`); ``send_task`` enqueues the webhook delivery for a worker.
+    Neither failure reaches the caller: the record is already written.
+    """
+
+    def __init__(self, emit: Callable[[Envelope], None], send_task: Callable[..., Any],
+                 webhook_url: str | None) -> None:
+        self.emit, self.send_task, self.webhook_url = emit, send_task, webhook_url
+
+    def notify(self, job: Any) -> None:
+        envelope = job_event(job)
+        try:
+            self.emit(envelope)
+        except Exception:  # events are a fast path; clients resync from the record
+            log.warning("could not emit the job event for %s", job.id, exc_info=True)
+        if not self.webhook_url:
+            return
+        try:
+            self.send_task(tasknames.SEND_WEBHOOK, args=[job.to_dict()],
+                           queue=tasknames.QUEUE_CPU)
+        except Exception:  # a webhook must never fail the step or request that changed the job
+            log.warning("could not enqueue the webhook for job %s", job.id, exc_info=True)

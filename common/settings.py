@@ -221,13 +221,22 @@ def _coerce_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def parse_bool(raw: str) -> bool | None:
+    """Read a true/false word as settings, forms and the CLI spell it; None if it is neither."""
+    word = raw.strip().lower()
+    return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
+
+
 def _convert(name: str, type_name: str, raw: str) -> Any:
     if type_name.startswith("bool"):
-        if raw.strip().lower() in ("1", "true", "yes", "on"):
-            return True
-        if raw.strip().lower() in ("0", "false", "no", "off"):
-            return False
-        raise SettingsError(f"{_env_name(name)} must be true or false, not {raw!r}.")
+        value = parse_bool(raw)
+        if value is None:
+            raise SettingsError(f"{_env_name(name)} must be true or false, not {raw!r}.")
+        return value
     try:
         if "Path" in type_name:
             return Path(raw)

@@ -5,26 +5,25 @@ from __future__ import annotations
 import logging
 
 from common import lifecycle, tasknames
-from common.events import job_event
+from common.events import Envelope, JobNotifier
 from common.jobs import Job, JobMode
 from common.ladder import LadderError, select_profiles
+from common.settings import parse_bool
 from common.states import JobState
 from web.context import WebContext
 from web.errors import ApiError
 from web.extensions import socketio
-from web.webhooks import enqueue_webhook
 
 log = logging.getLogger(__name__)
 
 
+def _emit(envelope: Envelope) -> None:
+    socketio.emit(str(envelope.type), envelope.payload(), to=envelope.rooms())
+
+
 def announce(ctx: WebContext, job: Job) -> None:
     """Tell Socket.IO clients (through Redis, every web process) and the webhook."""
-    envelope = job_event(job)
-    try:
-        socketio.emit(str(envelope.type), envelope.payload(), to=envelope.rooms())
-    except Exception:  # events are a fast path; clients resync from the record
-        log.warning("could not emit the job event for %s", job.id, exc_info=True)
-    enqueue_webhook(ctx, job)
+    JobNotifier(_emit, ctx.producer.send_task, ctx.settings.webhook_url).notify(job)
 
 
 def parse_profiles(ctx: WebContext, raw: str | None) -> list[str] | None:
@@ -51,11 +50,9 @@ def parse_flag(name: str, raw: str | None, default: bool) -> bool:
     """Return a true/false form field, ``default`` when absent, or raise a 400."""
     if raw is None or not raw.strip():
         return default
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
+    value = parse_bool(raw)
+    if value is not None:
+        return value
     raise ApiError(400, f"The field {name!r} must be true or false, not {raw[:40]!r}.")
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import IO, Any
 
 from flask import Blueprint, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
-from common.jobs import Job, new_job_id
+from common.jobs import Job, is_job_id, new_job_id
 from common.registry import list_workers
 from web import actions
 from web.auth import require_token
@@ -27,7 +26,6 @@ PUBLIC_ENDPOINTS = frozenset({"api.health"})
 QUERY_TOKEN_ENDPOINTS = frozenset({"api.download_output"})
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @bp.before_request
@@ -41,7 +39,7 @@ def check_token() -> None:
 
 
 def _job_or_404(job_id: str) -> Job:
-    job = web_context().store.get(job_id) if _JOB_ID.match(job_id) else None
+    job = web_context().store.get(job_id) if is_job_id(job_id) else None
     if job is None:
         raise ApiError(404, f"No job has the id {job_id!r}.")
     return job

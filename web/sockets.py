@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import Any
 
 from flask_socketio import emit, join_room, leave_room
 
 from common.events import DASHBOARD_ROOM, job_event, job_room, workers_event
+from common.jobs import is_job_id
 from common.registry import list_workers
 from web.auth import socket_token, token_matches
 from web.context import web_context
@@ -18,12 +18,11 @@ from web.extensions import socketio
 log = logging.getLogger(__name__)
 
 RESYNC_LIMIT = 100
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def _job_id(data: Any) -> str | None:
     value = data.get("job_id") if isinstance(data, dict) else data
-    return value if isinstance(value, str) and _JOB_ID.match(value) else None
+    return value if is_job_id(value) else None
 
 
 @socketio.on("connect")

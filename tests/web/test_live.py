@@ -117,6 +117,7 @@ def test_client_gets_events_emitted_by_another_process(
         wait_for_listeners(fresh_redis.client(), 1)
 
         store = JobStore(fresh_redis.client())
+        store.set_state(str(job["id"]), JobState.PROBING)
         changed = store.set_state(str(job["id"]), JobState.ENCODING)
         emitter = events.EventEmitter(fresh_redis.url)
         emitter.emit(events.job_event(changed))

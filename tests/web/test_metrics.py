@@ -27,9 +27,7 @@ def test_metrics_reflect_redis(app: Flask, client: FlaskClient) -> None:
     client_redis = app.extensions["ffcluster.redis"]
     store = JobStore(client_redis)
     for state in (JobState.DONE, JobState.DONE, JobState.FAILED, JobState.QUEUED):
-        job = store.create(Job.new("a.mp4", "a.mp4"))
-        if state != JobState.QUEUED:
-            store.set_state(job.id, state)
+        store.create(Job.new("a.mp4", "a.mp4", state=state))
     metrics.add(client_redis, metrics.RENDITIONS_ENCODED, "libx264", 3)
     metrics.add(client_redis, metrics.FALLBACKS, "h264_nvenc", 2)
     metrics.add(client_redis, metrics.ENCODE_SECONDS, "libx264", 12.5)

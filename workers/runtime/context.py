@@ -8,12 +8,11 @@ from typing import Any, Protocol
 
 import redis
 
-from common.events import EventEmitter, job_event
+from common.events import EventEmitter, JobNotifier
 from common.jobs import Job
 from common.redis_client import connect
 from common.settings import Settings
 from common.store import JobStore
-from common.tasknames import SEND_WEBHOOK
 
 
 class TaskSender(Protocol):
@@ -56,11 +55,14 @@ class WorkerContext:
         options = {} if queue is None else {"queue": queue}
         self.producer.send_task(name, args=args, **options)
 
+    @cached_property
+    def notifier(self) -> JobNotifier:
+        assert self.producer is not None, "the context was never bound to a Celery app"
+        return JobNotifier(self.emitter.emit, self.producer.send_task, self.settings.webhook_url)
+
     def notify_job(self, job: Job) -> None:
         """Tell dashboards (Socket.IO) and the webhook, if any, that the job changed."""
-        self.emitter.emit(job_event(job))
-        if self.settings.webhook_url:
-            self.send(SEND_WEBHOOK, [job.to_dict()])
+        self.notifier.notify(job)
 
 
 def context_of(app: Any) -> WorkerContext:
