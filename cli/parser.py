@@ -47,7 +47,9 @@ def _add_up(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--flower-port", type=port_number, default=5555,
                     help="Flower port (default 5555)")
     up.add_argument("--flower-basic-auth", metavar="USER:PASSWORD",
-                    help="protect Flower with basic auth (otherwise it listens on loopback only)")
+                    help="Flower's login (visible to other users of this host in ps: prefer "
+                         "FFCLUSTER_FLOWER_BASIC_AUTH); unset: a password is generated and "
+                         "printed once")
     up.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
                     help="how long children get to stop before they are killed (default 10)")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import secrets
 import shutil
 import socket
 import sys
@@ -49,16 +50,31 @@ def display_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
+def write_redis_config(directory: Path, password: str) -> Path:
+    """Write the private Redis's password to a file only this user can read (never argv)."""
+    config = directory / "ffcluster-redis.conf"
+    config.touch(mode=0o600, exist_ok=True)
+    config.chmod(0o600)
+    config.write_text(f"requirepass {password}\n")
+    return config
+
+
 def start_private_redis(supervisor: Supervisor, directory: Path, settings: Settings) -> str:
-    """Start redis-server on a free loopback port with AOF under ``directory``; return its URL."""
+    """Start redis-server on a free loopback port with AOF under ``directory``; return its URL.
+
+    It gets a fresh random password each start, so no other user or web page on this host
+    can read or write the job records and queues.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port, password = free_port(), secrets.token_urlsafe(24)
     binary = shutil.which("redis-server") or "redis-server"
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
+    argv = [binary, str(write_redis_config(directory, password)), "--port", str(port),
+            "--bind", "127.0.0.1", "--protected-mode", "yes",
             "--dir", str(directory), "--appendonly", "yes", "--save", "",
             "--daemonize", "no", "--loglevel", "warning"]
     child = supervisor.add(Child("redis", argv, child_env(settings), stop_last=True))
-    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
+    client = redis.Redis(host="127.0.0.1", port=port, password=password,
+                         socket_connect_timeout=1)
 
     def answers() -> bool:
         if not child.running():
@@ -71,9 +87,9 @@ def start_private_redis(supervisor: Supervisor, directory: Path, settings: Setti
 
     if not supervisor.wait_until(answers, REDIS_START_TIMEOUT_S) and not supervisor.stopping:
         raise CliError(f"redis-server did not answer PING within {REDIS_START_TIMEOUT_S:.0f} s.")
-    url = f"redis://127.0.0.1:{port}/0"
-    log.info("private Redis at %s (append-only file in %s)", url, directory)
-    return url
+    log.info("private Redis at redis://127.0.0.1:%d/0 with a password (append-only file in %s)",
+             port, directory)
+    return f"redis://:{password}@127.0.0.1:{port}/0"
 
 
 class ReadyAnnouncer:
@@ -103,14 +119,23 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "cli.main", *args]
 
 
-def _flower_child(args: argparse.Namespace, settings: Settings) -> Child:
-    argv = [sys.executable, "-m", "celery", f"--broker={settings.effective_redis_url}", "flower",
-            f"--port={args.flower_port}", "--address=127.0.0.1"]
-    extra = {}
-    if args.flower_basic_auth:
-        argv.append(f"--basic-auth={args.flower_basic_auth}")
-    else:
-        extra["FLOWER_UNAUTHENTICATED_API"] = "true"  # it listens on loopback only
+FLOWER_USER = "ffcluster"
+
+
+def flower_credentials(args: argparse.Namespace, settings: Settings) -> tuple[str, bool]:
+    """Return Flower's ``user:password`` and whether it was generated (then printed once)."""
+    given = args.flower_basic_auth or settings.flower_basic_auth
+    if given:
+        return given, False
+    return f"{FLOWER_USER}:{secrets.token_urlsafe(18)}", True
+
+
+def _flower_child(args: argparse.Namespace, settings: Settings, credentials: str) -> Child:
+    """Flower always has authentication; its secrets travel in its environment, not argv."""
+    argv = [sys.executable, "-m", "celery", "flower", f"--port={args.flower_port}",
+            "--address=127.0.0.1"]
+    extra = {"FLOWER_BASIC_AUTH": credentials,
+             "CELERY_BROKER_URL": settings.effective_redis_url}
     return Child("flower", argv, child_env(settings, extra))
 
 
@@ -138,8 +163,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             supervisor.add(Child("worker", _cli("worker"), child_env(settings)))
             supervisor.add(Child("web", _cli("web"), child_env(settings)))
             if args.flower:
-                supervisor.add(_flower_child(args, settings))
+                credentials, generated = flower_credentials(args, settings)
+                supervisor.add(_flower_child(args, settings, credentials))
                 log.info("Flower at %s", settings.flower_url)
+                if generated:
+                    user, _, password = credentials.partition(":")
+                    print(f"Flower at {settings.flower_url}: user {user}, password {password} "
+                          "(generated for this run; set FFCLUSTER_FLOWER_BASIC_AUTH to choose "
+                          "one)", flush=True)
             base = f"http://{display_host(settings.host)}:{settings.port}"
             supervisor.run(ReadyAnnouncer(base).tick)
     finally:

@@ -21,6 +21,15 @@ JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """What a job id may look like: every id a URL, a room or a work ref carries is checked."""
 
 
+SAFE_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
+"""What a stored file name or a profile name read from a record may look like: no
+separators, no leading dot, so that no name can reach outside its directory."""
+
+
+def is_safe_name(value: object) -> bool:
+    return isinstance(value, str) and SAFE_NAME_PATTERN.fullmatch(value) is not None
+
+
 def new_job_id() -> str:
     return uuid.uuid4().hex[:16]
 

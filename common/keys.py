@@ -34,6 +34,11 @@ def job_live(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:live"
 
 
+def chunk_cursor(job_id: str) -> str:
+    """Counter: how many of a job's slices have been queued (the split-and-stitch window)."""
+    return f"{PREFIX}:job:{job_id}:chunks-queued"
+
+
 def lease(ref: WorkRef) -> str:
     """String naming the process doing a piece of work right now; expires unrenewed."""
     return f"{PREFIX}:lease:{ref}"

@@ -126,7 +126,39 @@ class Settings:
     )
     max_source_pixels: int = field(
         default=8192 * 4352,
-        metadata={"help": "Largest accepted source frame (width x height)."},
+        metadata={"help": "Largest accepted source frame (width x height), checked by ffprobe "
+                  "and enforced on every decoded frame (FFmpeg's -max_pixels)."},
+    )
+    max_source_seconds: int = field(
+        default=12 * 3600,
+        metadata={"help": "Longest accepted source, seconds; the duration is taken from the "
+                  "stream's packets, not from the container header alone."},
+    )
+    max_chunks: int = field(
+        default=512,
+        metadata={"help": "Most slices split-and-stitch cuts one job into; past it the slices "
+                  "are made longer."},
+    )
+    chunk_window: int = field(
+        default=8,
+        metadata={"help": "Most slice tasks of one job queued at once; the next is queued as "
+                  "each one ends, so other jobs' tasks are never behind a whole long job."},
+    )
+    allowed_hosts: str | None = field(
+        default=None,
+        metadata={"help": "Comma-separated Host names the web tier answers (DNS rebinding "
+                  "guard); `*` allows any. Unset: localhost, 127.0.0.1, [::1] and "
+                  "FFCLUSTER_HOST when it names one address."},
+    )
+    web_threads: int = field(
+        default=256,
+        metadata={"help": "Threading mode: most connections served at once (each Socket.IO "
+                  "client holds one); more wait in the listen queue."},
+    )
+    upload_retention_h: float = field(
+        default=72.0,
+        metadata={"help": "Hours the upload of a failed or canceled job is kept for a retry; "
+                  "0 keeps it until the job is retried."},
     )
     webhook_url: str | None = field(
         default=None, metadata={"help": "POSTed the job JSON on every job state change."}
@@ -136,6 +168,11 @@ class Settings:
     )
     flower_url: str | None = field(
         default=None, metadata={"help": "Flower address the dashboard links to."}
+    )
+    flower_basic_auth: str | None = field(
+        default=None,
+        metadata={"help": "`user:password` for the Flower that `ffcluster up --flower` runs; "
+                  "unset: a password is generated and printed once."},
     )
     log_level: str = field(default="INFO", metadata={"help": "Python logging level."})
 
@@ -171,7 +208,8 @@ class Settings:
             )
         if self.gpu not in GPU_MODES:
             raise SettingsError(f"FFCLUSTER_GPU must be auto, on or off, not {self.gpu!r}.")
-        for name in ("concurrency", "max_attempts", "max_upload_mb", "lease_s", "segment_seconds"):
+        for name in ("concurrency", "max_attempts", "max_upload_mb", "lease_s", "segment_seconds",
+                     "max_source_seconds", "max_chunks", "chunk_window", "web_threads"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_env_name(name)} must be at least 1.")
         for name in ("heartbeat_s", "progress_hz"):
@@ -181,6 +219,17 @@ class Settings:
     @property
     def effective_redis_url(self) -> str:
         return self.redis_url or DEFAULT_REDIS_URL
+
+    @property
+    def host_names(self) -> frozenset[str]:
+        """Host header names (without port) the web tier answers; empty means any."""
+        if self.allowed_hosts is not None and self.allowed_hosts.strip():
+            names = {h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()}
+            return frozenset() if "*" in names else frozenset(names)
+        names = {"localhost", "127.0.0.1", "[::1]"}
+        if self.host not in ("0.0.0.0", "::", ""):
+            names.add(f"[{self.host}]" if ":" in self.host else self.host.lower())
+        return frozenset(names)
 
     @property
     def uploads_dir(self) -> Path:

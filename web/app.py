@@ -8,7 +8,7 @@ import secrets
 import redis
 import socketio as socketio_lib
 from celery import Celery
-from flask import Flask, Response
+from flask import Flask
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -18,7 +18,7 @@ from common.ladder import load_ladder
 from common.redis_client import connect
 from common.settings import Settings
 from common.store import JobStore
-from web import api, dashboard, metrics
+from web import api, dashboard, metrics, security
 from web import sockets as _sockets  # noqa: F401  (registers the Socket.IO handlers)
 from web.context import EXTENSION_KEY, TaskProducer, WebContext
 from web.errors import register_error_handlers
@@ -44,13 +44,6 @@ def _health_client(settings: Settings) -> redis.Redis:
         socket_timeout=HEALTH_TIMEOUT_S,
         retry=Retry(NoBackoff(), 0),
     )
-
-
-def _security_headers(response: Response) -> Response:
-    """Keep ``?token=`` download links out of Referer headers and stop MIME sniffing."""
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    return response
 
 
 def create_app(
@@ -98,7 +91,7 @@ def create_app(
         options.update(message_queue=None, client_manager=socketio_lib.Manager())
     socketio.init_app(app, **options)
 
-    app.after_request(_security_headers)
+    security.install(app, settings)
     register_error_handlers(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(metrics.bp)

@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Any
 
+from flask import request
 from flask_socketio import emit, join_room, leave_room
 
 from common.events import DASHBOARD_ROOM, job_event, job_room, workers_event
@@ -14,6 +15,7 @@ from common.registry import list_workers
 from web.auth import socket_token, token_matches
 from web.context import web_context
 from web.extensions import socketio
+from web.security import host_allowed
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ def _job_id(data: Any) -> str | None:
 def on_connect(auth: Any = None) -> None:
     """Refuse clients without the token; put the rest in the dashboard room."""
     ctx = web_context()
+    if not host_allowed(ctx.settings, request.host):
+        raise ConnectionRefusedError("unknown host")
     if not token_matches(ctx.settings.api_token, socket_token(auth)):
         raise ConnectionRefusedError("unauthorized")
     join_room(DASHBOARD_ROOM)

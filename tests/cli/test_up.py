@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from cli import proctree
@@ -120,16 +121,52 @@ def test_status_lists_the_worker(cluster: Cluster) -> None:
     assert table.returncode == 0 and "Workers" in table.stdout and "online" in table.stdout
 
 
-def test_flower_lists_the_running_worker(cluster: Cluster) -> None:
+def _flower_password(cluster: Cluster) -> str:
+    line = wait_for(lambda: next((ln for ln in cluster.log().splitlines()
+                                  if ln.startswith("Flower at ") and "password" in ln), None),
+                    timeout=30, message="the generated Flower password printed")
+    return line.split("password ", 1)[1].split(" ", 1)[0]
+
+
+def test_flower_needs_the_printed_password_and_lists_the_worker(cluster: Cluster) -> None:
     worker_pid = cluster.children()["worker"].pid
+    password = _flower_password(cluster)
+    assert cluster.log().count(password) == 1  # printed once, logged nowhere else
+    for path in ("/api/workers", "/api/tasks", "/"):
+        answer = requests.get(f"{cluster.flower_url}{path}", timeout=10,
+                              headers={"Origin": "http://evil.example"})
+        assert answer.status_code == 401, path
+    wrong = requests.get(f"{cluster.flower_url}/api/workers", auth=("ffcluster", "guess"),
+                         timeout=10)
+    assert wrong.status_code == 401
 
     def listed() -> bool:
         answer = requests.get(f"{cluster.flower_url}/api/workers", params={"refresh": "1"},
-                              timeout=10)
+                              auth=("ffcluster", password), timeout=10)
         return answer.status_code == 200 and any(
             name.startswith(f"ffcluster-{worker_pid}@") for name in answer.json())
 
     wait_for(listed, timeout=60, interval=0.5, message="Flower listing the worker")
+
+
+def test_no_secret_is_on_a_command_line_and_redis_needs_its_password(cluster: Cluster) -> None:
+    password = _flower_password(cluster)
+    children = cluster.children()
+    redis_pid = children["redis"].pid
+    argvs = {name: (Path("/proc") / str(child.pid) / "cmdline").read_bytes()
+             for name, child in children.items()}
+    environ = (Path("/proc") / str(children["worker"].pid) / "environ").read_bytes()
+    url = next(v for v in environ.split(b"\0") if v.startswith(b"FFCLUSTER_REDIS_URL="))
+    redis_password = url.split(b"://:", 1)[1].split(b"@", 1)[0]
+    assert len(redis_password) >= 24
+    for name, argv in argvs.items():
+        assert password.encode() not in argv and redis_password not in argv, name
+    assert redis_password.decode() not in cluster.log()
+    port = int(url.rsplit(b":", 1)[1].split(b"/", 1)[0])
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(host="127.0.0.1", port=port).ping()
+    assert redis.Redis(host="127.0.0.1", port=port, password=redis_password.decode()).ping()
+    assert (Path("/proc") / str(redis_pid)).exists()
 
 
 def test_killed_worker_is_replaced(cluster: Cluster) -> None:

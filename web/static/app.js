@@ -28,6 +28,7 @@
       if (value === null || value === undefined || value === false) continue;
       if (key === "class") el.className = value;
       else if (key === "dataset") Object.assign(el.dataset, value);
+      else if (key === "style") el.style.cssText = value;  // CSSOM: allowed by the CSP
       else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
       else el.setAttribute(key, value === true ? "" : String(value));
     }

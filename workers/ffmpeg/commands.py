@@ -27,6 +27,8 @@ class EncodeOptions:
     x264_threads: int = 0
     segment_seconds: int = 4
     """Keyframes are forced on multiples of this, in every rendition, so HLS segments align."""
+    max_pixels: int = 0
+    """Largest frame (width x height) the decoder may produce; 0: FFmpeg's own limit."""
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,14 @@ class Window:
     duration_s: float
 
 
-def _input(source: Path, window: Window | None = None) -> Any:
-    seek = {} if window is None or not window.start_s else {"ss": f"{window.start_s:.6f}"}
+def _input(source: Path, window: Window | None = None, max_pixels: int = 0) -> Any:
+    options: dict[str, Any] = {}
+    if window is not None and window.start_s:
+        options["ss"] = f"{window.start_s:.6f}"
+    if max_pixels:  # checked on every decoded frame, not only the first one ffprobe saw
+        options["max_pixels"] = max_pixels
     return ffmpeg.input(f"file:{source}", protocol_whitelist=PROTOCOL_WHITELIST,
-                        format_whitelist=DEMUXER_WHITELIST, **seek)
+                        format_whitelist=DEMUXER_WHITELIST, **options)
 
 
 def _audio_args(source: SourceInfo, plan: RenditionPlan, codec: str) -> dict[str, Any]:
@@ -106,7 +112,7 @@ def build_ladder_command(source_path: Path, source: SourceInfo, plans: list[Rend
     on its own: one decode instead of one per rendition. With a ``window`` only that
     slice of the video is encoded (a chunk: no audio, keyframes from its own start).
     """
-    source_input = _input(source_path, window)
+    source_input = _input(source_path, window, options.max_pixels)
     video = source_input["v:0"]
     if len(plans) > 1 and codec != COPY:
         branches = video.filter_multi_output("split", len(plans))

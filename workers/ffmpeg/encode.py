@@ -175,6 +175,11 @@ def encode_group(
                              timeout_s=timeout_s)
             if run.stopped:
                 raise EncodeStopped("the encode was stopped")
+            if not run.ok and run.hit_pixel_limit:  # the source, not the codec: stop here
+                raise EncodeFailed(
+                    "A frame of the video is larger than this cluster accepts "
+                    f"({options.max_pixels} pixels a frame), although its first frame is "
+                    "not: the file was refused.", fallbacks)
             if not run.ok:
                 fallbacks.append(Fallback(codec, run.error_line))
                 log.warning("%s failed for %s: %s", codec, source_path.name, run.error_line)

@@ -118,11 +118,69 @@ def _video_bitrate_kbps(video: dict[str, Any], audio: dict[str, Any] | None,
     return None if bits is None else max(0, bits // 1000)
 
 
+END_PROBE_BACK_S = 30.0
+END_PROBE_PACKETS = 6000
+"""Packets read from just before the claimed end; fewer means the file ended (EOF)."""
+DURATION_SLACK_S = 10.0
+
+
+def measured_end(path: Path, claimed_s: float, ffprobe_bin: str = "ffprobe",
+                 timeout_s: float = 30) -> float | None:
+    """Return where the file's packets really end, read from just before the claimed end.
+
+    A forged container header can claim any duration (a 32-bit ``mvhd`` up to 2^32 s).
+    Seeking to the claimed end lands on the last real keyframe when the file is shorter,
+    so a few packets tell the truth. None when the read did not reach the end of the file.
+    """
+    start = max(0.0, claimed_s - END_PROBE_BACK_S)
+    args = [ffprobe_bin, "-v", "error", *INPUT_GUARDS,
+            "-read_intervals", f"{start:.3f}%+#{END_PROBE_PACKETS}",
+            "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0",
+            "-i", f"file:{path}"]
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s,
+                              errors="replace", stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return None
+    lines = done.stdout.splitlines()
+    if done.returncode != 0 or not lines or len(lines) >= END_PROBE_PACKETS:
+        return None
+    ends = []
+    for line in lines:
+        pts, _, length = line.partition(",")
+        start_s, length_s = _float(pts), _float(length) or 0.0
+        if start_s is not None:
+            ends.append(start_s + length_s)
+    return max(ends) if ends else None
+
+
+def check_duration(info: SourceInfo, real_end: float | None, max_seconds: int) -> SourceInfo:
+    """Refuse a header that overstates the packets, or a source over the cluster's ceiling."""
+    if real_end is not None and info.duration - real_end > max(DURATION_SLACK_S,
+                                                               0.1 * real_end):
+        raise ProbeError(f"The upload's header says it lasts {_clock(info.duration)}, but its "
+                         f"streams end at {_clock(real_end)}: the file is damaged or forged.")
+    longest = max(info.duration, real_end or 0.0)
+    if longest > max_seconds:
+        raise ProbeError(f"The video lasts {_clock(longest)}, longer than this cluster accepts "
+                         f"({_clock(max_seconds)}).")
+    return info
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    if whole < 60:
+        return f"{seconds:.1f} s"
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
 def probe_source(path: Path, *, ffprobe_bin: str = "ffprobe", timeout_s: float = 30,
-                 max_pixels: int = 8192 * 4352) -> SourceInfo:
+                 max_pixels: int = 8192 * 4352, max_seconds: int = 12 * 3600) -> SourceInfo:
     """Probe an upload: its facts, or :class:`ProbeError` with a sentence for the user."""
     if not path.is_file():
         raise ProbeError("The uploaded file is missing from the data directory.")
     if path.stat().st_size == 0:
         raise ProbeError("The upload is empty (0 bytes).")
-    return source_info(run_ffprobe(path, ffprobe_bin, timeout_s), max_pixels)
+    info = source_info(run_ffprobe(path, ffprobe_bin, timeout_s), max_pixels)
+    real_end = measured_end(path, info.duration, ffprobe_bin, timeout_s) if info.duration else None
+    return check_duration(info, real_end, max_seconds)

@@ -34,6 +34,10 @@ TickCallback = Callable[[], bool]
 """Called after each progress block and every 50 ms; False stops FFmpeg (canceled, lease lost)."""
 
 
+PIXEL_LIMIT_MESSAGE = "exceeds specified max pixel count"
+"""How libavutil says a frame is over ``-max_pixels`` (its own wording, since FFmpeg 3.x)."""
+
+
 @dataclass
 class FFmpegRun:
     """How an FFmpeg run ended."""
@@ -46,6 +50,11 @@ class FFmpegRun:
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.stopped and not self.timed_out
+
+    @property
+    def hit_pixel_limit(self) -> bool:
+        """Whether a decoded frame was larger than ``-max_pixels`` allows (a resize bomb)."""
+        return any(PIXEL_LIMIT_MESSAGE in line for line in self.stderr_lines)
 
     @property
     def error_line(self) -> str:

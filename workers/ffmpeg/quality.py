@@ -18,20 +18,23 @@ _PSNR = re.compile(r"PSNR .*average:([0-9.]+|inf)")
 
 
 def quality_command(rendition: Path, source: Path, width: int, height: int,
-                    ffmpeg_bin: str) -> list[str]:
+                    ffmpeg_bin: str, max_pixels: int = 0) -> list[str]:
     """Return the argv that compares a rendition with the source scaled to its size."""
     graph = (f"[1:v]scale={width}:{height}:flags=bicubic,setsar=1,format=yuv420p,split[r0][r1];"
              "[0:v]format=yuv420p,split[e0][e1];[e0][r0]ssim;[e1][r1]psnr")
     return [ffmpeg_bin, "-hide_banner", "-nostdin", "-loglevel", "info",
             "-protocol_whitelist", "file", "-i", f"file:{rendition}",
-            *INPUT_GUARDS, "-i", f"file:{source}",
+            *INPUT_GUARDS, *(["-max_pixels", str(max_pixels)] if max_pixels else []),
+            "-i", f"file:{source}",
             "-lavfi", graph, "-f", "null", "-"]
 
 
 def measure_quality(rendition: Path, source: Path, width: int, height: int,
-                    ffmpeg_bin: str = "ffmpeg", nice: int = 0) -> tuple[float, float] | None:
+                    ffmpeg_bin: str = "ffmpeg", nice: int = 0,
+                    max_pixels: int = 0) -> tuple[float, float] | None:
     """Return (SSIM, PSNR dB) of the rendition, or None when FFmpeg could not compare them."""
-    run = run_ffmpeg(quality_command(rendition, source, width, height, ffmpeg_bin), nice=nice,
+    run = run_ffmpeg(quality_command(rendition, source, width, height, ffmpeg_bin, max_pixels),
+                     nice=nice,
                      timeout_s=MEASURE_TIMEOUT_S)
     if not run.ok:
         log.warning("quality of %s not measured: %s", rendition.name, run.error_line)

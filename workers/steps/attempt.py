@@ -93,7 +93,7 @@ def encode(ctx: WorkerContext, job: Job, attempt: Attempt,
         return encode_group(
             layout.source_path(settings, job), source, targets, attempt.codecs,
             options=EncodeOptions(settings.ffmpeg_bin, settings.x264_threads,
-                                  settings.segment_seconds),
+                                  settings.segment_seconds, settings.max_source_pixels),
             ffprobe_bin=settings.ffprobe_bin, nice=settings.ffmpeg_nice,
             on_progress=on_progress, on_tick=lambda: all([r.on_tick() for r in reporters]),
             on_attempt=on_attempt, window=attempt.window,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from common.tasknames import QUEUE_CPU, STITCH_RENDITION
+from common import keys
+from common.tasknames import ENCODE_CHUNK, QUEUE_CPU, STITCH_RENDITION
 from common.workref import WorkRef
 from workers.ffmpeg.encode import EncodeTarget, codec_chain
 from workers.runtime.context import WorkerContext
@@ -25,7 +26,26 @@ def run_chunk(ctx: WorkerContext, job_id: str, index: int, task_id: str | None) 
         finalize_when_complete(ctx, job_id)
 
     outcome, _busy = run_leased(ctx, [WorkRef.chunk(job_id, index)], task_id, work, then=then)
+    if outcome == Outcome.DONE:
+        queue_next_chunk(ctx, job_id)
     return outcome
+
+
+def queue_next_chunk(ctx: WorkerContext, job_id: str) -> int | None:
+    """Queue the job's next unqueued slice, if any: each finished slice admits one more.
+
+    So a job never has more than ``chunk_window`` slice tasks waiting, and tasks of jobs
+    submitted later queue between its slices instead of behind all of them.
+    """
+    job = ctx.store.get(job_id)
+    chunked = [r for r in job.renditions if r.chunks] if job is not None else []
+    if job is None or job.terminal or not chunked:
+        return None
+    index = int(ctx.redis.incr(keys.chunk_cursor(job_id))) - 1
+    if index >= chunked[0].chunks:
+        return None
+    ctx.send(ENCODE_CHUNK, [job_id, index], queue=chunked[0].queue or QUEUE_CPU)
+    return index
 
 
 def _encode(ctx: WorkerContext, job_id: str, index: int, lease: Lease) -> Outcome:

@@ -46,7 +46,8 @@ def _measure(ctx: WorkerContext, job: Job,
     for rendition in finished:
         score = measure_quality(layout.output_path(settings, job.id, rendition),
                                 layout.source_path(settings, job), rendition.width or 0,
-                                rendition.height or 0, settings.ffmpeg_bin, settings.ffmpeg_nice)
+                                rendition.height or 0, settings.ffmpeg_bin, settings.ffmpeg_nice,
+                                settings.max_source_pixels)
         if score is not None:
             scores[rendition.profile] = score
     return scores
@@ -57,7 +58,7 @@ def _poster(ctx: WorkerContext, job: Job, finished: list[Rendition]) -> str | No
         return None
     smallest = min(finished, key=lambda r: (r.height or 0))
     return make_poster(layout.output_path(ctx.settings, job.id, smallest),
-                       layout.job_dir(ctx.settings, job.id) / "poster.jpg",
+                       layout.job_dir(ctx.settings, job.id) / layout.POSTER,
                        job.source.duration, ctx.settings.ffmpeg_bin)
 
 
@@ -66,6 +67,11 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> JobState | None:
     job = ctx.store.get(job_id)
     if job is None or job.terminal or not all(r.terminal for r in job.renditions):
         return None
+    try:
+        layout.check_job(job)
+    except layout.UnsafeRecord as exc:
+        fail_job(ctx, job_id, str(exc))
+        return JobState.FAILED
     state = job.summarize_state()
     finished = [r for r in job.renditions if r.state == RenditionState.DONE and r.output]
     poster = _poster(ctx, job, finished)

@@ -12,6 +12,8 @@ from common.store import StaleUpdate
 from common.workref import WorkKind, WorkRef
 from workers.runtime.context import WorkerContext
 from workers.runtime.lease import Lease, held
+from workers.steps.finalize import fail_job
+from workers.steps.layout import UnsafeRecord
 
 log = logging.getLogger(__name__)
 
@@ -76,5 +78,9 @@ def run_leased(ctx: WorkerContext, refs: list[WorkRef], task_id: str | None, wor
                 return work(leases), busy
             except StaleUpdate:
                 return Outcome.STOPPED, busy
+            except UnsafeRecord as exc:
+                log.error("job %s: %s", refs[0].job_id, exc)
+                fail_job(ctx, refs[0].job_id, str(exc))
+                return Outcome.FAILED, busy
     finally:
         then()

@@ -15,7 +15,8 @@ def package_hls(ctx: WorkerContext, job: Job, profiles: list[str],
     if not job.hls:
         return [None] * len(results)
     settings = ctx.settings
-    return [package_rendition(result.output, layout.job_dir(settings, job.id), profile,
+    return [package_rendition(result.output, layout.job_dir(settings, job.id),
+                              layout.checked(profile, "profile name"),
                               settings.segment_seconds, settings.ffmpeg_bin)
             for profile, result in zip(profiles, results, strict=True)]
 
@@ -26,7 +27,8 @@ def write_master_playlist(ctx: WorkerContext, job: Job, finished: list[Rendition
     if not packaged or job.source is None:
         return None
     job_dir = layout.job_dir(ctx.settings, job.id)
-    variants = [variant(job_dir, str(r.playlist), layout.output_path(ctx.settings, job.id, r),
+    variants = [variant(job_dir, layout.playlist_name(r.profile),
+                        layout.output_path(ctx.settings, job.id, r),
                         r.width or 0, r.height or 0, job.source.fps, ctx.settings.ffprobe_bin)
                 for r in packaged]
     return write_master(job_dir, variants)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from common import keys
 from common.jobs import Job, JobMode, Rendition
 from common.ladder import LadderError, RenditionPlan, load_ladder, plan_renditions, select_profiles
 from common.registry import choose_queue, list_workers
@@ -14,9 +15,11 @@ from workers.ffmpeg.probe import ProbeError, probe_source
 from workers.runtime.context import WorkerContext
 from workers.steps import layout
 from workers.steps.finalize import fail_job
-from workers.steps.slices import chunk_count, chunk_length
+from workers.steps.slices import chunk_count, chunk_length, initial_window
 
 log = logging.getLogger(__name__)
+
+CURSOR_TTL_S = 7 * 24 * 3600
 
 
 def _fresh_or_kept(job: Job, plans: list[RenditionPlan], queue: str) -> list[Rendition]:
@@ -53,11 +56,13 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
     ctx.notify_job(job)
     settings = ctx.settings
     try:
+        layout.check_job(job)
         source = probe_source(layout.source_path(settings, job),
                               ffprobe_bin=settings.ffprobe_bin, timeout_s=settings.probe_timeout_s,
-                              max_pixels=settings.max_source_pixels)
+                              max_pixels=settings.max_source_pixels,
+                              max_seconds=settings.max_source_seconds)
         profiles = select_profiles(load_ladder(settings.profiles_file), job.requested_profiles)
-    except (ProbeError, LadderError) as exc:
+    except (ProbeError, LadderError, layout.UnsafeRecord) as exc:
         fail_job(ctx, job_id, str(exc))
         return []
     plans = plan_renditions(source, profiles, passthrough_mode=job.mode == JobMode.PASSTHROUGH)
@@ -88,8 +93,11 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
     for group in group_renditions(whole, _workers_on(ctx, queue), settings.fuse_renditions):
         ctx.send(ENCODE_RENDITIONS, [job_id, group], queue=queue)
     chunked = [r for r in pending if r.chunks]
-    for index in range(chunked[0].chunks if chunked else 0):
-        ctx.send(ENCODE_CHUNK, [job_id, index], queue=queue)
+    if chunked:
+        window = initial_window(chunked[0].chunks, settings)
+        ctx.redis.set(keys.chunk_cursor(job_id), window, ex=CURSOR_TTL_S)
+        for index in range(window):  # the rest follow one by one as slices end
+            ctx.send(ENCODE_CHUNK, [job_id, index], queue=queue)
     if not pending:
         ctx.send(FINALIZE_JOB, [job_id])
     profiles = [r.profile for r in pending]

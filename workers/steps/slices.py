@@ -1,4 +1,4 @@
-"""How a long source is cut for split-and-stitch: pure arithmetic over durations."""
+"""How a long source is cut for split-and-stitch, and how its slices are queued."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ def chunk_length(duration_s: float, settings: Settings, requested: int | None) -
         requested = settings.chunk_seconds
     segment = settings.segment_seconds
     length = max(segment, math.ceil(requested / segment) * segment)
+    if duration_s / length > settings.max_chunks:  # longer slices rather than a task flood
+        length = math.ceil(duration_s / settings.max_chunks / segment) * segment
     return float(length) if duration_s > length else 0.0
 
 
@@ -30,3 +32,8 @@ def chunk_window(job: Job, index: int) -> Window:
     assert job.source is not None
     start = index * job.chunk_length_s
     return Window(start, min(job.chunk_length_s, job.source.duration - start))
+
+
+def initial_window(count: int, settings: Settings) -> int:
+    """How many slices to queue at once when the job is planned."""
+    return min(count, settings.chunk_window)
