@@ -18,6 +18,13 @@ METRICS = f"{PREFIX}:metrics"
 SOCKETIO_CHANNEL = f"{PREFIX}:socketio"
 """Pub/sub channel that carries Socket.IO emits from workers to every web process."""
 
+JOB_STATE_COUNTS = f"{PREFIX}:jobs:by-state"
+"""Hash of how many jobs are in each state, moved in the same transaction as the job."""
+
+UPLOADS_TO_EXPIRE = f"{PREFIX}:uploads:expiring"
+"""Sorted set of failed or canceled job ids scored by when they ended: their uploads are
+removed once ``FFCLUSTER_UPLOAD_RETENTION_H`` has passed (a retry takes the job out)."""
+
 ACTIVE_WORK = f"{PREFIX}:active"
 """Set of work refs (:class:`~common.workref.WorkRef`) started and not finished; the
 reaper queues one again once its lease has lapsed."""

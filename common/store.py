@@ -26,6 +26,7 @@ from common.states import (
     JOB_MACHINE,
     RENDITION_MACHINE,
     IllegalTransition,
+    JobState,
     RenditionState,
 )
 
@@ -37,6 +38,9 @@ LIVE_PREFIX = "p:"
 CHUNK_LIVE_PREFIX = "c:"
 LIVE_FIELDS = ("percent", "fps", "bitrate_kbps", "speed", "eta_s")
 """Rendition fields that progress writes (through the live hash, never the record)."""
+
+UPLOAD_EXPIRES_IN = frozenset({JobState.FAILED, JobState.CANCELED})
+"""States whose upload is kept only for the retention period (for a retry)."""
 
 JobMutation = Callable[[Job], None]
 RenditionMutation = Callable[[Job, Rendition], None]
@@ -152,6 +156,7 @@ class JobStore:
         pipe = self.redis.pipeline()
         pipe.hset(keys.job(job.id), mapping=_serialized(job))
         pipe.zadd(keys.JOB_INDEX, {job.id: job.created_at})
+        pipe.hincrby(keys.JOB_STATE_COUNTS, str(job.state), 1)
         pipe.execute()
         return job
 
@@ -211,6 +216,13 @@ class JobStore:
         pipe.multi()
         if changed:
             pipe.hset(key, mapping=changed)
+        if job.state != stored.state:
+            pipe.hincrby(keys.JOB_STATE_COUNTS, str(stored.state), -1)
+            pipe.hincrby(keys.JOB_STATE_COUNTS, str(job.state), 1)
+            if job.state in UPLOAD_EXPIRES_IN:
+                pipe.zadd(keys.UPLOADS_TO_EXPIRE, {job.id: job.updated_at})
+            else:
+                pipe.zrem(keys.UPLOADS_TO_EXPIRE, job.id)
         if folded:
             pipe.hdel(live_key, *folded)
         return job
@@ -254,6 +266,17 @@ class JobStore:
             return None
         percent = float(text(reply))
         return float(values.get("percent") or 0.0) if percent < 0 else round(percent, 1)
+
+    def state_counts(self) -> dict[str, int]:
+        """How many jobs are in each state (one hash read, for /metrics)."""
+        return {text(k): int(v) for k, v in self.redis.hgetall(keys.JOB_STATE_COUNTS).items()}
+
+    def uploads_expired(self, before: float) -> list[str]:
+        """Ids of failed or canceled jobs that ended before ``before``."""
+        return [text(i) for i in self.redis.zrangebyscore(keys.UPLOADS_TO_EXPIRE, 0, before)]
+
+    def forget_expiry(self, job_id: str) -> None:
+        self.redis.zrem(keys.UPLOADS_TO_EXPIRE, job_id)
 
     def still_encoding(self, job_id: str, profile: str) -> bool:
         """Cheap check (two hash fields) that a rendition is still being encoded."""

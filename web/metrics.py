@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Iterator
@@ -13,20 +12,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from common import keys, metrics, tasknames
-from common.redis_client import text
+from common import metrics, tasknames
 from common.registry import list_workers
 from common.states import JobState
-from common.store import HEADER
+from common.store import JobStore
+from web.auth import require_token
 from web.context import web_context
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("metrics", __name__)
-
-JOB_SCAN_CAP = 5000
-"""Most recent jobs read per scrape for the by-state gauge."""
-
 
 class ClusterCollector(Collector):
     """Read jobs, counters, queue depths and workers from Redis on every collect."""
@@ -41,21 +36,10 @@ class ClusterCollector(Collector):
         yield self._workers_online()
 
     def _jobs_by_state(self) -> Metric:
-        family = GaugeMetricFamily(
-            "ffcluster_jobs", f"Jobs by state (the newest {JOB_SCAN_CAP}).", labels=["state"]
-        )
-        ids = self.client.zrevrange(keys.JOB_INDEX, 0, JOB_SCAN_CAP - 1)
-        pipe = self.client.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hget(keys.job(text(job_id)), HEADER)
-        counts: Counter[str] = Counter()
-        for raw in pipe.execute() if ids else []:
-            if raw:
-                counts[json.loads(raw).get("state", "unknown")] += 1
+        family = GaugeMetricFamily("ffcluster_jobs", "Jobs by state.", labels=["state"])
+        counts = JobStore(self.client).state_counts()
         for state in JobState:
             family.add_metric([str(state)], counts.pop(str(state), 0))
-        for state, count in counts.items():
-            family.add_metric([state], count)
         return family
 
     def _counters(self) -> Iterator[Metric]:
@@ -102,5 +86,8 @@ def build_registry(client: redis.Redis) -> CollectorRegistry:
 
 @bp.get("/metrics")
 def scrape() -> Response:
-    registry = build_registry(web_context().redis)
+    """Prometheus text; with an API token set, it needs it (Prometheus sends it as a bearer)."""
+    ctx = web_context()
+    require_token(ctx.settings.api_token)
+    registry = build_registry(ctx.redis)
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

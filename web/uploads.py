@@ -121,6 +121,15 @@ class _Receiver:
                     path.unlink()
 
 
+def _next_event(decoder: MultipartDecoder) -> object:
+    """The decoder's next event; too many parts is a malformed form (400), not too large."""
+    try:
+        return decoder.next_event()
+    except RequestEntityTooLarge:
+        raise ApiError(400, f"The form has more than {MAX_PARTS} parts: send the video as "
+                       "'file' and only the documented fields.") from None
+
+
 def receive_upload(
     stream: IO[bytes], content_type: str | None, directory: Path, stem: str, max_file_bytes: int
 ) -> Upload:
@@ -140,13 +149,13 @@ def receive_upload(
             if total > limit:
                 raise RequestEntityTooLarge()
             decoder.receive_data(chunk or None)
-            event = decoder.next_event()
+            event = _next_event(decoder)
             while not isinstance(event, Epilogue | NeedData):
                 if isinstance(event, Field | File):
                     receiver.start(event)
                 elif isinstance(event, Data):
                     receiver.data(event.data, event.more_data)
-                event = decoder.next_event()
+                event = _next_event(decoder)
             if len(decoder.buffer) > MAX_BUFFER:
                 raise ApiError(400, "The multipart body is malformed.")
             if not chunk or isinstance(event, Epilogue):

@@ -33,6 +33,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(180)]
 TOKEN = "tok-" + secrets.token_hex(16)
 SECRET = "whs-" + secrets.token_hex(16)
 SIGNATURE_HEADER = "X-FFcluster-Signature"
+TIMESTAMP_HEADER = "X-FFcluster-Timestamp"
 
 
 @dataclass
@@ -157,12 +158,14 @@ def test_secrets_appear_in_no_log_record_key_or_metric(
                              and json.loads(b)["job"]["state"] == "done"],
                     timeout=30, message="the done webhook")
     for headers, body in done:
-        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        signed = f"{headers[TIMESTAMP_HEADER]}.".encode() + body
+        expected = "sha256=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(headers[SIGNATURE_HEADER], expected)
         assert SECRET.encode() not in body and TOKEN.encode() not in body
 
     record = requests.get(f"{secured.api}/jobs/{job['id']}", headers=AUTH, timeout=10)
-    metrics = requests.get(f"{secured.web.url}/metrics", timeout=10)
+    assert requests.get(f"{secured.web.url}/metrics", timeout=10).status_code == 401
+    metrics = requests.get(f"{secured.web.url}/metrics", headers=AUTH, timeout=10)
     assert record.status_code == 200 and metrics.status_code == 200
     assert "ffcluster_jobs" in metrics.text
     dump = redis_dump(secured.redis)

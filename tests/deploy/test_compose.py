@@ -18,9 +18,11 @@ from cli.parser import build_parser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = shutil.which("docker-compose")
-pytestmark = pytest.mark.skipif(
+needs_compose = pytest.mark.skipif(
     COMPOSE is None, reason="docker-compose is not installed (`make setup` installs it)"
 )
+SECRETS = {"FLOWER_PASSWORD": "s3cret", "FLOWER_USER": "ops",
+           "FFCLUSTER_REDIS_PASSWORD": "r3dispass"}
 
 
 def compose(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -32,7 +34,9 @@ def compose(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
-    result = compose("config", FLOWER_PASSWORD="s3cret", FLOWER_USER="ops")
+    if COMPOSE is None:
+        pytest.skip("docker-compose is not installed (`make setup` installs it)")
+    result = compose("config", **SECRETS)
     assert result.returncode == 0, result.stderr
     return dict(yaml.safe_load(result.stdout))
 
@@ -42,17 +46,30 @@ def test_services(config: dict[str, Any]) -> None:
     assert set(config["volumes"]) == {"media", "redis-data"}
 
 
-def test_flower_password_is_required() -> None:
-    result = compose("config")
+@needs_compose
+@pytest.mark.parametrize("missing", ["FLOWER_PASSWORD", "FFCLUSTER_REDIS_PASSWORD"])
+def test_flower_and_redis_passwords_are_required(missing: str) -> None:
+    result = compose("config", **{k: v for k, v in SECRETS.items() if k != missing})
     assert result.returncode != 0
-    assert "set FLOWER_PASSWORD" in result.stderr
+    assert f"set {missing}" in result.stderr
 
 
-def test_redis_is_private_and_persistent(config: dict[str, Any]) -> None:
+def test_redis_is_private_persistent_and_needs_its_password(config: dict[str, Any]) -> None:
     redis = config["services"]["redis"]
     assert "ports" not in redis
     assert redis["command"][:3] == ["redis-server", "--appendonly", "yes"]
+    assert redis["command"][-2:] == ["--requirepass", "r3dispass"]
+    assert redis["image"] == "redis:7"
+    assert redis["environment"]["REDISCLI_AUTH"] == "r3dispass"
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+
+
+@needs_compose
+def test_redis_image_is_configurable() -> None:
+    result = compose("config", FFCLUSTER_REDIS_IMAGE="localhost/ffcluster-redis:7", **SECRETS)
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["services"]["redis"]["image"] == \
+        "localhost/ffcluster-redis:7"
 
 
 def test_gpu_worker_is_in_a_profile_with_a_device(config: dict[str, Any]) -> None:
@@ -78,11 +95,12 @@ def test_shared_media_volume_and_settings(config: dict[str, Any]) -> None:
         assert service["depends_on"]["redis"]["condition"] == "service_healthy"
     for name in ("web", "worker-cpu", "worker-gpu"):
         env = config["services"][name]["environment"]
-        assert env["FFCLUSTER_REDIS_URL"] == "redis://redis:6379/0"
+        assert env["FFCLUSTER_REDIS_URL"] == "redis://:r3dispass@redis:6379/0"
         assert env["FFCLUSTER_DATA_DIR"] == "/data"
         assert all(k.startswith(("FFCLUSTER_", "NVIDIA_")) for k in env)
     web = config["services"]["web"]
     assert web["environment"]["FFCLUSTER_ASYNC_MODE"] == "eventlet"
+    assert web["environment"]["FFCLUSTER_ALLOWED_HOSTS"] == "localhost,127.0.0.1,web"
     assert web["environment"]["FFCLUSTER_FLOWER_URL"] == "http://localhost:5555"
     assert {"published": 5000, "target": 5000} in [
         {k: int(v) for k, v in p.items() if k in ("published", "target")} for p in web["ports"]]
@@ -108,8 +126,9 @@ def test_ffcluster_commands_are_real_subcommands(config: dict[str, Any]) -> None
 def test_flower_command_runs_celery_flower(config: dict[str, Any]) -> None:
     flower = config["services"]["flower"]
     assert flower["entrypoint"] == ["celery"]
-    assert flower["command"] == ["--broker=redis://redis:6379/0", "flower", "--port=5555",
-                                 "--basic-auth=ops:s3cret"]
+    assert flower["command"] == ["flower", "--port=5555"]  # no secret on its command line
+    assert flower["environment"]["FLOWER_BASIC_AUTH"] == "ops:s3cret"
+    assert flower["environment"]["CELERY_BROKER_URL"] == "redis://:r3dispass@redis:6379/0"
     result = subprocess.run([sys.executable, "-m", "celery", "flower", "--help"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "monitoring and administrating Celery" in result.stdout
@@ -117,7 +136,8 @@ def test_flower_command_runs_celery_flower(config: dict[str, Any]) -> None:
 
     flower_args = flower["command"][flower["command"].index("flower") + 1:]
     names = {arg[2:].split("=", 1)[0] for arg in flower_args}
-    assert names == {"port", "basic-auth"} and names <= set(options._options)
+    assert names == {"port"} and names <= set(options._options)
+    assert "basic-auth" in options._options  # what FLOWER_BASIC_AUTH sets
 
 
 def test_dockerfile_builds_one_slim_non_root_image() -> None:

@@ -13,7 +13,7 @@ from cli.parser import build_parser
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 VERSION = kubernetes_validate.latest_version()
-CRD_KINDS = {"ScaledObject"}
+CRD_KINDS = {"ScaledObject", "TriggerAuthentication"}
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -43,6 +43,7 @@ def test_expected_objects() -> None:
         ("StatefulSet", "redis"), ("Service", "redis"), ("Deployment", "web"),
         ("Service", "web"), ("Deployment", "worker-cpu"), ("Deployment", "worker-gpu"),
         ("Deployment", "flower"), ("Service", "flower"), ("ScaledObject", "worker-cpu"),
+        ("TriggerAuthentication", "ffcluster-redis"), ("NetworkPolicy", "redis"),
     }
     assert ALL["PersistentVolumeClaim", "ffcluster-media"]["spec"]["accessModes"] == [
         "ReadWriteMany"]
@@ -70,10 +71,57 @@ def test_containers_run_real_subcommands() -> None:
         assert args.command == command and getattr(args, "gpu", None) == gpu
         assert {"configMapRef": {"name": "ffcluster"}} in container["envFrom"]
     flower = _container("flower")
-    assert flower["command"] == ["celery"] and "flower" in flower["args"]
-    assert "--basic-auth=$(FLOWER_BASIC_AUTH)" in flower["args"]
-    secret = flower["env"][0]["valueFrom"]["secretKeyRef"]
+    assert flower["command"] == ["celery"] and flower["args"][0] == "flower"
+    env = {e["name"]: e for e in flower["env"]}
+    secret = env["FLOWER_BASIC_AUTH"]["valueFrom"]["secretKeyRef"]
     assert secret["name"] == "ffcluster-flower" and "optional" not in secret
+    assert env["CELERY_BROKER_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@redis:6379/0"
+    assert not any("auth" in a or "redis://" in a for a in flower["args"])  # no secret in argv
+
+
+def _pods() -> dict[str, dict[str, Any]]:
+    return {name: doc["spec"]["template"]["spec"] for (kind, name), doc in ALL.items()
+            if kind in ("Deployment", "StatefulSet")}
+
+
+def test_redis_needs_a_password_from_a_secret_and_every_client_sends_it() -> None:
+    redis_container = ALL["StatefulSet", "redis"]["spec"]["template"]["spec"]["containers"][0]
+    assert redis_container["args"][-2:] == ["--requirepass", "$(REDIS_PASSWORD)"]
+    for name, pod in _pods().items():
+        env = {e["name"]: e for e in pod["containers"][0].get("env", [])}
+        ref = env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert (ref["name"], ref["key"]) == ("ffcluster-redis", "password"), name
+        names = list(env)
+        urls = [e["value"] for e in env.values() if "redis://" in e.get("value", "")]
+        assert name == "redis" or urls == ["redis://:$(REDIS_PASSWORD)@redis:6379/0"], name
+        users = [n for n, e in env.items() if "$(REDIS_PASSWORD)" in e.get("value", "")]
+        assert all(names.index("REDIS_PASSWORD") < names.index(u) for u in users), name
+    assert "FFCLUSTER_REDIS_URL" not in ALL["ConfigMap", "ffcluster"]["data"]
+    [auth] = ALL["TriggerAuthentication", "ffcluster-redis"]["spec"]["secretTargetRef"]
+    assert (auth["name"], auth["key"]) == ("ffcluster-redis", "password")
+
+
+def test_only_ffcluster_pods_reach_redis() -> None:
+    policy = ALL["NetworkPolicy", "redis"]["spec"]
+    redis_labels = ALL["StatefulSet", "redis"]["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= redis_labels.items()
+    assert policy["policyTypes"] == ["Ingress"]
+    [rule] = policy["ingress"]
+    [source] = rule["from"]
+    allowed = set(source["podSelector"]["matchExpressions"][0]["values"])
+    assert allowed == {"web", "worker-cpu", "worker-gpu", "flower"}
+    assert rule["ports"] == [{"protocol": "TCP", "port": 6379}]
+
+
+def test_containers_drop_privileges() -> None:
+    for name, pod in _pods().items():
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        context = pod["containers"][0]["securityContext"]
+        assert context == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                           "capabilities": {"drop": ["ALL"]}}, name
+        mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        assert name == "redis" or "/tmp" in mounts, name  # the one writable scratch place
 
 
 def test_services_select_their_pods() -> None:

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -14,15 +15,15 @@ import pytest
 import requests
 
 from tests.support.ports import free_port
-from workers.runtime.webhook import SIGNATURE_HEADER, deliver, sign
+from workers.runtime.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, deliver, sign
 
 
-def test_sign_is_prefixed_hmac_sha256_hex() -> None:
+def test_sign_is_prefixed_hmac_sha256_hex_of_timestamp_and_body() -> None:
     body = b'{"event": "job"}'
-    expected = hmac.new(b"k3y", body, hashlib.sha256).hexdigest()
-    assert sign(body, "k3y") == f"sha256={expected}"
-    assert sign(body, "other") != sign(body, "k3y")
-    assert sign(b"", "k3y") == "sha256=" + hmac.new(b"k3y", b"", hashlib.sha256).hexdigest()
+    expected = hmac.new(b"k3y", b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert sign(body, "k3y", 1700000000) == f"sha256={expected}"
+    assert sign(body, "other", 1700000000) != sign(body, "k3y", 1700000000)
+    assert sign(body, "k3y", 1700000001) != sign(body, "k3y", 1700000000)  # no replay
 
 
 class Receiver:
@@ -75,8 +76,11 @@ def test_deliver_posts_a_signed_json_body(receiver: Receiver) -> None:
     assert path == "/hook"
     assert headers["Content-Type"] == "application/json"
     assert json.loads(body) == {"event": "job", "job": JOB}
+    timestamp = int(headers[TIMESTAMP_HEADER])
+    assert abs(timestamp - time.time()) < 60
     signature = headers[SIGNATURE_HEADER]
-    expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    content = f"{timestamp}.".encode() + body
+    expected = "sha256=" + hmac.new(b"s3cret", content, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(signature, expected)
 
 

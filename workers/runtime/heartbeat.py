@@ -13,6 +13,7 @@ from common.store import JobStore
 from workers.ffmpeg.commands import SOFTWARE_H264
 from workers.runtime.context import WorkerContext
 from workers.runtime.reaper import requeue_abandoned, rescue_stranded_gpu_tasks
+from workers.runtime.retention import remove_expired_uploads
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,10 @@ class Heartbeat(threading.Thread):
         registry.announce(self.client, worker_info(self.ctx, self.queues),
                           ttl_s=settings.heartbeat_s * 3)
         assert self.ctx.producer is not None
-        requeue_abandoned(self.ctx.producer, JobStore(self.client))
+        store = JobStore(self.client)
+        requeue_abandoned(self.ctx.producer, store)
         rescue_stranded_gpu_tasks(self.client)
+        remove_expired_uploads(store, settings)
 
     def run(self) -> None:
         while not self.stopping.is_set():
