@@ -10,8 +10,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from common.settings import Settings
 from tests.support.media import make_clip
+from tests.support.web import WebProcess, start_web_with
 from tests.support.workers import WorkerProcess
-from tests.web.procs import WebProcess, start_web_with
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -9,8 +9,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from common.settings import Settings
+from tests.support.web import WebProcess, start_web_with
 from tests.support.workers import WorkerProcess
-from tests.web.procs import WebProcess, start_web_with
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 

@@ -9,8 +9,8 @@ import requests
 from playwright.sync_api import Page, expect
 
 from tests.support.ports import wait_for
+from tests.support.web import WebProcess
 from tests.support.workers import WorkerProcess
-from tests.web.procs import WebProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 

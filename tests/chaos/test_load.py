@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 import requests
 
-from tests.chaos import load_clients
 from tests.conftest import cluster_settings
+from tests.support import load_clients
 from tests.support.media import make_clip
 from tests.support.ports import wait_for
 from tests.support.redis_server import RedisServer
+from tests.support.web import start_web_with
 from tests.support.workers import start_worker
-from tests.web.procs import start_web_with
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -21,12 +21,12 @@ import socketio
 
 from common.settings import Settings
 from tests.conftest import cluster_settings
+from tests.support.live import RecordingClient
 from tests.support.media import make_clip
 from tests.support.ports import wait_for
 from tests.support.redis_server import RedisServer
+from tests.support.web import WebProcess, start_web_with
 from tests.support.workers import WorkerProcess, start_worker
-from tests.web.live import RecordingClient
-from tests.web.procs import WebProcess, start_web_with
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(180)]
 

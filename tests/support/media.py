@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -48,3 +49,32 @@ def stream(info: dict[str, Any], kind: str) -> dict[str, Any] | None:
 
 def duration(info: dict[str, Any]) -> float:
     return float(info["format"]["duration"])
+
+
+def make_duration_bomb(path: Path, *, claimed_s: int = 100 * 3600) -> Path:
+    """A real 5 s 160x120 MP4 whose movie header (``mvhd``) claims ``claimed_s`` seconds."""
+    clip = make_clip(path.with_name(f".{path.stem}-real.mp4"), seconds=5, size="160x120",
+                     audio=False, extra=["-g", "250"])
+    data = bytearray(clip.read_bytes())
+    box = data.find(b"mvhd")
+    assert box > 0 and data[box + 4] == 0, "expected a version-0 mvhd"
+    timescale = struct.unpack(">I", data[box + 16:box + 20])[0]
+    data[box + 20:box + 24] = struct.pack(">I", min(2**32 - 1, claimed_s * timescale))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def make_resize_bomb(path: Path, *, big: int = 8192, frames: int = 4) -> Path:
+    """MJPEG in Matroska: the first frame is 64x64 (what ffprobe sees), the rest big x big."""
+    work = path.with_name(f".{path.stem}-frames")
+    work.mkdir(parents=True, exist_ok=True)
+    base = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"]
+    subprocess.run([*base, "-i", "color=c=red:s=64x64", "-frames:v", "1",
+                    str(work / "f1.jpg")], check=True)
+    subprocess.run([*base, "-i", f"testsrc2=s={big}x{big}", "-frames:v", "1", "-q:v", "20",
+                    str(work / "f2.jpg")], check=True)
+    for index in range(3, frames + 2):
+        (work / f"f{index}.jpg").write_bytes((work / "f2.jpg").read_bytes())
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-framerate", "2",
+                    "-i", str(work / "f%d.jpg"), "-c", "copy", str(path)], check=True)
+    return path

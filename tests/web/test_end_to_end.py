@@ -8,11 +8,11 @@ import pytest
 import requests
 
 from common.settings import Settings
+from tests.support.live import RecordingClient, wait_for_listeners
 from tests.support.media import make_clip
 from tests.support.redis_server import RedisServer
+from tests.support.web import start_web_with
 from tests.support.workers import WorkerProcess
-from tests.web.live import RecordingClient, wait_for_listeners
-from tests.web.procs import start_web_with
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

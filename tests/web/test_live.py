@@ -14,9 +14,9 @@ import requests
 from common import events
 from common.states import JobState
 from common.store import JobStore
+from tests.support.live import RecordingClient, wait_for_listeners
 from tests.support.redis_server import RedisServer
-from tests.web.live import RecordingClient, wait_for_listeners
-from tests.web.procs import WebProcess, start_web
+from tests.support.web import WebProcess, start_web
 
 pytestmark = pytest.mark.timeout(180)
 

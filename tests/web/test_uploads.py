@@ -52,6 +52,14 @@ def test_huge_field_is_400(app: Flask, client: FlaskClient) -> None:
     assert _leftovers(app) == []
 
 
+def test_too_many_form_parts_is_a_400_that_says_so(app: Flask, client: FlaskClient) -> None:
+    fields = {f"extra{i}": "x" for i in range(uploads.MAX_PARTS + 1)}
+    message = _error(upload(client, **fields), 400)
+    assert message.startswith(f"The form has more than {uploads.MAX_PARTS} parts")
+    assert "MiB" not in message
+    assert _leftovers(app) == []
+
+
 def test_missing_empty_and_extra_files_are_400(app: Flask, client: FlaskClient) -> None:
     no_file = client.post("/api/jobs", data={"mode": "encode"}, content_type="multipart/form-data")
     assert "multipart field 'file'" in _error(no_file, 400)
