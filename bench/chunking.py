@@ -13,11 +13,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from bench.client import ApiClient
 from bench.cluster import LocalCluster, _spawn, get_json
 from bench.encoding import cluster_ladder
 from bench.media import SourceSpec, ensure_source
 from bench.stats import ratio
+from common import keys, metrics
 
 CHUNK_SECONDS = 8
 RUNG = {"name": "720p", "height": 720, "video_bitrate_kbps": 2800, "preset": "veryfast"}
@@ -85,8 +88,10 @@ def split_and_stitch(data_dir: Path, spec: SourceSpec, timeout_s: float) -> dict
                         cluster.log_dir)
         _wait_workers(cluster, 2)
         _pin(second.pid, 1)
-        two = {"chunked": _run(client, source, True, timeout_s),
-               "whole": _run(client, source, False, timeout_s)}
+        conflicts = _watch_conflicts(cluster.redis_url, reset=True)
+        two = {"chunked": _run(client, source, True, timeout_s)}
+        conflicts = _watch_conflicts(cluster.redis_url)
+        two["whole"] = _run(client, source, False, timeout_s)
     finally:
         if second is not None:
             second.stop()
@@ -99,4 +104,14 @@ def split_and_stitch(data_dir: Path, spec: SourceSpec, timeout_s: float) -> dict
         "chunking_overhead_one_worker": ratio(one["chunked"]["wall_s"], one["whole"]["wall_s"]),
         "chunked_over_whole_two_workers": ratio(two["chunked"]["wall_s"],
                                                 two["whole"]["wall_s"]),
+        "watch_conflicts_chunked_two_workers": conflicts,
     }
+
+
+def _watch_conflicts(redis_url: str, reset: bool = False) -> int:
+    """Job-record transactions that had to run again (state changes; progress has none)."""
+    client = redis.Redis.from_url(redis_url)
+    if reset:
+        client.hdel(keys.METRICS, metrics.counter_field(metrics.WATCH_CONFLICTS, "job"))
+        return 0
+    return int(metrics.read_all(client).get(metrics.WATCH_CONFLICTS, {}).get("job", 0))

@@ -42,6 +42,12 @@ def targets(report: dict[str, Any]) -> list[Row]:
                  _below(ladder, 1.05, inclusive=True)))
     progress = _get(report, "progress_latency", "p99")
     rows.append(("progress event latency p99 (ms)", progress, "< 250", _below(progress, 250)))
+    conflicts = _get(report, "progress_writes", "after_script", "watch_conflicts_two_writers")
+    rows.append(("progress writes: WATCH conflicts, two writers", conflicts, "0",
+                 None if conflicts is None else conflicts == 0))
+    chunk_conflicts = _get(report, "split_and_stitch", "watch_conflicts_chunked_two_workers")
+    rows.append(("chunked job on two workers: WATCH conflicts", chunk_conflicts, "0",
+                 None if chunk_conflicts is None else chunk_conflicts == 0))
     speedup = _get(report, "split_and_stitch", "speedup_two_over_one")
     rows.append(("split-and-stitch: 2 single-core workers / 1 (speed-up)", speedup, ">= 1.8",
                  speedup is not None and speedup >= 1.8))
@@ -153,6 +159,23 @@ def markdown(report: dict[str, Any]) -> str:
                   f"chunking overhead on one worker: {_fmt(sas['chunking_overhead_one_worker'])}x;"
                   f" chunked / unchunked on two workers: "
                   f"{_fmt(sas['chunked_over_whole_two_workers'])}.", ""]
+    writes = report.get("progress_writes")
+    if writes:
+        lines += [f"## One progress event in Redis ({writes['events']} events each; commands "
+                  "include a script's own)", ""]
+        rows = []
+        for way in ("before_transaction", "after_script"):
+            for case, cost in writes[way].items():
+                if isinstance(cost, dict):
+                    rows.append([way, case, cost["commands_per_event"],
+                                 cost["bytes_written_per_event"], cost["bytes_read_per_event"]])
+        lines += _table(["Way", "Job", "Commands", "Bytes written", "Bytes read"], rows)
+        lines += ["WATCH conflicts, two writers on different renditions and slices of one job: "
+                  f"before {writes['before_transaction']['watch_conflicts_two_writers']}, "
+                  f"after {writes['after_script']['watch_conflicts_two_writers']}"
+                  + (f"; during the chunked job on two workers (state changes only): "
+                     f"{sas['watch_conflicts_chunked_two_workers']}."
+                     if sas and "watch_conflicts_chunked_two_workers" in sas else "."), ""]
     lines += ["## Run phases (foreign CPU: other processes on the machine, % of all cores)", ""]
     lines += _table(["Phase", "Seconds", "Load avg before", "Foreign CPU %"],
                     [[name, p["s"], p["loadavg_1m_before"], p["foreign_cpu_pct"]]

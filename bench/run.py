@@ -26,6 +26,7 @@ from bench.encoding import (
 )
 from bench.media import ensure_source
 from bench.procfs import ForeignCpu, machine_info
+from bench.progress_writes import progress_writes
 from bench.responsiveness import Series, measure
 from bench.stats import ratio, summarize
 from bench.watcher import Watcher, WatchResult
@@ -80,6 +81,8 @@ def run_bench(config: BenchConfig) -> tuple[dict[str, Any], list[Series]]:
         try:
             t.phase("start cluster", cluster.start)
             report["meta"]["cold_memory"] = memory_snapshot(cluster)
+            report["progress_writes"] = t.phase("progress writes", lambda: progress_writes(
+                cluster.redis_url))
             watcher = Watcher(cluster.url("threading")).start()
             series = _phases(config, cluster, source, tiny, report, t)
             watch = watcher.stop()

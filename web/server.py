@@ -8,8 +8,11 @@ which starts a thread per connection without bound.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import re
+import signal
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +30,10 @@ _TOKEN_IN_URL = re.compile(r"([?&]token=)[^&\s\"]*")
 LISTEN_BACKLOG = 512
 SPARE_CONNECTIONS = 64
 """Connections accepted beyond the thread pool, waiting (parked) for a free thread."""
+GRACEFUL_S = 3
+"""Seconds a stopping web tier gives requests in flight; Socket.IO clients never end
+theirs, and reconnect (to another process, or this one restarted) on their own."""
+PR_SET_PDEATHSIG = 1
 
 
 class RedactTokens(logging.Filter):
@@ -54,11 +61,18 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         else f"{settings.host}:{settings.port}",
         "workers": 1, "worker_class": "gthread", "threads": settings.web_threads,
         "worker_connections": settings.web_threads + SPARE_CONNECTIONS,
-        "backlog": LISTEN_BACKLOG, "keepalive": 5, "timeout": 60, "graceful_timeout": 10,
+        "backlog": LISTEN_BACKLOG, "keepalive": 5, "timeout": 60,
+        "graceful_timeout": GRACEFUL_S, "post_fork": _die_with_the_arbiter,
         "accesslog": None, "errorlog": "-", "loglevel": settings.log_level.lower(),
         "limit_request_line": 8190, "limit_request_fields": 100,
         "proc_name": "ffcluster-web", "preload_app": False, "control_socket_disable": True,
     }
+
+
+def _die_with_the_arbiter(_server: Any, _worker: Any) -> None:
+    """Run in the forked worker: if the arbiter is killed outright, the worker goes too."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class ThreadedServer(BaseApplication):  # type: ignore[misc]
