@@ -7,6 +7,7 @@ data dir. Valid media of odd shape or odd name encodes. Malformed API input is a
 
 from __future__ import annotations
 
+import http.client
 import re
 import socket
 import struct
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -369,12 +371,19 @@ def test_downloads_never_leave_the_job_output_dir(cluster: Cluster, small: Path)
     wait_for(lambda: job(cluster, job_id)["state"] == "done", timeout=60, interval=0.1,
              message="download job")
     base = f"{cluster.api}/jobs/{job_id}/outputs"
-    for name in (f"../../uploads/{job_id}.mp4", "..%2F..%2Fuploads%2F" + f"{job_id}.mp4",
-                 "/etc/passwd", "%2Fetc%2Fpasswd", "....//....//etc/passwd",
-                 f"..\\..\\uploads\\{job_id}.mp4"):
-        response = requests.get(f"{base}/{name}", timeout=10)
-        assert response.status_code in (404, 400), (name, response.status_code)
-        assert b"root:" not in response.content and b"ftyp" not in response.content, name
+    parts = urlsplit(cluster.api)
+    guarded = (f"../../uploads/{job_id}.mp4", f"..\\..\\uploads\\{job_id}.mp4",
+               "..%2F..%2Fuploads%2F" + f"{job_id}.mp4", ".chunks/x", "../../../../etc/passwd")
+    for name in (*guarded, "/etc/passwd", "%2Fetc%2Fpasswd", "....//....//etc/passwd"):
+        # Raw request line: an HTTP library would normalise ``..`` away before sending.
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        connection.request("GET", f"{urlsplit(base).path}/{name}")
+        response = connection.getresponse()
+        body = response.read()
+        assert response.status in (404, 400), (name, response.status)
+        assert b"root:" not in body and b"ftyp" not in body, name
+        if name in guarded:  # refused by the download guard itself, not by routing
+            assert b"has no output named" in body, (name, body)
     served = requests.get(f"{base}/{job(cluster, job_id)['renditions'][0]['output']}",
                           timeout=10)
     assert served.status_code == 200 and served.content[4:8] == b"ftyp"

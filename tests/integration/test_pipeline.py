@@ -9,7 +9,7 @@ from common.settings import Settings
 from tests.support.jobs import EventRecorder, submit, wait_for_job
 from tests.support.media import duration, ffprobe, make_clip, stream
 from tests.support.ports import wait_for
-from tests.support.workers import WorkerProcess
+from tests.support.workers import WorkerProcess, check_codec_choice
 
 
 def _is_faststart(path: Path) -> bool:
@@ -36,11 +36,9 @@ def test_ladder_encodes_with_visible_gpu_fallback(
         assert audio is not None and audio["codec_name"] == "aac"
         assert abs(duration(info) - job.source.duration) <= 0.1
         assert _is_faststart(output)
-        # The worker was started with --gpu on on a machine without a GPU: NVENC really
-        # fails, and the rendition says so instead of downgrading silently.
-        assert rendition.codec == "libx264"
-        nvenc = [f for f in rendition.fallbacks if f.codec == "h264_nvenc"]
-        assert nvenc and "libcuda" in nvenc[0].error
+        # The worker was started with --gpu on: without a GPU NVENC really fails and the
+        # rendition says so instead of downgrading silently; with one, NVENC encodes.
+        check_codec_choice(rendition, gpu_worker)
         assert rendition.queue == "gpu"
         assert rendition.worker and rendition.worker.startswith("gpu1@")
         assert rendition.percent == 100.0 and rendition.attempts == 1
@@ -84,8 +82,9 @@ def test_progress_events_arrive_in_order_and_match_the_record(
                for e in progress)
     # At most 4 events in any one-second window per rendition (the final 100% may always
     # follow), counted when they crossed Redis: a held block keeps its earlier ``ts``.
+    # 50 ms of slack for Redis and thread wake-up jitter on the receiving side.
     times = sorted(e["_received_at"] for e in progress)[:-1]
-    assert all(b - a >= 1.0 for a, b in zip(times, times[4:], strict=False)), times
+    assert all(b - a >= 0.95 for a, b in zip(times, times[4:], strict=False)), times
     states = [e["job"]["state"] for e in events.of("job", job.id)]
     assert states.index("probing") < states.index("encoding") < states.index("done")
 

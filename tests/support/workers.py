@@ -9,6 +9,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -114,3 +115,20 @@ def pid_exists(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def check_codec_choice(rendition: Any, worker: WorkerProcess) -> None:
+    """What holds on any machine for a rendition routed to ``gpu``: its codec is one the
+    worker advertises, and each hardware encoder that failed first is recorded with
+    FFmpeg's own line (on a machine without a GPU, NVENC fails and libx264 encodes)."""
+    client = redis.Redis.from_url(worker.settings.effective_redis_url)
+    [info] = [w for w in registry.list_workers(client) if w.hostname.startswith(f"{worker.name}@")]
+    codec = rendition["codec"] if isinstance(rendition, dict) else rendition.codec
+    fallbacks = rendition["fallbacks"] if isinstance(rendition, dict) else [
+        {"codec": f.codec, "error": f.error} for f in rendition.fallbacks]
+    assert codec in info.encoders, (codec, info.encoders)
+    for fallback in fallbacks:
+        assert fallback["codec"] != codec and fallback["error"].strip(), fallback
+        assert fallback["codec"] in info.hw_failures or fallback["codec"].startswith("h264_")
+    if codec == "libx264" and info.gpu:  # tagged `on` with no working hardware encoder
+        assert any(f["codec"].startswith("h264_") for f in fallbacks), fallbacks

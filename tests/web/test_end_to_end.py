@@ -12,7 +12,7 @@ from tests.support.live import RecordingClient, wait_for_listeners
 from tests.support.media import make_clip
 from tests.support.redis_server import RedisServer
 from tests.support.web import start_web_with
-from tests.support.workers import WorkerProcess
+from tests.support.workers import WorkerProcess, check_codec_choice
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -57,8 +57,7 @@ def test_upload_encode_and_download_with_live_events(
         assert states.index("encoding") < states.index("done")
 
         for rendition in job["renditions"]:
-            assert rendition["codec"] == "libx264"
-            assert any(f["codec"] == "h264_nvenc" for f in rendition["fallbacks"])
+            check_codec_choice(rendition, gpu_worker)
             url = f"{web.url}/api/jobs/{job_id}/outputs/{rendition['output']}"
             part = requests.get(url, headers={"Range": "bytes=0-11"}, timeout=10)
             assert part.status_code == 206 and part.content[4:8] == b"ftyp"
