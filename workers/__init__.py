@@ -1,1 +1,2 @@
-"""Celery workers: thin tasks over plain, testable FFmpeg functions."""
+"""Celery workers, by role: ``ffmpeg/`` (plain FFmpeg functions), ``steps/`` (job steps over
+the record), ``runtime/`` (the Celery worker process: app, tasks, heartbeat, leases)."""

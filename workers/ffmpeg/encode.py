@@ -1,4 +1,4 @@
-"""Encode one rendition: try each codec in order, verify the file, then publish it atomically."""
+"""Encode several outputs with one FFmpeg: try each codec in order, verify, publish atomically."""
 
 from __future__ import annotations
 
