@@ -7,7 +7,7 @@ from pathlib import Path
 
 from common.settings import ASYNC_MODES, GPU_MODES
 
-COMMANDS = ("up", "worker", "web", "submit", "status")
+COMMANDS = ("up", "worker", "web", "submit", "status", "health")
 
 
 def positive_int(text: str) -> int:
@@ -96,11 +96,21 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
     _add_client_options(status)
 
 
+def _add_health(sub: argparse._SubParsersAction) -> None:
+    health = sub.add_parser(
+        "health", help="exit 0 when the local web tier is alive (a container health check)",
+        description="GET /api/live (or /api/ready with --ready) on the web tier of this host "
+        "and exit 0 on 200, 1 otherwise; needs nothing but Python.")
+    health.add_argument("--ready", action="store_true",
+                        help="check readiness (Redis reachable, a worker online) instead")
+    health.add_argument("--url", help="web tier address (default http://127.0.0.1:PORT)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ffcluster", description="A distributed video-encoding cluster.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_up, _add_worker, _add_web, _add_submit, _add_status):
+    for add in (_add_up, _add_worker, _add_web, _add_submit, _add_status, _add_health):
         add(sub)
     return parser

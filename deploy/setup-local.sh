@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent local set-up, run by `make setup`, `make run` and `make test`:
-#   1. system programs (ffmpeg, redis-server; chromium and docker-compose for some tests),
+#   1. system programs (ffmpeg, redis-server; chromium, docker-compose, podman, runc,
+#      netavark, aardvark-dns and debootstrap for the browser and deployment tests),
 #      installed with apt-get when missing and we are root or may sudo;
 #   2. .venv with the project installed (again only when pyproject.toml or Python changed).
 set -euo pipefail
@@ -13,7 +14,7 @@ STAMP="$VENV/.ffcluster-installed"
 say() { printf 'setup: %s\n' "$*"; }
 
 REQUIRED=(ffmpeg ffprobe redis-server)   # `ffcluster up` and most tests
-OPTIONAL=(chromium docker-compose)       # browser tests; compose file validation
+OPTIONAL=(chromium docker-compose podman runc debootstrap)   # browser and deployment tests
 
 apt_package() {
     case "$1" in
@@ -46,6 +47,10 @@ wanted_packages() {
     if command -v apt-get >/dev/null 2>&1 && ! compgen -G "/usr/share/fonts/truetype/liberation*" \
             >/dev/null; then
         echo fonts-liberation   # so that browser screenshots show text
+    fi
+    if command -v apt-get >/dev/null 2>&1 && [ ! -x /usr/lib/podman/netavark ]; then
+        echo netavark       # podman's network backend, with aardvark-dns for service names
+        echo aardvark-dns
     fi
     if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 && [ ! -x "$VENV/bin/python" ]; then
         echo python3-venv

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-PUBLIC_ENDPOINTS = frozenset({"api.health"})
+PUBLIC_ENDPOINTS = frozenset({"api.health", "api.live", "api.ready"})
 QUERY_TOKEN_ENDPOINTS = frozenset({"api.download_output"})
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
@@ -86,6 +86,24 @@ def health() -> tuple[Response, int]:
                     error="Redis does not answer.")
         return jsonify(body), 503
     return jsonify(body), 200
+
+
+@bp.get("/live")
+def live() -> Response:
+    """Liveness: this process serves requests (touches nothing else, so a Redis blip never
+    makes an orchestrator restart a healthy web tier)."""
+    return jsonify(status="alive", async_mode=web_context().settings.async_mode)
+
+
+@bp.get("/ready")
+def ready() -> tuple[Response, int]:
+    """Readiness to take jobs: Redis answers and at least one worker is online, or why not."""
+    response, status = health()
+    body = response.get_json()
+    if status == 200 and not body.get("workers_online"):
+        body.update(status="no workers", error="No worker is online to encode jobs.")
+        return jsonify(body), 503
+    return jsonify(body), status
 
 
 @bp.get("/profiles")

@@ -18,9 +18,20 @@ def _paths() -> dict[str, Any]:
     job_ok = {"description": "The job JSON.", "content": _JOB}
     return {
         "/api/health": {"get": {
-            "summary": "Liveness and readiness: Redis reachability and workers online.",
+            "summary": "Redis reachability and workers online (the dashboard's check).",
             "security": [],
             "responses": {"200": _json("Healthy."), "503": _json("Redis does not answer.")},
+        }},
+        "/api/live": {"get": {
+            "summary": "Liveness: the process serves requests; touches nothing else.",
+            "security": [],
+            "responses": {"200": _json("Alive.")},
+        }},
+        "/api/ready": {"get": {
+            "summary": "Readiness to take jobs: Redis answers and a worker is online.",
+            "security": [],
+            "responses": {"200": _json("Ready."),
+                          "503": _json("Not ready, with the reason in `error`.")},
         }},
         "/api/profiles": {"get": {
             "summary": "The encoding ladder this cluster offers.",

@@ -48,6 +48,23 @@ def test_health_when_redis_is_down_answers_fast(tmp_path: Path) -> None:
     assert response.get_json()["status"] == "degraded"
 
 
+def test_liveness_needs_nothing_and_readiness_needs_redis_and_a_worker(
+        app: Flask, client: FlaskClient, tmp_path: Path) -> None:
+    assert client.get("/api/live").status_code == 200
+    not_ready = client.get("/api/ready")
+    assert not_ready.status_code == 503
+    assert not_ready.get_json()["error"] == "No worker is online to encode jobs."
+    registry.announce(app.extensions["ffcluster.redis"], _worker("cpu@a", False), ttl_s=30)
+    ready = client.get("/api/ready")
+    assert ready.status_code == 200 and ready.get_json()["workers_online"] == 1
+    dead_url = f"redis://127.0.0.1:{free_port()}/0"
+    down = create_app(Settings.from_env({}, data_dir=tmp_path, redis_url=dead_url),
+                      producer=RecordingProducer(), message_queue=False).test_client()
+    assert down.get("/api/live").status_code == 200  # a Redis outage is no reason to restart
+    assert down.get("/api/ready").status_code == 503
+    assert down.get("/api/ready").get_json()["error"] == "Redis does not answer."
+
+
 def test_errors_are_json_sentences(app: Flask) -> None:
     @app.get("/api/boom")
     def boom() -> str:
