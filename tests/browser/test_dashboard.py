@@ -13,7 +13,7 @@ from common.settings import Settings
 from tests.support.web import WebProcess, start_web_with
 from tests.support.workers import WorkerProcess, check_codec_choice
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 
 RECORD_PERCENTS = """() => {
   window.__percents = [];

@@ -13,6 +13,8 @@ from playwright.sync_api import Page
 from tests.support.ports import free_port, wait_for
 from tests.support.web import WebProcess
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 
 @pytest.fixture
 def other_site(web: WebProcess) -> Iterator[str]:

@@ -12,7 +12,7 @@ from tests.support.ports import wait_for
 from tests.support.web import WebProcess
 from tests.support.workers import WorkerProcess
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 def test_finished_job_plays_two_seconds_in_the_page(

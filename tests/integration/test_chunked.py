@@ -18,6 +18,8 @@ from tests.support.media import duration, ffprobe, make_clip, stream
 from tests.support.redis_server import RedisServer
 from tests.support.workers import WorkerProcess, start_worker
 
+pytestmark = pytest.mark.slow
+
 SECONDS, CHUNK = 20, 4
 
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import redis
 
 from common.settings import Settings
@@ -15,6 +16,8 @@ from common.tasknames import ENCODE_CHUNK, QUEUE_CPU
 from tests.support.jobs import submit, wait_for_job
 from tests.support.media import make_clip, make_duration_bomb, make_resize_bomb
 from tests.support.workers import WorkerProcess
+
+pytestmark = pytest.mark.slow
 
 
 def _queued_tasks(client: redis.Redis, name: str) -> int:
