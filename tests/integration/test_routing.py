@@ -12,6 +12,7 @@ from common.states import JobState
 from common.store import JobStore
 from tests.conftest import cluster_settings
 from tests.support.jobs import producer, submit, wait_for_job
+from tests.support.media import fake_nvenc_ffmpeg, ffprobe, stream
 from tests.support.redis_server import RedisServer
 from tests.support.workers import WorkerProcess
 
@@ -29,6 +30,26 @@ def test_cpu_only_cluster_routes_to_cpu_without_hardware_attempts(
     [rendition] = job.renditions
     assert rendition.queue == "cpu" and rendition.codec == "libx264"
     assert rendition.fallbacks == []
+
+
+def test_a_working_hardware_encoder_tags_the_worker_gpu_and_routes_to_it(
+    redis_server: RedisServer, tmp_path: Path, ladder_file: Path, clip: Path,
+    worker_factory: Callable[..., WorkerProcess],
+) -> None:
+    """The positive GPU path, on any machine: an FFmpeg whose NVENC test encode succeeds."""
+    redis_server.client().flushall()
+    ffmpeg_bin = fake_nvenc_ffmpeg(tmp_path / "ffmpeg-with-nvenc")
+    settings = cluster_settings(redis_server.url, tmp_path / "data", ladder_file, gpu="auto",
+                                ffmpeg_bin=str(ffmpeg_bin))
+    worker_factory(settings, name="gpuauto")
+    [info] = registry.list_workers(redis_server.client())
+    assert info.gpu and set(info.queues) == {"cpu", "gpu"}
+    assert info.encoders[0] == "h264_nvenc" and "h264_nvenc" not in info.hw_failures
+    job = wait_for_job(settings, submit(settings, clip, profiles=["144p"]).id)
+    [rendition] = job.renditions
+    assert (rendition.queue, rendition.codec, rendition.fallbacks) == ("gpu", "h264_nvenc", [])
+    video = stream(ffprobe(settings.job_output_dir(job.id) / "144p.mp4"), "video")
+    assert video is not None and video["codec_name"] == "h264" and video["height"] == 144
 
 
 def test_task_stranded_on_gpu_queue_moves_to_cpu_when_no_gpu_worker_is_online(

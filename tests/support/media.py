@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import struct
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -77,4 +78,32 @@ def make_resize_bomb(path: Path, *, big: int = 8192, frames: int = 4) -> Path:
         (work / f"f{index}.jpg").write_bytes((work / "f2.jpg").read_bytes())
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-framerate", "2",
                     "-i", str(work / "f%d.jpg"), "-c", "copy", str(path)], check=True)
+    return path
+
+
+FAKE_NVENC = '''#!{python}
+"""Test-only FFmpeg: h264_nvenc "works" here (it is libx264 underneath); all else is real."""
+import os
+import sys
+
+NVENC_ONLY = {{"-rc": 1, "-forced-idr": 1}}
+args, skip = [], 0
+for index, arg in enumerate(sys.argv[1:]):
+    if skip:
+        skip -= 1
+        continue
+    if arg in NVENC_ONLY and "h264_nvenc" in sys.argv:
+        skip = NVENC_ONLY[arg]
+        continue
+    if arg == "p4" and args and args[-1] == "-preset":
+        arg = "ultrafast"
+    args.append("libx264" if arg == "h264_nvenc" else arg)
+os.execvp("ffmpeg", ["ffmpeg", *args])
+'''
+
+
+def fake_nvenc_ffmpeg(path: Path) -> Path:
+    """Write an ``FFCLUSTER_FFMPEG_BIN`` whose NVENC test encode succeeds (a GPU host, faked)."""
+    path.write_text(FAKE_NVENC.format(python=sys.executable))
+    path.chmod(0o755)
     return path
