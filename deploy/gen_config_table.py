@@ -44,18 +44,19 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--write", action="store_true", help="update README.md in place")
     group.add_argument("--check", action="store_true", help="exit 1 if README.md is stale")
+    parser.add_argument("--readme", type=Path, default=README, help="the README to read")
     args = parser.parse_args(argv)
     table = render()
     if not (args.write or args.check):
         print(table)
         return 0
-    current = README.read_text()
+    current = args.readme.read_text()
     wanted = replace_table(current, table)
     if args.write:
-        README.write_text(wanted)
+        args.readme.write_text(wanted)
         return 0
     if wanted != current:
-        print("README.md's configuration table is stale: run "
+        print(f"{args.readme.name}'s configuration table is stale: run "
               "`.venv/bin/python deploy/gen_config_table.py --write`.", file=sys.stderr)
         return 1
     return 0
