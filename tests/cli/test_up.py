@@ -111,6 +111,15 @@ def test_submit_wait_json_encodes_a_clip(cluster: Cluster, clip: Path) -> None:
     assert [(r["profile"], r["state"]) for r in job["renditions"]] == [("144p", "done")]
 
 
+def test_submit_wait_exits_1_when_the_job_fails(cluster: Cluster, tmp_path: Path) -> None:
+    fake = tmp_path / "not-a-video.mp4"
+    fake.write_text("this is text, not a video\n" * 50)
+    result = cluster.cli("submit", str(fake), "--profiles", "144p", "--wait", "--json")
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    job = json.loads(result.stdout)
+    assert job["state"] == "failed" and "not a video file" in job["error"]
+
+
 def test_status_lists_the_worker(cluster: Cluster) -> None:
     result = cluster.cli("status", "--json")
     assert result.returncode == 0, result.stderr

@@ -26,8 +26,10 @@ SECONDS, CHUNK = 20, 4
 @pytest.fixture(scope="module")
 def chunk_settings(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory,
                    ladder_file: Path) -> Settings:
+    # Sources over 19 s split by themselves into 4 s slices (FFCLUSTER_CHUNK_ABOVE_S).
     return cluster_settings(redis_server.url, tmp_path_factory.mktemp("data"), ladder_file,
-                            concurrency=1, x264_threads=1)
+                            concurrency=1, x264_threads=1, chunk_above_s=SECONDS - 1,
+                            chunk_seconds=CHUNK)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,9 @@ def ntsc_source(media_dir: Path) -> Path:
 @pytest.fixture(scope="module")
 def chunked_job(chunk_settings: Settings, two_workers: list[WorkerProcess],
                 ntsc_source: Path) -> Job:
-    job = submit(chunk_settings, ntsc_source, profiles=["360p", "144p"], chunk_seconds=CHUNK)
+    """No ``chunk_seconds``: the cluster splits it because it is over chunk_above_s."""
+    job = submit(chunk_settings, ntsc_source, profiles=["360p", "144p"])
+    assert job.chunk_seconds is None
     return wait_for_job(chunk_settings, job.id, timeout=240)
 
 
