@@ -38,10 +38,12 @@ TIMESTAMP_HEADER = "X-FFcluster-Timestamp"
 
 @dataclass
 class Hooks:
-    """A local webhook receiver that keeps every delivery."""
+    """A local webhook receiver that keeps every delivery; it answers 503 to the first
+    delivery of each job's ``done``, so the worker must retry it."""
 
     server: ThreadingHTTPServer
     deliveries: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    refused: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -54,12 +56,16 @@ class Hooks:
 @pytest.fixture(scope="module")
 def hooks() -> Iterator[Hooks]:
     received: list[tuple[dict[str, str], bytes]] = []
+    refused: list[tuple[dict[str, str], bytes]] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            received.append((dict(self.headers.items()), body))
-            self.send_response(204)
+            job = json.loads(body)["job"]
+            first_done = job["state"] == "done" and not any(
+                json.loads(b)["job"]["id"] == job["id"] for _, b in refused)
+            (refused if first_done else received).append((dict(self.headers.items()), body))
+            self.send_response(503 if first_done else 204)
             self.end_headers()
 
         def log_message(self, *args: object) -> None:
@@ -68,7 +74,7 @@ def hooks() -> Iterator[Hooks]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield Hooks(server, received)
+    yield Hooks(server, received, refused)
     server.shutdown()
     server.server_close()
 
@@ -157,7 +163,10 @@ def test_secrets_appear_in_no_log_record_key_or_metric(
                              if json.loads(b)["job"]["id"] == job["id"]
                              and json.loads(b)["job"]["state"] == "done"],
                     timeout=30, message="the done webhook")
-    for headers, body in done:
+    [(refused_headers, _)] = [(h, b) for h, b in hooks.refused
+                              if json.loads(b)["job"]["id"] == job["id"]]
+    for headers, body in done:  # the worker retried the refused delivery, signed anew
+        assert int(headers[TIMESTAMP_HEADER]) >= int(refused_headers[TIMESTAMP_HEADER])
         signed = f"{headers[TIMESTAMP_HEADER]}.".encode() + body
         expected = "sha256=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(headers[SIGNATURE_HEADER], expected)
