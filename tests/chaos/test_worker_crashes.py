@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -21,6 +22,7 @@ from tests.chaos.conftest import (
     wait_gone,
 )
 from tests.support.jobs import producer, submit, wait_for_job
+from tests.support.media import make_clip
 from tests.support.ports import wait_for
 from tests.support.workers import pid_exists
 
@@ -148,3 +150,42 @@ def test_time_limit_kills_ffmpeg_and_fails_the_rendition_with_a_sentence(
     assert not pid_exists(ffmpeg)
     assert "time limit" in (final.renditions[0].error or "")
     assert worker.alive()
+
+
+def test_retry_after_a_cancel_keeps_the_finished_rendition_untouched(
+    chaos_settings: Settings, worker_factory: Factory, media_dir: Path, tmp_path: Path
+) -> None:
+    """Canceled with one rendition done: a retry re-encodes only the other one."""
+    ladder = tmp_path / "two-slow-rungs.json"
+    ladder.write_text(json.dumps({"profiles": [
+        # Encoded largest first: the quick 360p ends, the slow 144p is still running.
+        {"name": "360p", "height": 360, "video_bitrate_kbps": 600, "preset": "ultrafast"},
+        {"name": "144p", "height": 144, "video_bitrate_kbps": 150, "preset": "veryslow"},
+    ]}))
+    settings = chaos_settings.with_overrides(profiles_file=ladder, fuse_renditions=False)
+    worker_factory(settings)
+    source = make_clip(media_dir / "retry-640x360.mp4", seconds=10, size="640x360")
+    job = submit(settings, source, hls=False)
+    store = JobStore(settings_client(settings))
+
+    # One worker, one encode at a time, unfused: one rendition ends while the other waits
+    # or encodes. Cancel then, and retry.
+    wait_for(lambda: (j := store.get(job.id)) and any(r.state == "done" for r in j.renditions)
+             and any(r.state == "encoding" for r in j.renditions), timeout=90,
+             message="one rendition done while the other encodes")
+    before = store.get(job.id)
+    [done] = [r for r in before.renditions if r.state == "done"]
+    assert done.profile == "360p"
+    output = settings.job_output_dir(job.id) / str(done.output)
+    stat = output.stat()
+    lifecycle.cancel_job(store, job.id)
+    wait_for_job(settings, job.id, states=("canceled",))
+    lifecycle.reset_for_retry(store, job.id)
+    producer(settings).send_task(tasknames.PROBE_JOB, args=[job.id], queue=tasknames.QUEUE_CPU)
+    final = wait_for_job(settings, job.id, timeout=120)
+    kept = final.rendition(done.profile)
+    assert (kept.state, kept.attempts, kept.finished_at) == ("done", done.attempts,
+                                                            done.finished_at)
+    assert (output.stat().st_ino, output.stat().st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
+    [redone] = [r for r in final.renditions if r.profile != done.profile]
+    assert redone.state == "done" and redone.attempts == 1
