@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,8 @@ from cli import proctree
 from cli.processes import Child, Supervisor, child_env
 from common.settings import Settings
 from tests.support.ports import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
 
 IGNORES_TERM = (
     "import os, signal, subprocess, sys, time\n"
@@ -86,3 +91,41 @@ def test_signal_stops_the_run_loop() -> None:
     supervisor.run()
     supervisor.shutdown()
     assert supervisor.stopping and not supervisor.children[0].running()
+
+
+SUPERVISE_A_STUBBORN_CHILD = (
+    "import os, sys\n"
+    "from cli.processes import Child, Supervisor\n"
+    "supervisor = Supervisor(grace_s=60)\n"
+    "supervisor.install_signal_handlers()\n"
+    "supervisor.add(Child('stubborn', [sys.executable, '-c', sys.argv[1], sys.argv[2]],"
+    " dict(os.environ)))\n"
+    "try:\n"
+    "    supervisor.run()\n"
+    "finally:\n"
+    "    supervisor.shutdown()\n"
+)
+
+
+def test_a_second_ctrl_c_kills_at_once(tmp_path: Path) -> None:
+    """The first SIGINT starts a graceful stop (60 s of grace); the second kills now."""
+    ready = tmp_path / "ready"
+    process = subprocess.Popen([sys.executable, "-c", SUPERVISE_A_STUBBORN_CHILD,
+                                IGNORES_TERM, str(ready)], cwd=ROOT)
+    try:
+        wait_for(ready.exists, timeout=20, message="the stubborn child ready")
+        tree = proctree.descendants(process.pid)
+        process.send_signal(signal.SIGINT)
+        wait_for(lambda: any(p.pid != process.pid and proctree.is_alive(p) for p in tree),
+                 timeout=5, message="the child still running after the first Ctrl-C")
+        with pytest.raises(subprocess.TimeoutExpired):
+            process.wait(timeout=1.0)  # the first one waits out the grace period
+        second = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+        assert time.monotonic() - second < 5
+        assert not [p for p in tree if proctree.is_alive(p)]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
