@@ -61,6 +61,11 @@ def worker(hostname: str) -> str:
     return f"{PREFIX}:worker:{hostname}"
 
 
+def worker_disk_full(hostname: str) -> str:
+    """Set (with a TTL) while a worker's disk is full: its pool processes pass work on."""
+    return f"{PREFIX}:worker:{hostname}:disk-full"
+
+
 def worker_tasks(hostname: str) -> str:
     """Set of the work refs a worker is doing now."""
     return f"{PREFIX}:worker:{hostname}:tasks"

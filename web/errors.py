@@ -19,6 +19,7 @@ SENTENCES = {
     413: "The upload is larger than this cluster accepts.",
     415: "The request body has an unsupported content type.",
     429: "Too many requests; slow down.",
+    507: "The server has no space left to store this.",
     500: "The server failed to handle this request; the error was logged.",
     503: "A service the web tier needs is unavailable; try again shortly.",
 }

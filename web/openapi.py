@@ -68,7 +68,8 @@ def _paths() -> dict[str, Any]:
                     },
                 }}}},
                 "responses": {"202": {"description": "Job accepted.", "content": _JOB},
-                              "400": _ERROR, "401": _ERROR, "413": _ERROR, "503": _ERROR},
+                              "400": _ERROR, "401": _ERROR, "403": _ERROR, "413": _ERROR,
+                              "503": _ERROR, "507": _ERROR},
             },
         },
         "/api/jobs/{job_id}": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -168,6 +169,13 @@ def receive_upload(
     except ValueError as exc:
         receiver.cleanup()
         raise ApiError(400, "The multipart body is malformed.") from exc
+    except OSError as exc:
+        receiver.cleanup()
+        if exc.errno == errno.ENOSPC:
+            log.error("no space left for an upload in %s", directory)
+            raise ApiError(507, "The server has no space left to store this upload; "
+                           "nothing was kept. Try again later.") from None
+        raise
     except BaseException:
         receiver.cleanup()
         raise

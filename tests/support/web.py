@@ -46,7 +46,7 @@ def start_web(
 
 def start_web_with(
     settings: Settings, async_mode: str, extra_env: dict[str, str] | None = None,
-    port: int | None = None,
+    port: int | None = None, argv_prefix: list[str] | None = None,
 ) -> WebProcess:
     """Start ``ffcluster web`` (``python -m cli.main web``); return once /api/health answers."""
     port = port or free_port()
@@ -65,7 +65,7 @@ def start_web_with(
     log_path = data_dir / f"web-{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "web"], cwd=ROOT, env=env,
+            [*(argv_prefix or []), sys.executable, "-m", "cli.main", "web"], cwd=ROOT, env=env,
             stdout=log_file, stderr=subprocess.STDOUT,
         )
     web = WebProcess(f"http://127.0.0.1:{port}", process, log_path)

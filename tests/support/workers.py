@@ -56,15 +56,20 @@ def kill_group(pgid: int) -> None:
 
 
 def start_worker(settings: Settings, log_dir: Path, name: str, *,
-                 wait_online: bool = True, timeout: float = 60) -> WorkerProcess:
-    """Start `python -m workers.runtime.main` with ``settings`` and wait until it heartbeats."""
+                 wait_online: bool = True, timeout: float = 60,
+                 argv_prefix: list[str] | None = None) -> WorkerProcess:
+    """Start `python -m workers.runtime.main` with ``settings`` and wait until it heartbeats.
+
+    ``argv_prefix`` runs it under another program (``unshare``, for a private mount).
+    """
     settings = settings.with_overrides(worker_name=name)
     env = {**os.environ, **settings.environment(), "PYTHONUNBUFFERED": "1"}
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "workers.runtime.main"], cwd=REPO_ROOT, env=env,
+            [*(argv_prefix or []), sys.executable, "-m", "workers.runtime.main"],
+            cwd=REPO_ROOT, env=env,
             stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
         )
     worker = WorkerProcess(name, process, log_path, settings)

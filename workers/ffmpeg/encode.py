@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
@@ -37,6 +38,10 @@ class EncodeFailed(Exception):
         self.fallbacks = fallbacks
 
 
+class OutOfSpace(Exception):
+    """The worker's disk filled up while writing: nothing about the job or the codec."""
+
+
 class EncodeStopped(Exception):
     """The encode was stopped from outside (canceled, lease lost) and left no file."""
 
@@ -62,6 +67,28 @@ def codec_chain(plan: RenditionPlan, hardware: list[str], *, copy_only: bool = F
         return [COPY]
     chain = [COPY] if plan.passthrough else []
     return [*chain, *hardware, SOFTWARE_H264]
+
+
+DISK_CHECK_BYTES = 256 * 1024
+
+
+def disk_full(directory: Path) -> bool:
+    """Whether ``directory`` cannot take another quarter MiB (a real write, then removed).
+
+    Asked after a failed encode: FFmpeg does not always exit non-zero, or say so, when a
+    write fails, and a free-space figure can lie (reserved blocks, quotas).
+    """
+    probe = directory / f".space-check.{secrets.token_hex(4)}"
+    try:
+        with probe.open("wb") as handle:
+            handle.write(b"\0" * DISK_CHECK_BYTES)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    finally:
+        probe.unlink(missing_ok=True)
+    return False
 
 
 def temp_path(output: Path) -> Path:
@@ -157,7 +184,13 @@ def encode_group(
     starts from the beginning. Outputs appear only complete and verified, all together.
     """
     for target in targets:
-        target.output.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.output.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise OutOfSpace("The worker ran out of disk space before the encode "
+                                 "started.") from None
+            raise
     fallbacks: list[Fallback] = []
     for codec in codecs:
         if on_attempt is not None:
@@ -175,6 +208,9 @@ def encode_group(
                              timeout_s=timeout_s)
             if run.stopped:
                 raise EncodeStopped("the encode was stopped")
+            if not run.ok and (run.out_of_space or disk_full(partials[0].parent)):
+                raise OutOfSpace("The worker ran out of disk space writing the output; what "
+                                 "it wrote was removed.")
             if not run.ok and run.hit_pixel_limit:  # the source, not the codec: stop here
                 raise EncodeFailed(
                     "A frame of the video is larger than this cluster accepts "
@@ -189,6 +225,9 @@ def encode_group(
             try:
                 facts = _verify_all(partials, targets, expected, codec, ffprobe_bin)
             except ValueError as exc:
+                if disk_full(partials[0].parent):  # a write cut short: FFmpeg may exit 0
+                    raise OutOfSpace("The worker ran out of disk space writing the output; "
+                                     "what it wrote was removed.") from None
                 fallbacks.append(Fallback(codec, f"{str(exc)[0].upper()}{str(exc)[1:]}."))
                 continue
             for partial, target in zip(partials, targets, strict=True):

@@ -38,6 +38,10 @@ PIXEL_LIMIT_MESSAGE = "exceeds specified max pixel count"
 """How libavutil says a frame is over ``-max_pixels`` (its own wording, since FFmpeg 3.x)."""
 
 
+NO_SPACE_MESSAGE = "No space left on device"
+"""strerror(ENOSPC), as FFmpeg prints it when a write fails."""
+
+
 @dataclass
 class FFmpegRun:
     """How an FFmpeg run ended."""
@@ -55,6 +59,11 @@ class FFmpegRun:
     def hit_pixel_limit(self) -> bool:
         """Whether a decoded frame was larger than ``-max_pixels`` allows (a resize bomb)."""
         return any(PIXEL_LIMIT_MESSAGE in line for line in self.stderr_lines)
+
+    @property
+    def out_of_space(self) -> bool:
+        """Whether FFmpeg could not write because the disk is full (the worker's, not the job's)."""
+        return any(NO_SPACE_MESSAGE in line for line in self.stderr_lines)
 
     @property
     def error_line(self) -> str:

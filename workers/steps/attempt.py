@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from celery.exceptions import SoftTimeLimitExceeded
 
+from common import keys
 from common.jobs import Fallback, Job, Rendition
 from common.states import RenditionState
 from workers.ffmpeg.commands import EncodeOptions, Window
@@ -20,6 +21,7 @@ from workers.ffmpeg.encode import (
     EncodeResult,
     EncodeStopped,
     EncodeTarget,
+    OutOfSpace,
     encode_group,
 )
 from workers.ffmpeg.progress import Progress
@@ -102,12 +104,30 @@ def encode(ctx: WorkerContext, job: Job, attempt: Attempt,
         log.info("%s %s%s stopped (canceled or taken over)", job.id, attempt.what,
                  ", ".join(attempt.profiles))
         raise AttemptEnded(Outcome.STOPPED) from None
+    except OutOfSpace as exc:
+        release_for_disk_space(ctx, job.id, attempt, str(exc))
     except EncodeFailed as exc:
         fail(ctx, job.id, attempt, str(exc), exc.fallbacks)
     except SoftTimeLimitExceeded:
         fail(ctx, job.id, attempt,
              f"The encode ran over the {settings.task_time_limit_s}s time limit.")
     raise AssertionError("unreachable")
+
+
+DISK_FULL_PAUSE_S = 60
+"""How long a worker whose disk filled up passes every task on to other workers."""
+
+
+def release_for_disk_space(ctx: WorkerContext, job_id: str, attempt: Attempt,
+                           error: str) -> None:
+    """Give the attempt's work back (the reaper queues it again at once, for any worker),
+    and make this worker pass tasks on for a while: its disk, not the job, is the problem."""
+    log.error("%s: %s", ctx.hostname, error)
+    ctx.redis.set(keys.worker_disk_full(ctx.hostname), error, ex=DISK_FULL_PAUSE_S)
+    sentence = f"{ctx.hostname}: {error} It is queued again for another worker."
+    ctx.notify_job(record.update_each(ctx, job_id, attempt.profiles,
+                                      record.released(sentence, attempt.chunk)))
+    raise AttemptEnded(Outcome.RELEASED)
 
 
 def fail(ctx: WorkerContext, job_id: str, attempt: Attempt, error: str,

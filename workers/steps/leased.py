@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from enum import StrEnum
+from typing import Any
 
+from common import keys
 from common.jobs import Job
 from common.store import StaleUpdate
 from common.workref import WorkKind, WorkRef
@@ -18,6 +21,9 @@ from workers.steps.layout import UnsafeRecord
 log = logging.getLogger(__name__)
 
 
+PASS_ON_DELAY_S = 0.5
+
+
 class Outcome(StrEnum):
     DONE = "done"
     FAILED = "failed"
@@ -27,6 +33,10 @@ class Outcome(StrEnum):
     """Nothing left to do (a late duplicate)."""
     BUSY = "busy"
     """Another live worker holds the lease: it does the work, or the reaper requeues it."""
+    RELEASED = "released"
+    """Given back for another worker (this one's disk is full); the reaper requeues it."""
+    PASSED_ON = "passed on"
+    """Not started here (this worker's disk is full): the task was sent to the queue again."""
 
 
 def work_open(job: Job | None, ref: WorkRef) -> bool:
@@ -47,7 +57,9 @@ Work = Callable[[dict[WorkRef, Lease]], Outcome]
 
 
 def run_leased(ctx: WorkerContext, refs: list[WorkRef], task_id: str | None, work: Work,
-               *, then: Callable[[], None]) -> tuple[Outcome, list[WorkRef]]:
+               *, then: Callable[[], None],
+               again: tuple[str, list[Any], str | None] | None = None
+               ) -> tuple[Outcome, list[WorkRef]]:
     """Take the lease of every open ref, run ``work`` with those taken, then run ``then``.
 
     Returns the outcome and the refs another live worker holds (left to it). A step that
@@ -57,6 +69,11 @@ def run_leased(ctx: WorkerContext, refs: list[WorkRef], task_id: str | None, wor
     job = ctx.store.get(refs[0].job_id)
     if job is None or job.terminal:
         return Outcome.SKIPPED, []
+    if again is not None and ctx.redis.exists(keys.worker_disk_full(ctx.hostname)):
+        name, args, queue = again  # pass it on: another worker takes it from the queue
+        time.sleep(PASS_ON_DELAY_S)  # a rate limit while no worker has room, not a wait
+        ctx.send(name, args, queue=queue)
+        return Outcome.PASSED_ON, []
     open_refs = [ref for ref in refs if work_open(job, ref)]
     leases: dict[WorkRef, Lease] = {}
     busy: list[WorkRef] = []

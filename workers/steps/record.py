@@ -115,8 +115,22 @@ def requeued(queue: str) -> RenditionMutation:
     """Put a rendition whose worker died back to queued (the reaper's write)."""
 
     def apply(job: Job, rendition: Rendition) -> None:
+        if rendition.state == RenditionState.ENCODING:  # else: released, and it says why
+            rendition.error = f"Its worker {rendition.worker} stopped; queued again."
         rendition.state, rendition.queue, rendition.percent = RenditionState.QUEUED, queue, 0.0
-        rendition.error = f"Its worker {rendition.worker} stopped; queued again."
+
+    return apply
+
+
+def released(reason: str, chunk: int | None) -> RenditionMutation:
+    """Give the work back for another worker (this one cannot do it now), saying why."""
+
+    def apply(job: Job, rendition: Rendition) -> None:
+        rendition.error, rendition.eta_s = reason, None
+        if chunk is None:
+            rendition.state, rendition.percent = RenditionState.QUEUED, 0.0
+        else:  # the other slices may be running elsewhere; this one is encoded again
+            rendition.set_chunk_percent(chunk, 0.0)
 
     return apply
 
