@@ -6,10 +6,14 @@ import re
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 from playwright.sync_api import Page, expect
 
+from common.jobs import Job
 from common.settings import Settings
+from common.states import JobState
+from common.store import JobStore
 from tests.support.web import WebProcess, start_web_with
 from tests.support.workers import WorkerProcess, check_codec_choice
 
@@ -120,8 +124,13 @@ def test_badge_follows_the_server_and_resyncs(
         web.stop()
         expect(badge).to_have_attribute("data-status", "reconnecting", timeout=15_000)
         expect(badge).to_have_text("Reconnecting")
+        # A job recorded while the page had no server: only a resync can show it.
+        missed = JobStore(redis.Redis.from_url(settings.effective_redis_url)).create(
+            Job.new("made-while-away.mp4", "made-while-away.mp4", state=JobState.FAILED,
+                    error="recorded while the web tier was down"))
         web = start_web_with(settings, "threading", port=port)
         expect(badge).to_have_attribute("data-status", "online", timeout=30_000)
+        expect(page.locator(f".job[data-job-id='{missed.id}']")).to_be_visible(timeout=15_000)
     finally:
         web.stop()
 
