@@ -69,7 +69,7 @@ def _per_event(store: JobStore, way: Writer, renditions: int, chunks: int) -> di
     for n in range(EVENTS):
         way(store, job, f"r{n % renditions}", (n % chunks) if chunks else None)
     after = _counters(store.redis)
-    return {"commands_per_event": round((after[0] - before[0] - 1) / EVENTS, 2),
+    return {"commands_per_event": round((after[0] - before[0]) / EVENTS, 2),
             "bytes_written_per_event": round((after[1] - before[1]) / EVENTS, 1),
             "bytes_read_per_event": round((after[2] - before[2]) / EVENTS, 1)}
 

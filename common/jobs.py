@@ -119,8 +119,12 @@ class Rendition:
 
     def set_chunk_percent(self, index: int, percent: float) -> None:
         """Set one slice's percent; the rendition's bar shows the mean over its slices."""
-        self.chunk_percent[index] = percent
-        self.percent = round(sum(self.chunk_percent) / self.chunks, 1)
+        self.set_chunk_percents([*self.chunk_percent[:index], percent,
+                                 *self.chunk_percent[index + 1:]])
+
+    def set_chunk_percents(self, percents: list[float]) -> None:
+        self.chunk_percent = percents
+        self.percent = round(sum(percents) / self.chunks, 1)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

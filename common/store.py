@@ -100,10 +100,11 @@ def _merge_live(rendition: Rendition, live: dict[str, bytes]) -> None:
         if name in values and not (name == "percent" and rendition.chunks):
             setattr(rendition, name, values[name])
     if rendition.chunks and len(rendition.chunk_percent) == rendition.chunks:
-        for index, base in enumerate(list(rendition.chunk_percent)):
-            value = live.get(f"{CHUNK_LIVE_PREFIX}{rendition.profile}:{index}")
-            rendition.set_chunk_percent(
-                index, float(value) if base < 100.0 and value is not None else base)
+        values = [live.get(f"{CHUNK_LIVE_PREFIX}{rendition.profile}:{index}")
+                  for index in range(rendition.chunks)]
+        rendition.set_chunk_percents([
+            float(value) if base < 100.0 and value is not None else base
+            for base, value in zip(rendition.chunk_percent, values, strict=True)])
 
 
 def _decode(raw: dict[Any, Any], live: dict[Any, Any] | None = None) -> Job | None:
@@ -242,7 +243,7 @@ class JobStore:
 
         return self.update(job_id, apply)
 
-    def set_state(self, job_id: str, state: Any, error: str | None = None) -> Job:
+    def set_state(self, job_id: str, state: JobState, error: str | None = None) -> Job:
         def apply(job: Job) -> None:
             job.state = state
             if error is not None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.ports import wait_for
+from tests.support.processes import stop_process
 
 BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
 CACHE_DIR = Path(os.path.expanduser("~/.cache/ffcluster"))
@@ -75,13 +76,7 @@ class Engine:
         return result
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def start_engine() -> Engine:

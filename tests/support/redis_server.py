@@ -10,6 +10,7 @@ from pathlib import Path
 import redis
 
 from tests.support.ports import free_port, wait_for
+from tests.support.processes import stop_process
 
 
 @dataclass
@@ -26,13 +27,7 @@ class RedisServer:
         return redis.Redis.from_url(self.url)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def start_redis(directory: Path, appendonly: bool = False, port: int | None = None) -> RedisServer:

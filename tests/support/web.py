@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import requests
 
 from common.settings import Settings
 from tests.support.ports import free_port, wait_for
+from tests.support.processes import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,13 +27,7 @@ class WebProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def start_web(

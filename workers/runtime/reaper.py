@@ -10,11 +10,11 @@ from common import keys
 from common.jobs import Job
 from common.registry import choose_queue
 from common.store import JobStore, StaleUpdate
-from common.tasknames import ENCODE_CHUNK, ENCODE_RENDITION, QUEUE_CPU, QUEUE_GPU, STITCH_RENDITION
+from common.tasknames import QUEUE_CPU, QUEUE_GPU
 from common.workref import BadWorkRef, WorkKind, WorkRef
 from workers.runtime.context import TaskSender
 from workers.steps import record
-from workers.steps.leased import work_open
+from workers.steps.leased import task_for, work_open
 
 log = logging.getLogger(__name__)
 
@@ -23,22 +23,16 @@ REAP_LOCK_MS = 10_000
 
 def _requeue(producer: TaskSender, store: JobStore, job: Job, ref: WorkRef) -> None:
     """Put one abandoned, still open piece of work back on its queue."""
+    queue = None
     if ref.kind == WorkKind.CHUNK:
         index = int(ref.index or 0)
-        open_renditions = [r for r in job.renditions if r.chunk_open(index)]
-        for rendition in open_renditions:
+        for rendition in [r for r in job.renditions if r.chunk_open(index)]:
             store.update_rendition(job.id, rendition.profile, record.chunk_requeued(index))
-        producer.send_task(ENCODE_CHUNK, args=[job.id, index],
-                           queue=open_renditions[0].queue or QUEUE_CPU)
-        return
-    profile = str(ref.profile)
-    if ref.kind == WorkKind.STITCH:
-        producer.send_task(STITCH_RENDITION, args=[job.id, profile],
-                           queue=job.rendition(profile).queue or QUEUE_CPU)
-        return
-    queue = choose_queue(store.redis)
-    store.update_rendition(job.id, profile, record.requeued(queue))
-    producer.send_task(ENCODE_RENDITION, args=[job.id, profile], queue=queue)
+    elif ref.kind == WorkKind.RENDITION:
+        queue = choose_queue(store.redis)  # a GPU worker may have gone since it was planned
+        store.update_rendition(job.id, str(ref.profile), record.requeued(queue))
+    name, args, queue = task_for(job, ref, queue)
+    producer.send_task(name, args=args, queue=queue)
 
 
 def requeue_abandoned(producer: TaskSender, store: JobStore) -> list[WorkRef]:

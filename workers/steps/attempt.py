@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import NoReturn
 
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -111,7 +112,6 @@ def encode(ctx: WorkerContext, job: Job, attempt: Attempt,
     except SoftTimeLimitExceeded:
         fail(ctx, job.id, attempt,
              f"The encode ran over the {settings.task_time_limit_s}s time limit.")
-    raise AssertionError("unreachable")
 
 
 DISK_FULL_PAUSE_S = 60
@@ -119,7 +119,7 @@ DISK_FULL_PAUSE_S = 60
 
 
 def release_for_disk_space(ctx: WorkerContext, job_id: str, attempt: Attempt,
-                           error: str) -> None:
+                           error: str) -> NoReturn:
     """Give the attempt's work back (the reaper queues it again at once, for any worker),
     and make this worker pass tasks on for a while: its disk, not the job, is the problem."""
     log.error("%s: %s", ctx.hostname, error)
@@ -131,7 +131,7 @@ def release_for_disk_space(ctx: WorkerContext, job_id: str, attempt: Attempt,
 
 
 def fail(ctx: WorkerContext, job_id: str, attempt: Attempt, error: str,
-         fallbacks: list[Fallback] | None = None) -> None:
+         fallbacks: list[Fallback] | None = None) -> NoReturn:
     """Record the attempt's renditions failed and end the attempt."""
     if attempt.chunk is not None:
         job = ctx.store.get(job_id)

@@ -25,11 +25,7 @@ def run_chunk(ctx: WorkerContext, job_id: str, index: int, task_id: str | None) 
         stitch_when_ready(ctx, job_id)
         finalize_when_complete(ctx, job_id)
 
-    job = ctx.store.get(job_id)
-    queue = next((r.queue for r in job.renditions if r.chunks and r.queue), QUEUE_CPU) \
-        if job else QUEUE_CPU
-    outcome, _busy = run_leased(ctx, [WorkRef.chunk(job_id, index)], task_id, work, then=then,
-                                again=(ENCODE_CHUNK, [job_id, index], queue))
+    outcome, _busy = run_leased(ctx, [WorkRef.chunk(job_id, index)], task_id, work, then=then)
     if outcome == Outcome.DONE:
         queue_next_chunk(ctx, job_id)
     return outcome

@@ -52,11 +52,17 @@ def output_name(profile: str) -> str:
     return f"{checked(profile, 'profile name')}.mp4"
 
 
-def output_path(settings: Settings, job_id: str, rendition: Rendition) -> Path:
-    if rendition.output != output_name(rendition.profile):
+def _checked_output(rendition: Rendition) -> str:
+    """The rendition's output name, which must be the one the planner gives its profile."""
+    expected = output_name(rendition.profile)
+    if rendition.output != expected:
         raise UnsafeRecord(f"The job record names output {str(rendition.output)[:60]!r} for "
                            f"{rendition.profile}; the job was refused.")
-    return job_dir(settings, job_id) / output_name(rendition.profile)
+    return expected
+
+
+def output_path(settings: Settings, job_id: str, rendition: Rendition) -> Path:
+    return job_dir(settings, job_id) / _checked_output(rendition)
 
 
 def playlist_name(profile: str) -> str:
@@ -97,6 +103,5 @@ def check_job(job: Job) -> None:
     checked(job.source_file, "source file")
     for rendition in job.renditions:
         checked(rendition.profile, "profile name")
-        if rendition.output is not None and rendition.output != output_name(rendition.profile):
-            raise UnsafeRecord(f"The job record names output {rendition.output[:60]!r}; "
-                               "the job was refused.")
+        if rendition.output is not None:
+            _checked_output(rendition)

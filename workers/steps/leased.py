@@ -12,6 +12,7 @@ from typing import Any
 from common import keys
 from common.jobs import Job
 from common.store import StaleUpdate
+from common.tasknames import ENCODE_CHUNK, ENCODE_RENDITION, QUEUE_CPU, STITCH_RENDITION
 from common.workref import WorkKind, WorkRef
 from workers.runtime.context import WorkerContext
 from workers.runtime.lease import Lease, held
@@ -53,12 +54,23 @@ def work_open(job: Job | None, ref: WorkRef) -> bool:
     return ref.kind != WorkKind.STITCH or rendition.chunks_encoded
 
 
+def task_for(job: Job, ref: WorkRef, queue: str | None = None) -> tuple[str, list[Any], str]:
+    """The task (name, args, queue) that does the work ``ref`` names: the reaper and a
+    worker passing work on both send it."""
+    if ref.kind == WorkKind.CHUNK:
+        index = int(ref.index or 0)
+        chunked = [r for r in job.renditions if r.chunk_open(index)] or job.renditions
+        return ENCODE_CHUNK, [job.id, index], queue or chunked[0].queue or QUEUE_CPU
+    rendition = job.rendition(str(ref.profile))
+    name = STITCH_RENDITION if ref.kind == WorkKind.STITCH else ENCODE_RENDITION
+    return name, [job.id, rendition.profile], queue or rendition.queue or QUEUE_CPU
+
+
 Work = Callable[[dict[WorkRef, Lease]], Outcome]
 
 
 def run_leased(ctx: WorkerContext, refs: list[WorkRef], task_id: str | None, work: Work,
-               *, then: Callable[[], None],
-               again: tuple[str, list[Any], str | None] | None = None
+               *, then: Callable[[], None], can_pass_on: bool = True
                ) -> tuple[Outcome, list[WorkRef]]:
     """Take the lease of every open ref, run ``work`` with those taken, then run ``then``.
 
@@ -69,10 +81,12 @@ def run_leased(ctx: WorkerContext, refs: list[WorkRef], task_id: str | None, wor
     job = ctx.store.get(refs[0].job_id)
     if job is None or job.terminal:
         return Outcome.SKIPPED, []
-    if again is not None and ctx.redis.exists(keys.worker_disk_full(ctx.hostname)):
-        name, args, queue = again  # pass it on: another worker takes it from the queue
+    if can_pass_on and ctx.redis.exists(keys.worker_disk_full(ctx.hostname)):
         time.sleep(PASS_ON_DELAY_S)  # a rate limit while no worker has room, not a wait
-        ctx.send(name, args, queue=queue)
+        for ref in refs:  # another worker takes each from the queue
+            if work_open(job, ref):
+                name, args, queue = task_for(job, ref)
+                ctx.send(name, args, queue=queue)
         return Outcome.PASSED_ON, []
     open_refs = [ref for ref in refs if work_open(job, ref)]
     leases: dict[WorkRef, Lease] = {}

@@ -6,7 +6,6 @@ import time
 
 from common.jobs import JobMode
 from common.ladder import RenditionPlan
-from common.tasknames import ENCODE_RENDITIONS, QUEUE_CPU
 from common.workref import WorkRef
 from workers.ffmpeg.encode import EncodeTarget, codec_chain
 from workers.runtime.context import WorkerContext
@@ -29,16 +28,8 @@ def run_renditions(ctx: WorkerContext, job_id: str, profiles: list[str],
         return _encode(ctx, job_id, {str(ref.profile): lease for ref, lease in leases.items()})
 
     outcome, busy = run_leased(ctx, refs, task_id, work,
-                               then=lambda: finalize_when_complete(ctx, job_id),
-                               again=(ENCODE_RENDITIONS, [job_id, profiles],
-                                      _queue_of(ctx, job_id, profiles)))
+                               then=lambda: finalize_when_complete(ctx, job_id))
     return outcome, [str(ref.profile) for ref in busy]
-
-
-def _queue_of(ctx: WorkerContext, job_id: str, profiles: list[str]) -> str:
-    job = ctx.store.get(job_id)
-    queues = [r.queue for r in job.renditions if r.profile in profiles] if job else []
-    return next((q for q in queues if q), QUEUE_CPU)
 
 
 def _encode(ctx: WorkerContext, job_id: str, leases: dict[str, Lease]) -> Outcome:

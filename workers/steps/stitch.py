@@ -35,7 +35,8 @@ def run_stitch(ctx: WorkerContext, job_id: str, profile: str, task_id: str | Non
         return Outcome.DONE
 
     outcome, _busy = run_leased(ctx, [WorkRef.stitch(job_id, profile)], task_id, work,
-                                then=lambda: finalize_when_complete(ctx, job_id))
+                                then=lambda: finalize_when_complete(ctx, job_id),
+                                can_pass_on=False)  # short, and it writes little
     return outcome
 
 
