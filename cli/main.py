@@ -9,6 +9,7 @@ import sys
 from cli.errors import CliError
 from cli.parser import build_parser
 from common.settings import Settings, SettingsError
+from common.storage import StorageUnavailable
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _run(args)
-    except (CliError, SettingsError) as exc:
+    except (CliError, SettingsError, StorageUnavailable) as exc:
         print(f"ffcluster: {exc}", file=sys.stderr)
         return exc.code if isinstance(exc, CliError) else 2
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ from cli.binaries import require
 from cli.errors import CliError
 from cli.processes import Child, Supervisor, child_env
 from common.settings import Settings
+from common.storage import open_storage
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         ensure_port_free("127.0.0.1", args.flower_port, "Flower", "--flower-port")
         settings = settings.with_overrides(flower_url=f"http://127.0.0.1:{args.flower_port}")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    open_storage(settings).check()
 
     supervisor = Supervisor(grace_s=args.grace)
     supervisor.install_signal_handlers()

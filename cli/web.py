@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from common.settings import Settings
+from common.storage import open_storage
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -16,6 +17,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from common.logs import configure_logging
 
     configure_logging(settings.log_level)
+    open_storage(settings).check()  # after patching: the S3 client's sockets are green too
     from web.server import serve
 
     serve(settings)

@@ -91,6 +91,11 @@ class Rendition:
     height: int | None = None
     output: str | None = None
     playlist: str | None = None
+    bandwidth: int | None = None
+    """Peak bits per second over the packaged HLS segments (the master's BANDWIDTH)."""
+    average_bandwidth: int | None = None
+    codecs: str | None = None
+    """RFC 6381 codecs of the packaged rendition (``avc1.64001f,mp4a.40.2``)."""
     ssim: float | None = None
     """Mean SSIM (All) against the source, measured when the job asked for ``quality``."""
     psnr: float | None = None
@@ -99,6 +104,8 @@ class Rendition:
     """How many chunks split-and-stitch cut this rendition into (0: encoded in one piece)."""
     chunk_percent: list[float] = field(default_factory=list)
     chunk_attempts: list[int] = field(default_factory=list)
+    chunk_workers: list[str | None] = field(default_factory=list)
+    """The worker that last encoded each slice (so a job shows which hosts shared it)."""
     target: dict[str, Any] | None = None
     size_bytes: int | None = None
     error: str | None = None

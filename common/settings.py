@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 ASYNC_MODES = ("threading", "eventlet", "gevent")
 GPU_MODES = ("auto", "on", "off")
+STORAGE_KINDS = ("local", "s3")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -36,7 +38,45 @@ class Settings:
     )
     data_dir: Path = field(
         default=Path("data"),
-        metadata={"help": "Uploads, outputs and the private Redis's append-only file."},
+        metadata={"help": "Uploads and outputs in `local` storage, and the private Redis's "
+                  "append-only file."},
+    )
+    storage: str = field(
+        default="local",
+        metadata={"help": "Where uploads and outputs are kept: `local` (the data directory, "
+                  "shared by every process) or `s3` (an S3-compatible bucket; workers then "
+                  "need nothing but Redis and the bucket)."},
+    )
+    s3_bucket: str | None = field(
+        default=None, metadata={"help": "`s3` storage: the bucket (it must exist)."}
+    )
+    s3_endpoint_url: str | None = field(
+        default=None,
+        metadata={"help": "`s3` storage: the S3 API address (MinIO, Ceph RGW, Garage); unset "
+                  "means AWS. Credentials come from the AWS chain (AWS_ACCESS_KEY_ID, "
+                  "AWS_SECRET_ACCESS_KEY, profiles, instance roles)."},
+    )
+    s3_prefix: str = field(
+        default="ffcluster/", metadata={"help": "`s3` storage: the key prefix of every object."}
+    )
+    s3_region: str | None = field(
+        default=None, metadata={"help": "`s3` storage: the region (AWS_DEFAULT_REGION if unset)."}
+    )
+    s3_attempts: int = field(
+        default=5,
+        metadata={"help": "`s3` storage: attempts per request (exponential backoff between "
+                  "them) before a transfer fails with a sentence."},
+    )
+    s3_part_mb: int = field(
+        default=8,
+        metadata={"help": "`s3` storage: multipart part size, MiB (at least 5); also the most "
+                  "of an upload the web tier holds in memory."},
+    )
+    scratch_dir: Path | None = field(
+        default=None,
+        metadata={"help": "`s3` storage: where a worker keeps the files of the tasks it runs "
+                  "(removed after each task) and its cached sources; unset: a folder in the "
+                  "system temp dir."},
     )
     profiles_file: Path | None = field(
         default=None,
@@ -209,9 +249,19 @@ class Settings:
         if self.gpu not in GPU_MODES:
             raise SettingsError(f"FFCLUSTER_GPU must be auto, on or off, not {self.gpu!r}.")
         for name in ("concurrency", "max_attempts", "max_upload_mb", "lease_s", "segment_seconds",
-                     "max_source_seconds", "max_chunks", "chunk_window", "web_threads"):
+                     "max_source_seconds", "max_chunks", "chunk_window", "web_threads",
+                     "s3_attempts"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_env_name(name)} must be at least 1.")
+        if self.storage not in STORAGE_KINDS:
+            raise SettingsError(f"FFCLUSTER_STORAGE must be local or s3, not {self.storage!r}.")
+        if self.storage == "s3" and not self.s3_bucket:
+            raise SettingsError("FFCLUSTER_STORAGE is s3 but FFCLUSTER_S3_BUCKET is not set.")
+        if self.s3_part_mb < 5:
+            raise SettingsError("FFCLUSTER_S3_PART_MB must be at least 5 (S3's smallest part).")
+        if self.s3_prefix.startswith("/") or (self.s3_prefix and not self.s3_prefix.endswith("/")):
+            raise SettingsError("FFCLUSTER_S3_PREFIX must be relative and end with a slash "
+                                f"(like 'ffcluster/'), not {self.s3_prefix!r}.")
         for name in ("heartbeat_s", "progress_hz"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{_env_name(name)} must be more than 0.")
@@ -232,15 +282,10 @@ class Settings:
         return frozenset(names)
 
     @property
-    def uploads_dir(self) -> Path:
-        return self.data_dir / "uploads"
-
-    @property
-    def outputs_dir(self) -> Path:
-        return self.data_dir / "outputs"
-
-    def job_output_dir(self, job_id: str) -> Path:
-        return self.outputs_dir / job_id
+    def effective_scratch_dir(self) -> Path:
+        if self.scratch_dir is not None:
+            return self.scratch_dir
+        return Path(tempfile.gettempdir()) / f"ffcluster-scratch-{os.getuid()}"
 
     def environment(self) -> dict[str, str]:
         """Return these settings as ``FFCLUSTER_*`` variables, for child processes."""

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -52,6 +53,18 @@ class StaleUpdate(Exception):
 
 class RefusedTransition(StaleUpdate, IllegalTransition):
     """A write that no edge of the state machine allows (a late duplicate, a forged record)."""
+
+
+class LeaseLost(StaleUpdate):
+    """The writer no longer holds the lease its write was fenced by: it was refused."""
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The lease a worker's write must still hold when it commits: its key and token."""
+
+    key: str
+    token: str
 
 
 _RECORD_PROGRESS = """
@@ -183,16 +196,23 @@ class JobStore:
         jobs = [job for job in decoded if job is not None]
         return jobs, int(self.redis.zcard(keys.JOB_INDEX))
 
-    def update(self, job_id: str, mutate: JobMutation, *, by_user: bool = False) -> Job:
+    def update(self, job_id: str, mutate: JobMutation, *, by_user: bool = False,
+               fence: Fence | None = None) -> Job:
         """Apply ``mutate`` to the whole job and write back what changed.
 
         Every move is checked against the state machines; only ``by_user`` (an explicit
         retry) may take the user-only edges. Refused moves raise :class:`RefusedTransition`.
+        A ``fence`` makes the write commit only while its lease is still held, in the same
+        transaction (:class:`LeaseLost` otherwise): a worker cut off long enough for its
+        work to pass to another can never move the record when it comes back.
         """
         while True:
             with self.redis.pipeline() as pipe:
                 try:
-                    pipe.watch(keys.job(job_id))
+                    pipe.watch(keys.job(job_id), *([fence.key] if fence else []))
+                    if fence is not None and pipe.get(fence.key) != fence.token.encode():
+                        raise LeaseLost(f"job {job_id}: the lease {fence.key} is no longer "
+                                        "this worker's")
                     job = self._apply(pipe, job_id, mutate, by_user=by_user)
                     pipe.execute()
                     return job
@@ -229,7 +249,8 @@ class JobStore:
         return job
 
     def update_rendition(
-        self, job_id: str, profile: str, mutate: RenditionMutation, *, allow_terminal: bool = False
+        self, job_id: str, profile: str, mutate: RenditionMutation, *,
+        allow_terminal: bool = False, fence: Fence | None = None,
     ) -> Job:
         """Apply ``mutate`` to one rendition; refuse if the job is final or it is terminal."""
 
@@ -241,7 +262,7 @@ class JobStore:
                 raise StaleUpdate(f"rendition {job_id}/{profile} is {rendition.state}")
             mutate(job, rendition)
 
-        return self.update(job_id, apply)
+        return self.update(job_id, apply, fence=fence)
 
     def set_state(self, job_id: str, state: JobState, error: str | None = None) -> Job:
         def apply(job: Job) -> None:

@@ -14,11 +14,13 @@ STAMP="$VENV/.ffcluster-installed"
 say() { printf 'setup: %s\n' "$*"; }
 
 REQUIRED=(ffmpeg ffprobe redis-server)   # `ffcluster up` and most tests
-OPTIONAL=(chromium docker-compose podman runc debootstrap)   # browser and deployment tests
+OPTIONAL=(chromium docker-compose podman runc debootstrap ip tc)   # browser, deployment and
+                                                                    # multi-host tests
 
 apt_package() {
     case "$1" in
         ffprobe) echo ffmpeg ;;
+        ip | tc) echo iproute2 ;;
         *) echo "$1" ;;
     esac
 }

@@ -6,14 +6,16 @@ import logging
 import time
 from typing import IO, Any
 
-from flask import Blueprint, Response, jsonify, request, send_from_directory
-from werkzeug.exceptions import NotFound, RequestEntityTooLarge
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from common.jobs import Job, is_job_id, new_job_id
 from common.registry import list_workers
+from common.storage import output_key
 from web import actions
 from web.auth import require_token
 from web.context import web_context
+from web.downloads import serve_output
 from web.errors import ApiError
 from web.openapi import openapi_document
 from web.uploads import receive_upload
@@ -120,9 +122,7 @@ def create_job() -> tuple[Response, int]:
         raise ApiError(413, f"The upload is larger than {ctx.settings.max_upload_mb} MiB.")
     job_id = new_job_id()
     try:
-        upload = receive_upload(
-            _body_stream(), request.content_type, ctx.settings.uploads_dir, job_id, limit
-        )
+        upload = receive_upload(_body_stream(), request.content_type, ctx.storage, job_id, limit)
     except RequestEntityTooLarge:
         raise ApiError(
             413, f"The upload is larger than {ctx.settings.max_upload_mb} MiB."
@@ -136,7 +136,7 @@ def create_job() -> tuple[Response, int]:
     except ApiError:
         upload.discard()
         raise
-    job = Job(id=job_id, source_name=upload.original_name, source_file=upload.path.name,
+    job = Job(id=job_id, source_name=upload.original_name, source_file=upload.file_name,
               mode=mode, requested_profiles=requested, size_bytes=upload.size, hls=hls,
               chunk_seconds=chunk_seconds, quality=quality)
     actions.submit(ctx, job)
@@ -175,15 +175,10 @@ def download_output(job_id: str, name: str) -> Response:
     parts = name.replace("\\", "/").split("/")
     if any(not part or part.startswith(".") for part in parts):
         raise ApiError(404, f"Job {job_id} has no output named {name!r}.")
-    directory = web_context().settings.job_output_dir(job_id).resolve()
-    try:
-        response = send_from_directory(
-            directory, name, conditional=True, max_age=0,
-            as_attachment=request.args.get("download") == "1",
-        )
-    except NotFound:
-        raise ApiError(404, f"Job {job_id} has no output named {name!r}.") from None
-    response.headers["Accept-Ranges"] = "bytes"
+    response = serve_output(web_context().storage, output_key(job_id, "/".join(parts)),
+                            attachment=request.args.get("download") == "1")
+    if response is None:
+        raise ApiError(404, f"Job {job_id} has no output named {name!r}.")
     return response
 
 

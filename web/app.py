@@ -17,6 +17,7 @@ from common.celery_config import celery_config
 from common.ladder import load_ladder
 from common.redis_client import connect
 from common.settings import Settings
+from common.storage import open_storage
 from common.store import JobStore
 from web import api, dashboard, metrics, security
 from web import sockets as _sockets  # noqa: F401  (registers the Socket.IO handlers)
@@ -71,6 +72,7 @@ def create_app(
         redis=client,
         health_redis=redis_client if redis_client is not None else _health_client(settings),
         store=JobStore(client),
+        storage=open_storage(settings),
         producer=producer if producer is not None else make_producer(settings),
         ladder=load_ladder(settings.profiles_file),
     )
@@ -78,7 +80,7 @@ def create_app(
     app.extensions["ffcluster.store"] = context.store
     app.extensions["ffcluster.redis"] = client
     app.extensions["ffcluster.celery"] = context.producer
-    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    context.storage.check()  # at start-up, never on a request: a sentence if it is unusable
 
     options: dict[str, object] = {
         "async_mode": settings.async_mode,

@@ -10,6 +10,7 @@ from flask import Flask, current_app
 
 from common.ladder import Profile
 from common.settings import Settings
+from common.storage import Storage
 from common.store import JobStore
 
 EXTENSION_KEY = "ffcluster"
@@ -27,6 +28,7 @@ class WebContext:
     redis: redis.Redis
     health_redis: redis.Redis
     store: JobStore
+    storage: Storage
     producer: TaskProducer
     ladder: tuple[Profile, ...]
 

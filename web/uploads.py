@@ -1,20 +1,19 @@
-"""Stream a multipart upload straight to disk, chunk by chunk, never whole into memory."""
+"""Stream a multipart upload straight into storage, chunk by chunk, never whole into memory."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import IO
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
+from common.storage import ObjectWriter, Storage, StorageError, upload_key
 from web.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -33,14 +32,14 @@ _SUFFIX = re.compile(r"^\.[a-z0-9]{1,10}$")
 class Upload:
     """A finished upload: the stored file and the form's text fields."""
 
-    path: Path
+    storage: Storage
+    file_name: str
     original_name: str
     size: int
     fields: dict[str, str] = field(default_factory=dict)
 
     def discard(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        self.storage.remove(upload_key(self.file_name))
 
 
 def safe_suffix(filename: str) -> str:
@@ -67,16 +66,16 @@ def boundary_of(content_type: str | None) -> bytes:
 class _Receiver:
     """Feed decoder events into a destination file and a dict of small text fields."""
 
-    def __init__(self, directory: Path, stem: str, max_file_bytes: int) -> None:
-        self.directory = directory
+    def __init__(self, storage: Storage, stem: str, max_file_bytes: int) -> None:
+        self.storage = storage
         self.stem = stem
         self.max_file_bytes = max_file_bytes
         self.fields: dict[str, str] = {}
         self.part: Field | File | None = None
         self.field_data = bytearray()
-        self.handle: IO[bytes] | None = None
-        self.partial: Path | None = None
-        self.final: Path | None = None
+        self.writer: ObjectWriter | None = None
+        self.name: str | None = None
+        self.complete = False
         self.filename = ""
         self.size = 0
 
@@ -84,24 +83,20 @@ class _Receiver:
         self.part = part
         self.field_data.clear()
         if isinstance(part, File) and part.name == FILE_FIELD:
-            if self.partial is not None:
+            if self.name is not None:
                 raise ApiError(400, "Send exactly one file per job in the 'file' field.")
             self.filename = part.filename or ""
-            name = self.stem + safe_suffix(self.filename)
-            self.final = self.directory / name
-            self.partial = self.directory / f".{name}.part"
-            self.handle = self.partial.open("wb")
+            self.name = self.stem + safe_suffix(self.filename)
+            self.writer = self.storage.writer(upload_key(self.name))
 
     def data(self, chunk: bytes, more: bool) -> None:
         part = self.part
-        if isinstance(part, File) and part.name == FILE_FIELD and self.handle is not None:
+        if isinstance(part, File) and part.name == FILE_FIELD and self.writer is not None:
             self.size += len(chunk)
             if self.size > self.max_file_bytes:
                 raise RequestEntityTooLarge()
-            self.handle.write(chunk)
-            if not more:
-                self.handle.close()
-                self.handle = None
+            self.writer.write(chunk)
+            self.complete = not more
             return
         if isinstance(part, File):
             raise ApiError(400, f"Unexpected file field {part.name!r}; send the video as 'file'.")
@@ -112,14 +107,19 @@ class _Receiver:
         if not more and part is not None:
             self.fields[part.name] = self.field_data.decode("utf-8", "replace").strip()
 
+    def commit(self) -> None:
+        if self.writer is None or not self.complete:
+            raise ApiError(400, "Send the video as a file in the multipart field 'file'.")
+        if self.size == 0:
+            raise ApiError(400, "The uploaded file is empty.")
+        self.writer.commit()
+        self.writer = None
+
     def cleanup(self) -> None:
-        if self.handle is not None:
-            self.handle.close()
-            self.handle = None
-        for path in (self.partial, self.final):
-            if path is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
+        """Leave nothing behind: abort the file being stored (it never appears)."""
+        if self.writer is not None:
+            writer, self.writer = self.writer, None
+            writer.abort()
 
 
 def _next_event(decoder: MultipartDecoder) -> object:
@@ -132,16 +132,16 @@ def _next_event(decoder: MultipartDecoder) -> object:
 
 
 def receive_upload(
-    stream: IO[bytes], content_type: str | None, directory: Path, stem: str, max_file_bytes: int
+    stream: IO[bytes], content_type: str | None, storage: Storage, stem: str, max_file_bytes: int
 ) -> Upload:
-    """Parse ``stream`` as multipart, writing the ``file`` part to ``directory/<stem><suffix>``.
+    """Parse ``stream`` as multipart, storing the ``file`` part as ``uploads/<stem><suffix>``.
 
-    Raises :class:`ApiError` (400) for malformed forms and :class:`RequestEntityTooLarge`
-    (413) past ``max_file_bytes``; either way no partial file is left behind.
+    Raises :class:`ApiError` (400) for malformed forms, 507 when storage is full and 503
+    when it cannot be reached, and :class:`RequestEntityTooLarge` (413) past
+    ``max_file_bytes``; whichever, no partial file is left behind.
     """
     decoder = MultipartDecoder(boundary_of(content_type), max_parts=MAX_PARTS)
-    directory.mkdir(parents=True, exist_ok=True)
-    receiver = _Receiver(directory, stem, max_file_bytes)
+    receiver = _Receiver(storage, stem, max_file_bytes)
     total, limit = 0, max_file_bytes + FORM_OVERHEAD
     try:
         while True:
@@ -161,23 +161,25 @@ def receive_upload(
                 raise ApiError(400, "The multipart body is malformed.")
             if not chunk or isinstance(event, Epilogue):
                 break
-        if receiver.partial is None or receiver.final is None or receiver.handle is not None:
-            raise ApiError(400, "Send the video as a file in the multipart field 'file'.")
-        if receiver.size == 0:
-            raise ApiError(400, "The uploaded file is empty.")
-        os.replace(receiver.partial, receiver.final)
+        receiver.commit()
     except ValueError as exc:
         receiver.cleanup()
         raise ApiError(400, "The multipart body is malformed.") from exc
     except OSError as exc:
         receiver.cleanup()
         if exc.errno == errno.ENOSPC:
-            log.error("no space left for an upload in %s", directory)
+            log.error("no space left for an upload (%s storage)", storage.kind)
             raise ApiError(507, "The server has no space left to store this upload; "
                            "nothing was kept. Try again later.") from None
         raise
+    except StorageError as exc:
+        receiver.cleanup()
+        log.error("an upload could not be stored: %s", exc)
+        raise ApiError(503, f"The upload could not be stored; nothing was kept: {exc}") from None
     except BaseException:
         receiver.cleanup()
         raise
-    log.info("stored upload %s (%d bytes)", receiver.final.name, receiver.size)
-    return Upload(receiver.final, display_name(receiver.filename), receiver.size, receiver.fields)
+    assert receiver.name is not None
+    log.info("stored upload %s (%d bytes)", receiver.name, receiver.size)
+    return Upload(storage, receiver.name, display_name(receiver.filename), receiver.size,
+                  receiver.fields)

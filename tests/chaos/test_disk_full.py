@@ -18,6 +18,7 @@ import requests
 from common.settings import Settings
 from common.store import JobStore
 from tests.conftest import cluster_settings
+from tests.support.files import job_dir, outputs_dir, uploads_dir
 from tests.support.jobs import submit, wait_for_job
 from tests.support.media import make_clip
 from tests.support.ports import wait_for
@@ -52,7 +53,7 @@ def settings(redis_server: RedisServer, tmp_path: Path, ladder_file: Path) -> Se
 def test_a_worker_whose_disk_fills_gives_the_work_to_another(
         settings: Settings, worker_factory: Callable[..., WorkerProcess], clip: Path) -> None:
     full = worker_factory(settings, name="full",
-                          argv_prefix=small_disk(settings.outputs_dir, "16k"))
+                          argv_prefix=small_disk(outputs_dir(settings), "16k"))
     job = submit(settings, clip, profiles=["144p"], hls=False)
     store = JobStore(redis.Redis.from_url(settings.effective_redis_url))
     released = wait_for(lambda: (j := store.get(job.id)) and j.renditions
@@ -61,13 +62,13 @@ def test_a_worker_whose_disk_fills_gives_the_work_to_another(
     rendition = released.renditions[0]
     assert rendition.state in ("queued", "encoding") and rendition.worker.startswith("full@")
     assert "queued again for another worker" in str(rendition.error)
-    assert [n for n in seen_by(full.pid, settings.outputs_dir) if n.endswith(".mp4")] == []
+    assert [n for n in seen_by(full.pid, outputs_dir(settings)) if n.endswith(".mp4")] == []
     roomy = worker_factory(settings, name="roomy")
     done = wait_for_job(settings, job.id, timeout=90)
     [rendition] = done.renditions
     assert rendition.state == "done" and rendition.worker.startswith("roomy@")
     assert rendition.attempts == 2 and rendition.error is None
-    assert (settings.job_output_dir(job.id) / "144p.mp4").stat().st_size > 1000
+    assert (job_dir(settings, job.id) / "144p.mp4").stat().st_size > 1000
     assert full.alive() and roomy.alive()
     assert "ran out of disk space" in full.log()
 
@@ -75,7 +76,7 @@ def test_a_worker_whose_disk_fills_gives_the_work_to_another(
 def test_an_upload_that_does_not_fit_is_507_and_leaves_nothing(
         settings: Settings, tmp_path: Path) -> None:
     web = start_web_with(settings, "threading",
-                         argv_prefix=small_disk(settings.uploads_dir, "64k"))
+                         argv_prefix=small_disk(uploads_dir(settings), "64k"))
     try:
         big = make_clip(tmp_path / "big.mp4", seconds=4, size="640x360")
         assert big.stat().st_size > 64 * 1024
@@ -85,7 +86,7 @@ def test_an_upload_that_does_not_fit_is_507_and_leaves_nothing(
         assert answer.status_code == 507
         assert answer.json()["error"].startswith("The server has no space left to store")
         assert requests.get(f"{web.url}/api/jobs", timeout=5).json()["total"] == 0
-        assert seen_by(web.process.pid, settings.uploads_dir) == []
+        assert seen_by(web.process.pid, uploads_dir(settings)) == []
         small = make_clip(tmp_path / "small.mp4", seconds=0.4, size="160x120", audio=False)
         assert small.stat().st_size < 32 * 1024
         with small.open("rb") as handle:  # the space freed is really free again

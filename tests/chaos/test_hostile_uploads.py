@@ -25,6 +25,7 @@ import requests
 
 from common.settings import Settings
 from tests.conftest import cluster_settings
+from tests.support.files import job_dir, outputs_dir, uploads_dir
 from tests.support.media import make_clip
 from tests.support.ports import wait_for
 from tests.support.redis_server import RedisServer
@@ -235,7 +236,7 @@ def test_hostile_uploads_fail_fast_with_a_sentence_while_the_worker_keeps_servin
         assert at - submitted[case][1] < FAIL_WITHIN_S, (case, at - submitted[case][1])
         assert_sentence(found["error"], cluster)
         assert not found["renditions"], (case, found["renditions"])
-        out = cluster.settings.job_output_dir(found["id"])
+        out = job_dir(cluster.settings, found["id"])
         assert not out.exists() or not any(out.iterdir()), (case, tree(out))
 
     errors = {case: found["error"] for case, (found, _) in ended.items()}
@@ -257,9 +258,9 @@ def test_hostile_uploads_fail_fast_with_a_sentence_while_the_worker_keeps_servin
     data_dir = cluster.settings.data_dir
     assert {p.name for p in data_dir.iterdir()} <= {
         "uploads", "outputs", cluster.web.log_path.name}, tree(data_dir)
-    for stored in cluster.settings.uploads_dir.iterdir():
+    for stored in uploads_dir(cluster.settings).iterdir():
         assert STORED_NAME.match(stored.name), stored.name
-    for output in cluster.settings.outputs_dir.rglob("*"):
+    for output in outputs_dir(cluster.settings).rglob("*"):
         if output.is_file():
             assert b"root:" not in output.read_bytes()[:1 << 20], output
 
@@ -284,10 +285,10 @@ def test_odd_file_name_encodes_under_a_safe_stored_name(cluster: Cluster, small:
     assert found["source_name"] == created["source_name"]
     listed = requests.get(f"{cluster.api}/jobs", timeout=10).json()["jobs"]
     assert any(j["id"] == job_id and j["source_name"] == created["source_name"] for j in listed)
-    stored = cluster.settings.uploads_dir / f"{job_id}.mp4"
+    stored = uploads_dir(cluster.settings) / f"{job_id}.mp4"
     assert stored.read_bytes() == small.read_bytes()
-    assert all(STORED_NAME.match(p.name) for p in cluster.settings.uploads_dir.iterdir())
-    out = cluster.settings.job_output_dir(job_id)
+    assert all(STORED_NAME.match(p.name) for p in uploads_dir(cluster.settings).iterdir())
+    out = job_dir(cluster.settings, job_id)
     rendition = found["renditions"][0]
     assert (out / rendition["output"]).stat().st_size == rendition["size_bytes"]
 
@@ -305,7 +306,7 @@ def _multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = "b0un
 
 def test_malformed_api_input_is_400_never_500(cluster: Cluster) -> None:
     api = cluster.api
-    uploads = cluster.settings.uploads_dir
+    uploads = uploads_dir(cluster.settings)
     before = tree(uploads) if uploads.exists() else []
     jobs_before = requests.get(f"{api}/jobs", timeout=10).json()["total"]
     video = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 2048

@@ -9,6 +9,7 @@ import pytest
 
 from tests.chaos.conftest import wait_encoding
 from tests.conftest import cluster_settings
+from tests.support.files import job_dir
 from tests.support.jobs import submit, wait_for_job
 from tests.support.redis_server import start_redis
 from tests.support.workers import WorkerProcess
@@ -33,7 +34,7 @@ def test_job_survives_a_redis_restart_mid_encode(
 
         final = wait_for_job(settings, job.id, timeout=180)
         assert final.renditions[0].state == "done"
-        assert (settings.job_output_dir(job.id) / "360p.mp4").stat().st_size > 0
+        assert (job_dir(settings, job.id) / "360p.mp4").stat().st_size > 0
         assert worker.alive()
     finally:
         server.stop()

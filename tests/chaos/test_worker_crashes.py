@@ -21,6 +21,7 @@ from tests.chaos.conftest import (
     wait_encoding,
     wait_gone,
 )
+from tests.support.files import job_dir
 from tests.support.jobs import producer, submit, wait_for_job
 from tests.support.media import make_clip
 from tests.support.ports import wait_for
@@ -42,7 +43,7 @@ def test_cancel_stops_ffmpeg_within_two_seconds_and_leaves_no_file(
 
     final = wait_for_job(chaos_settings, job.id, states=("canceled",))
     assert final.renditions[0].state == "canceled"
-    out_dir = chaos_settings.job_output_dir(job.id)
+    out_dir = job_dir(chaos_settings, job.id)
     wait_for(lambda: not out_dir.exists() or not any(out_dir.iterdir()), timeout=5,
              message="partial files removed")
     assert worker.alive()
@@ -64,7 +65,7 @@ def test_killed_pool_process_is_replaced_and_the_rendition_runs_again(
     final = wait_for_job(chaos_settings, job.id, timeout=120)
     rendition = final.renditions[0]
     assert rendition.state == "done" and rendition.attempts == 2
-    assert (chaos_settings.job_output_dir(job.id) / "360p.mp4").stat().st_size > 0
+    assert (job_dir(chaos_settings, job.id) / "360p.mp4").stat().st_size > 0
     assert worker.alive()
 
 
@@ -120,9 +121,9 @@ def test_late_duplicate_never_touches_a_finished_rendition(
 ) -> None:
     worker_factory(chaos_settings)
     job = wait_for_job(chaos_settings, submit(chaos_settings, clip).id)
-    output = chaos_settings.job_output_dir(job.id) / "240p.mp4"
+    output = job_dir(chaos_settings, job.id) / "240p.mp4"
     if not output.exists():  # the slow ladder only has 360p: the 320x240 clip keeps its size
-        output = chaos_settings.job_output_dir(job.id) / str(job.renditions[0].output)
+        output = job_dir(chaos_settings, job.id) / str(job.renditions[0].output)
     before = (output.stat().st_mtime_ns, output.stat().st_size)
 
     app = producer(chaos_settings)
@@ -176,7 +177,7 @@ def test_retry_after_a_cancel_keeps_the_finished_rendition_untouched(
     before = store.get(job.id)
     [done] = [r for r in before.renditions if r.state == "done"]
     assert done.profile == "360p"
-    output = settings.job_output_dir(job.id) / str(done.output)
+    output = job_dir(settings, job.id) / str(done.output)
     stat = output.stat()
     lifecycle.cancel_job(store, job.id)
     wait_for_job(settings, job.id, states=("canceled",))

@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 
 from common.settings import DEFAULT_REDIS_URL, Settings, SettingsError
+from tests.support.files import job_dir, uploads_dir
 
 
 def test_defaults_from_an_empty_environment() -> None:
     settings = Settings.from_env({})
     assert settings == Settings()
     assert settings.effective_redis_url == DEFAULT_REDIS_URL
-    assert settings.uploads_dir == Path("data") / "uploads"
-    assert settings.job_output_dir("abc") == Path("data") / "outputs" / "abc"
+    assert uploads_dir(settings) == Path("data") / "uploads"
+    assert job_dir(settings, "abc") == Path("data") / "outputs" / "abc"
 
 
 def test_values_are_converted_to_their_field_types() -> None:

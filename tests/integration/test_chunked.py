@@ -13,6 +13,7 @@ import pytest
 from common.jobs import Job
 from common.settings import Settings
 from tests.conftest import cluster_settings
+from tests.support.files import job_dir
 from tests.support.jobs import submit, wait_for_job
 from tests.support.media import duration, ffprobe, make_clip, stream
 from tests.support.redis_server import RedisServer
@@ -86,7 +87,7 @@ def test_every_chunk_was_encoded_once_by_the_two_workers(
                 if "ffcluster.encode_chunk[" in line and "succeeded" in line
                 and line.rstrip().endswith("'done'")]
         assert done, f"{worker.name} encoded no slice"
-    assert not (chunk_settings.job_output_dir(chunked_job.id) / ".chunks" / "360p").exists()
+    assert not (job_dir(chunk_settings, chunked_job.id) / ".chunks" / "360p").exists()
 
 
 def test_stitched_output_has_every_frame_once_in_sync(
@@ -94,7 +95,7 @@ def test_stitched_output_has_every_frame_once_in_sync(
 ) -> None:
     source_frames = len(_probe_rows(ntsc_source, "packet=pts_time"))
     for rendition in chunked_job.renditions:
-        output = chunk_settings.job_output_dir(chunked_job.id) / str(rendition.output)
+        output = job_dir(chunk_settings, chunked_job.id) / str(rendition.output)
         packets = _probe_rows(output, "packet=pts_time,dts_time")
         assert len(packets) == source_frames
         dts = [float(d) for _, d in packets]
@@ -114,7 +115,7 @@ def test_keyframes_land_on_segment_boundaries_in_every_rendition(
 ) -> None:
     times = {}
     for rendition in chunked_job.renditions:
-        output = chunk_settings.job_output_dir(chunked_job.id) / str(rendition.output)
+        output = job_dir(chunk_settings, chunked_job.id) / str(rendition.output)
         rows = _probe_rows(output, "frame=pts_time", "-skip_frame", "nokey")
         times[rendition.profile] = [round(float(row[0]), 1) for row in rows]
     expected = [0.0, 4.0, 8.0, 12.0, 16.0]
@@ -134,8 +135,8 @@ def test_quality_near_boundaries_and_bitrate_cost_match_an_unchunked_encode(
     chunk_settings: Settings, chunked_job: Job, whole_job: Job, ntsc_source: Path,
     tmp_path: Path, record_property: pytest.RecordProperty,
 ) -> None:
-    chunked = chunk_settings.job_output_dir(chunked_job.id) / "360p.mp4"
-    whole = chunk_settings.job_output_dir(whole_job.id) / "360p.mp4"
+    chunked = job_dir(chunk_settings, chunked_job.id) / "360p.mp4"
+    whole = job_dir(chunk_settings, whole_job.id) / "360p.mp4"
     ssim = _ssim_per_frame(chunked, ntsc_source, tmp_path)
     fps = 30000 / 1001
     near = [s for i, s in enumerate(ssim) if min((i / fps) % CHUNK, CHUNK - (i / fps) % CHUNK)

@@ -9,6 +9,7 @@ import pytest
 
 from common.jobs import Job
 from common.settings import Settings
+from tests.support.files import job_dir
 from tests.support.jobs import submit, wait_for_job
 from tests.support.media import make_clip
 from tests.support.workers import WorkerProcess
@@ -57,9 +58,9 @@ def _first_frame_is_key(init: Path, segment: Path, scratch: Path) -> bool:
 def test_master_playlist_lists_every_rendition_with_its_facts(
     gpu_settings: Settings, hls_job: Job
 ) -> None:
-    job_dir = gpu_settings.job_output_dir(hls_job.id)
+    folder = job_dir(gpu_settings, hls_job.id)
     assert hls_job.master_playlist == "hls/master.m3u8"
-    lines = (job_dir / hls_job.master_playlist).read_text().splitlines()
+    lines = (folder / hls_job.master_playlist).read_text().splitlines()
     assert lines[0] == "#EXTM3U"
     variants = [(_attributes(line), lines[i + 1]) for i, line in enumerate(lines)
                 if line.startswith("#EXT-X-STREAM-INF:")]
@@ -77,9 +78,9 @@ def test_master_playlist_lists_every_rendition_with_its_facts(
 def test_segments_are_fixed_length_and_each_starts_on_a_keyframe(
     gpu_settings: Settings, hls_job: Job, tmp_path: Path
 ) -> None:
-    job_dir = gpu_settings.job_output_dir(hls_job.id)
+    folder = job_dir(gpu_settings, hls_job.id)
     for rendition in hls_job.renditions:
-        playlist = job_dir / str(rendition.playlist)
+        playlist = folder / str(rendition.playlist)
         text = playlist.read_text()
         assert "#EXT-X-TARGETDURATION:4" in text and "#EXT-X-ENDLIST" in text
         durations = [float(line.split(":")[1].rstrip(",")) for line in text.splitlines()
@@ -96,8 +97,8 @@ def test_segments_are_fixed_length_and_each_starts_on_a_keyframe(
 def test_keyframes_are_at_the_same_times_in_every_rendition(
     gpu_settings: Settings, hls_job: Job
 ) -> None:
-    job_dir = gpu_settings.job_output_dir(hls_job.id)
-    times = {r.profile: _keyframe_times(job_dir / str(r.output)) for r in hls_job.renditions}
+    folder = job_dir(gpu_settings, hls_job.id)
+    times = {r.profile: _keyframe_times(folder / str(r.output)) for r in hls_job.renditions}
     assert len(times) == 3
     assert all(t == [0.0, 4.0, 8.0] for t in times.values()), times
 
@@ -108,4 +109,4 @@ def test_hls_can_be_turned_off_per_job(
     done = wait_for_job(gpu_settings, submit(gpu_settings, clip, profiles=["144p"], hls=False).id)
     assert done.renditions[0].state == "done" and done.renditions[0].playlist is None
     assert done.master_playlist is None
-    assert not (gpu_settings.job_output_dir(done.id) / "hls").exists()
+    assert not (job_dir(gpu_settings, done.id) / "hls").exists()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from common.jobs import JobMode
 from common.settings import Settings
+from tests.support.files import job_dir
 from tests.support.jobs import EventRecorder, submit, wait_for_job
 from tests.support.media import duration, ffprobe, make_clip, stream
 from tests.support.ports import wait_for
@@ -27,7 +28,7 @@ def test_ladder_encodes_with_visible_gpu_fallback(
     assert job.source is not None and job.source.has_audio and job.source.duration == 2.0
     expected_sizes = {"240p": (320, 240), "144p": (192, 144)}
     for rendition in job.renditions:
-        output = gpu_settings.job_output_dir(job.id) / str(rendition.output)
+        output = job_dir(gpu_settings, job.id) / str(rendition.output)
         info = ffprobe(output)
         video, audio = stream(info, "video"), stream(info, "audio")
         assert video is not None and video["codec_name"] == "h264"
@@ -44,8 +45,8 @@ def test_ladder_encodes_with_visible_gpu_fallback(
         assert rendition.percent == 100.0 and rendition.attempts == 1
         assert rendition.size_bytes == output.stat().st_size
     assert job.poster == "poster.jpg"
-    assert (gpu_settings.job_output_dir(job.id) / "poster.jpg").stat().st_size > 1000
-    leftovers = [p.name for p in gpu_settings.job_output_dir(job.id).iterdir()
+    assert (job_dir(gpu_settings, job.id) / "poster.jpg").stat().st_size > 1000
+    leftovers = [p.name for p in job_dir(gpu_settings, job.id).iterdir()
                  if p.name.startswith(".")]
     assert leftovers == []
 
@@ -55,7 +56,7 @@ def test_source_without_audio_gives_video_only_outputs(
 ) -> None:
     job = wait_for_job(gpu_settings, submit(gpu_settings, silent_clip, profiles=["144p"]).id)
     assert [r.profile for r in job.renditions] == ["144p"]
-    info = ffprobe(gpu_settings.job_output_dir(job.id) / "144p.mp4")
+    info = ffprobe(job_dir(gpu_settings, job.id) / "144p.mp4")
     assert stream(info, "audio") is None
     assert stream(info, "video") is not None
     assert abs(duration(info) - 2.0) <= 0.1
@@ -96,7 +97,7 @@ def test_passthrough_mode_remuxes_without_reencoding(
     [rendition] = job.renditions
     assert rendition.passthrough and rendition.codec == "copy" and rendition.fallbacks == []
     source_video = stream(ffprobe(clip), "video")
-    output_video = stream(ffprobe(gpu_settings.job_output_dir(job.id) / str(rendition.output)),
+    output_video = stream(ffprobe(job_dir(gpu_settings, job.id) / str(rendition.output)),
                           "video")
     assert source_video and output_video
     assert output_video["nb_frames"] == source_video["nb_frames"]
@@ -121,7 +122,7 @@ def test_source_smaller_than_every_rung_keeps_its_own_size(
     job = wait_for_job(gpu_settings, submit(gpu_settings, tiny).id)
     [rendition] = job.renditions
     assert rendition.profile == "144p" and not rendition.passthrough
-    video = stream(ffprobe(gpu_settings.job_output_dir(job.id) / "144p.mp4"), "video")
+    video = stream(ffprobe(job_dir(gpu_settings, job.id) / "144p.mp4"), "video")
     assert video and (video["width"], video["height"]) == (160, 90)
 
 
@@ -138,4 +139,4 @@ def test_unreadable_upload_fails_with_a_sentence_and_the_worker_goes_on(
     assert nothing.error == "The upload is empty (0 bytes)."
     good = wait_for_job(gpu_settings, submit(gpu_settings, clip, profiles=["144p"]).id)
     assert good.renditions[0].state == "done"
-    assert not gpu_settings.job_output_dir(bad.id).exists()
+    assert not job_dir(gpu_settings, bad.id).exists()

@@ -11,6 +11,7 @@ from common.settings import Settings
 from common.states import JobState
 from common.store import JobStore
 from tests.conftest import cluster_settings
+from tests.support.files import job_dir, uploads_dir
 from tests.support.jobs import producer, submit, wait_for_job
 from tests.support.media import fake_nvenc_ffmpeg, ffprobe, stream
 from tests.support.redis_server import RedisServer
@@ -48,7 +49,7 @@ def test_a_working_hardware_encoder_tags_the_worker_gpu_and_routes_to_it(
     job = wait_for_job(settings, submit(settings, clip, profiles=["144p"]).id)
     [rendition] = job.renditions
     assert (rendition.queue, rendition.codec, rendition.fallbacks) == ("gpu", "h264_nvenc", [])
-    video = stream(ffprobe(settings.job_output_dir(job.id) / "144p.mp4"), "video")
+    video = stream(ffprobe(job_dir(settings, job.id) / "144p.mp4"), "video")
     assert video is not None and video["codec_name"] == "h264" and video["height"] == 144
 
 
@@ -60,8 +61,8 @@ def test_task_stranded_on_gpu_queue_moves_to_cpu_when_no_gpu_worker_is_online(
     worker_factory(settings, name="cpu2")
     # A job planned while a GPU worker was online, whose GPU worker has since gone away.
     job = Job.new("stranded.mp4", "stranded.mp4", state=JobState.ENCODING)
-    settings.uploads_dir.mkdir(parents=True)
-    (settings.uploads_dir / "stranded.mp4").write_bytes(clip.read_bytes())
+    uploads_dir(settings).mkdir(parents=True, exist_ok=True)
+    (uploads_dir(settings) / "stranded.mp4").write_bytes(clip.read_bytes())
     probe_job = wait_for_job(settings, submit(settings, clip, profiles=["144p"]).id)
     job.source = probe_job.source
     job.renditions = [Rendition("144p", queue="gpu", width=192, height=144, output="144p.mp4",

@@ -13,6 +13,7 @@ import redis
 
 from common.settings import Settings
 from common.tasknames import ENCODE_CHUNK, QUEUE_CPU
+from tests.support.files import job_dir
 from tests.support.jobs import submit, wait_for_job
 from tests.support.media import make_clip, make_duration_bomb, make_resize_bomb
 from tests.support.workers import WorkerProcess
@@ -81,7 +82,7 @@ def test_resize_bomb_fails_with_a_sentence(
     assert rendition.state == "failed"
     assert "A frame of the video is larger than this cluster accepts" in str(rendition.error)
     assert rendition.fallbacks == []  # not blamed on the codec, not retried with another
-    outputs = settings.job_output_dir(job.id)
+    outputs = job_dir(settings, job.id)
     assert not outputs.exists() or not any(p.suffix == ".mp4" for p in outputs.rglob("*"))
 
 

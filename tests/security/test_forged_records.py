@@ -15,6 +15,7 @@ from common.ladder import DEFAULT_LADDER
 from common.settings import Settings
 from common.states import JobState, RenditionState
 from common.store import JobStore
+from tests.support.files import job_dir, uploads_dir
 from tests.support.jobs import producer, wait_for_job
 from tests.support.workers import WorkerProcess
 
@@ -42,7 +43,7 @@ def test_probe_refuses_a_source_outside_the_uploads(
     producer(settings).send_task(tasknames.PROBE_JOB, args=[job.id], queue=tasknames.QUEUE_CPU)
     failed = wait_for_job(settings, job.id, states=("failed",), timeout=30)
     assert "unusable source file" in str(failed.error)
-    assert not settings.job_output_dir(job.id).exists()
+    assert not job_dir(settings, job.id).exists()
     assert (victim / "precious.txt").read_text() == "keep me"
 
 
@@ -50,8 +51,8 @@ def test_encode_refuses_a_profile_that_climbs_out(
         settings: Settings, worker_factory: Callable[..., WorkerProcess], victim: Path,
         clip: Path) -> None:
     worker_factory(settings)
-    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(clip, settings.uploads_dir / "real.mp4")
+    uploads_dir(settings).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(clip, uploads_dir(settings) / "real.mp4")
     climb = "../" * 8 + str(victim).lstrip("/")
     source = SourceInfo(duration=2.0, width=320, height=240, video_codec="h264", fps=25.0,
                         has_audio=True, audio_codec="aac")

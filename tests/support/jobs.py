@@ -18,6 +18,7 @@ from common.celery_config import celery_config
 from common.jobs import Job, JobMode
 from common.settings import Settings
 from common.store import JobStore
+from tests.support.files import uploads_dir
 from tests.support.ports import wait_for
 
 TEST_LADDER = {
@@ -49,8 +50,8 @@ def submit(settings: Settings, clip: Path, *, profiles: list[str] | None = None,
     job = Job.new(source_name or clip.name, "", mode=mode, requested_profiles=profiles, hls=hls,
                   chunk_seconds=chunk_seconds, quality=quality)
     job.source_file = f"{job.id}{clip.suffix.lower()}"
-    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(clip, settings.uploads_dir / job.source_file)
+    uploads_dir(settings).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(clip, uploads_dir(settings) / job.source_file)
     store = JobStore(redis.Redis.from_url(settings.effective_redis_url))
     store.create(job)
     producer(settings).send_task(tasknames.PROBE_JOB, args=[job.id], queue=tasknames.QUEUE_CPU)

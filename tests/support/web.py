@@ -40,29 +40,32 @@ def start_web(
 
 def start_web_with(
     settings: Settings, async_mode: str, extra_env: dict[str, str] | None = None,
-    port: int | None = None, argv_prefix: list[str] | None = None,
+    port: int | None = None, argv_prefix: list[str] | None = None, host: str = "127.0.0.1",
+    log_dir: Path | None = None,
 ) -> WebProcess:
-    """Start ``ffcluster web`` (``python -m cli.main web``); return once /api/health answers."""
+    """Start ``ffcluster web`` (``python -m cli.main web``) on ``host`` (a namespace's address
+    with the ``argv_prefix`` that enters it); return once /api/health answers. Its log goes
+    to ``log_dir`` (default: the data dir)."""
     port = port or free_port()
     data_dir = settings.data_dir
     env = {k: v for k, v in os.environ.items() if not k.startswith("FFCLUSTER_")}
     env.update(settings.environment())
     env.update({
         "FFCLUSTER_ASYNC_MODE": async_mode,
-        "FFCLUSTER_HOST": "127.0.0.1",
+        "FFCLUSTER_HOST": host,
         "FFCLUSTER_PORT": str(port),
         "FFCLUSTER_LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     })
     data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / f"web-{port}.log"
+    log_path = (log_dir or data_dir) / f"web-{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             [*(argv_prefix or []), sys.executable, "-m", "cli.main", "web"], cwd=ROOT, env=env,
             stdout=log_file, stderr=subprocess.STDOUT,
         )
-    web = WebProcess(f"http://127.0.0.1:{port}", process, log_path)
+    web = WebProcess(f"http://{host}:{port}", process, log_path)
 
     def healthy() -> bool:
         if process.poll() is not None:

@@ -10,13 +10,14 @@ from flask.testing import FlaskClient
 from common import tasknames
 from common.states import JobState
 from common.store import JobStore
+from tests.support.files import uploads_dir
 from tests.web.conftest import RecordingProducer
 from tests.web.helpers import CLIP_BYTES, upload
 from web.context import web_context
 
 
 def _uploads(app: Flask) -> list[Path]:
-    return sorted(web_context(app).settings.uploads_dir.iterdir())
+    return sorted(uploads_dir(web_context(app).settings).iterdir())
 
 
 def test_submit_streams_file_records_job_and_enqueues_probe(
@@ -31,7 +32,7 @@ def test_submit_streams_file_records_job_and_enqueues_probe(
     assert job["requested_profiles"] == ["720p", "480p"]
     assert job["mode"] == "encode"
     assert job["size_bytes"] == len(CLIP_BYTES)
-    stored = web_context(app).settings.uploads_dir / job["source_file"]
+    stored = uploads_dir(web_context(app).settings) / job["source_file"]
     assert stored.read_bytes() == CLIP_BYTES
     assert [p.name for p in _uploads(app)] == [stored.name]
     assert producer.sent == [(tasknames.PROBE_JOB, [job["id"]], {"queue": tasknames.QUEUE_CPU})]
@@ -45,7 +46,7 @@ def test_submit_sanitizes_names(app: Flask, client: FlaskClient) -> None:
     assert job["source_file"] == f"{job['id']}.mp4"
     odd = upload(client, filename="clip.mp4;rm -rf").get_json()
     assert odd["source_file"] == odd["id"]
-    assert all(p.parent == web_context(app).settings.uploads_dir for p in _uploads(app))
+    assert all(p.parent == uploads_dir(web_context(app).settings) for p in _uploads(app))
 
 
 def test_passthrough_mode_and_whole_ladder(client: FlaskClient) -> None:

@@ -8,6 +8,7 @@ from flask.testing import FlaskClient
 
 from common.jobs import Job
 from common.store import JobStore
+from tests.support.files import job_dir
 from tests.web.helpers import upload
 from web.context import web_context
 from web.extensions import socketio
@@ -25,7 +26,7 @@ def secured(make_app: object) -> Flask:
 def job(secured: Flask) -> Job:
     ctx = web_context(secured)
     job = JobStore(ctx.redis).create(Job.new("private-name.mp4", "x.mp4"))
-    out = ctx.settings.job_output_dir(job.id)
+    out = job_dir(ctx.settings, job.id)
     out.mkdir(parents=True)
     (out / "480p.mp4").write_bytes(b"video-bytes")
     return job

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from common.jobs import Job
 from common.store import JobStore
+from tests.support.files import job_dir
 from web.context import web_context
 
 CONTENT = bytes(range(256)) * 16
@@ -19,7 +20,7 @@ CONTENT = bytes(range(256)) * 16
 def job_with_outputs(app: Flask) -> Job:
     ctx = web_context(app)
     job = JobStore(ctx.redis).create(Job.new("a.mp4", "x.mp4"))
-    out = ctx.settings.job_output_dir(job.id)
+    out = job_dir(ctx.settings, job.id)
     out.mkdir(parents=True)
     (out / "720p.mp4").write_bytes(CONTENT)
     (out / ".720p.mp4.tmp").write_bytes(b"partial")

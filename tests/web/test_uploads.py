@@ -11,6 +11,8 @@ from flask.testing import FlaskClient
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from common.storage import LocalStorage
+from tests.support.files import uploads_dir
 from tests.web.conftest import RecordingProducer
 from tests.web.helpers import upload
 from web import uploads
@@ -19,7 +21,7 @@ from web.errors import ApiError
 
 
 def _leftovers(app: Flask) -> list[str]:
-    directory = web_context(app).settings.uploads_dir
+    directory = uploads_dir(web_context(app).settings)
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
 
 
@@ -133,10 +135,11 @@ def _multipart(payload: bytes, boundary: str = "BOUND") -> bytes:
 def test_receive_upload_reads_in_bounded_chunks(tmp_path: Path) -> None:
     payload = bytes(range(256)) * (4 * 4096 + 7)  # ~4 MiB, several chunks
     stream = RecordingStream(_multipart(payload))
-    result = uploads.receive_upload(stream, "multipart/form-data; boundary=BOUND", tmp_path,
+    result = uploads.receive_upload(stream, "multipart/form-data; boundary=BOUND",
+                                    LocalStorage(tmp_path),
                                     "abc", max_file_bytes=8 * 1024 * 1024)
-    assert result.path == tmp_path / "abc.mkv"
-    assert result.path.read_bytes() == payload
+    assert result.file_name == "abc.mkv"
+    assert (tmp_path / "uploads" / "abc.mkv").read_bytes() == payload
     assert result.fields == {"mode": "encode"}
     assert result.original_name == "a.MKV"
     assert len(stream.sizes) >= 4
@@ -146,18 +149,19 @@ def test_receive_upload_reads_in_bounded_chunks(tmp_path: Path) -> None:
 def test_receive_upload_over_limit_leaves_nothing(tmp_path: Path) -> None:
     stream = RecordingStream(_multipart(b"z" * (3 * uploads.CHUNK)))
     with pytest.raises(RequestEntityTooLarge):
-        uploads.receive_upload(stream, "multipart/form-data; boundary=BOUND", tmp_path, "abc",
+        uploads.receive_upload(stream, "multipart/form-data; boundary=BOUND",
+                               LocalStorage(tmp_path), "abc",
                                max_file_bytes=uploads.CHUNK)
-    assert list(tmp_path.iterdir()) == []
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
 def test_receive_upload_truncated_body_leaves_nothing(tmp_path: Path) -> None:
     body = _multipart(b"y" * 5000)[:-30]
     with pytest.raises(ApiError) as info:
         uploads.receive_upload(io.BytesIO(body), "multipart/form-data; boundary=BOUND",
-                               tmp_path, "abc", max_file_bytes=10**6)
+                               LocalStorage(tmp_path), "abc", max_file_bytes=10**6)
     assert info.value.code == 400
-    assert list(tmp_path.iterdir()) == []
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
 @pytest.mark.parametrize(("name", "suffix"), [

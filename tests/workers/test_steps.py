@@ -11,7 +11,7 @@ from common.settings import Settings
 from common.states import JobState, RenditionState
 from common.workref import WorkRef
 from workers.ffmpeg.hls import Variant, media_segments, write_master
-from workers.steps.layout import chunk_file, chunk_list_lines, write_chunk_list
+from workers.steps.layout import chunk_key, chunk_list_lines
 from workers.steps.leased import work_open
 from workers.steps.slices import chunk_count, chunk_length, chunk_window
 
@@ -46,14 +46,10 @@ def test_chunk_windows_cover_the_source_exactly() -> None:
     assert sum(w.duration_s for w in windows) == pytest.approx(18.5)
 
 
-def test_stitch_list_names_chunk_files_beside_it(tmp_path: Path) -> None:
+def test_stitch_list_names_chunk_files_beside_it() -> None:
     assert chunk_list_lines(3) == ["ffconcat version 1.0", "file 00000.mp4", "file 00001.mp4",
                                    "file 00002.mp4"]
-    listing = write_chunk_list(tmp_path, 2)
-    assert listing.read_text().splitlines() == chunk_list_lines(2)
-    settings = Settings(data_dir=tmp_path)
-    assert chunk_file(settings, "j", "720p", 1).name == "00001.mp4"
-    assert chunk_file(settings, "j", "720p", 1).parent.name == "720p"
+    assert chunk_key("j", "720p", 1) == "outputs/j/.chunks/720p/00001.mp4"
 
 
 def test_media_segments_and_master_playlist(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from common.events import EventEmitter, JobNotifier
 from common.jobs import Job
 from common.redis_client import connect
 from common.settings import Settings
+from common.storage import Storage, open_storage
 from common.store import JobStore
 
 
@@ -44,6 +45,10 @@ class WorkerContext:
     @cached_property
     def store(self) -> JobStore:
         return JobStore(self.redis)
+
+    @cached_property
+    def storage(self) -> Storage:
+        return open_storage(self.settings)
 
     @cached_property
     def emitter(self) -> EventEmitter:

@@ -13,7 +13,7 @@ from common.store import JobStore
 from workers.ffmpeg.commands import SOFTWARE_H264
 from workers.runtime.context import WorkerContext
 from workers.runtime.reaper import requeue_abandoned, rescue_stranded_gpu_tasks
-from workers.runtime.retention import remove_expired_uploads
+from workers.runtime.retention import evict_finished_sources, remove_expired_uploads
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,9 @@ class Heartbeat(threading.Thread):
         store = JobStore(self.client)
         requeue_abandoned(self.ctx.producer, store)
         rescue_stranded_gpu_tasks(self.client)
-        remove_expired_uploads(store, settings)
+        remove_expired_uploads(store, self.ctx.storage, settings)
+        evict_finished_sources(store, self.ctx.storage)
+        self.ctx.storage.clear_scratch()
 
     def run(self) -> None:
         while not self.stopping.is_set():

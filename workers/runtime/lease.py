@@ -12,6 +12,7 @@ import redis
 
 from common import keys
 from common.redis_client import text
+from common.store import Fence
 from common.workref import WorkRef
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,11 @@ class Lease:
     @property
     def key(self) -> str:
         return keys.lease(self.ref)
+
+    @property
+    def fence(self) -> Fence:
+        """What a write made under this lease checks at commit."""
+        return Fence(self.key, self.token)
 
     def renew(self) -> bool:
         """Extend the lease; False means another worker owns it now."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 
 from common.logs import configure_logging
-from common.settings import Settings
+from common.settings import Settings, SettingsError
+from common.storage import StorageUnavailable, open_storage
 from common.tasknames import QUEUE_CPU
 from workers.runtime.app import create_celery_app
 
@@ -27,11 +29,15 @@ def worker_argv(settings: Settings) -> list[str]:
 
 
 def run_worker(settings: Settings) -> None:
-    """Block running a worker until it is told to stop."""
+    """Check the storage, then block running a worker until it is told to stop."""
     configure_logging(settings.log_level)
+    open_storage(settings).check()
     app = create_celery_app(settings)
     app.worker_main(worker_argv(settings))
 
 
 if __name__ == "__main__":
-    run_worker(Settings.from_env())
+    try:
+        run_worker(Settings.from_env())
+    except (SettingsError, StorageUnavailable) as exc:
+        sys.exit(f"ffcluster worker: {exc}")

@@ -15,6 +15,9 @@ from workers.runtime.lease import Lease
 log = logging.getLogger(__name__)
 
 CANCEL_CHECK_S = 0.5
+SLICE_PROGRESS_CAP = 99.9
+"""A slice's progress stops short of 100: only its recorded result (after its file is
+stored) marks it encoded, so a stitch never starts before every chunk file is there."""
 
 
 def progress_values(progress: Progress, duration_s: float) -> dict[str, float | None]:
@@ -102,7 +105,7 @@ class ProgressReporter:
             values["bitrate_kbps"] = self._bitrate_kbps
         chunk = None
         if self.chunk is not None:  # the bar shows the whole rendition, over its chunks
-            chunk = (self.chunk, values.pop("percent") or 0.0)
+            chunk = (self.chunk, min(values.pop("percent") or 0.0, SLICE_PROGRESS_CAP))
             values["eta_s"] = None
         percent = self.store.record_progress(self.job_id, self.profile, values, chunk)
         if percent is None:

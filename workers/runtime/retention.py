@@ -1,4 +1,5 @@
-"""Uploads of failed and canceled jobs are kept for a retry, then removed."""
+"""Uploads of failed and canceled jobs are kept for a retry, then removed; cached copies
+of sources go once their job ends."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import logging
 import time
 
 from common.settings import Settings
+from common.storage import Storage, StorageError
 from common.store import UPLOAD_EXPIRES_IN, JobStore
 from workers.steps import layout
 
 log = logging.getLogger(__name__)
 
 
-def remove_expired_uploads(store: JobStore, settings: Settings,
+def remove_expired_uploads(store: JobStore, storage: Storage, settings: Settings,
                            now: float | None = None) -> list[str]:
     """Delete the uploads whose retention ran out; return the job ids whose upload went."""
     if not settings.upload_retention_h:
@@ -23,13 +25,25 @@ def remove_expired_uploads(store: JobStore, settings: Settings,
         job = store.get(job_id)
         if job is not None and job.state in UPLOAD_EXPIRES_IN:
             try:
-                source = layout.source_path(settings, job)
-            except layout.UnsafeRecord as exc:
+                storage.remove(layout.source_key(job))
+            except (layout.UnsafeRecord, StorageError) as exc:
                 log.warning("not removing the upload of job %s: %s", job_id, exc)
+                continue  # tried again at the next sweep
             else:
-                source.unlink(missing_ok=True)
                 removed.append(job_id)
                 log.info("removed the upload of %s job %s (kept %.0f h)", job.state, job_id,
                          settings.upload_retention_h)
         store.forget_expiry(job_id)
     return removed
+
+
+def evict_finished_sources(store: JobStore, storage: Storage) -> list[str]:
+    """Drop this host's cached copies of sources whose job ended (or is gone)."""
+    evicted = []
+    for key in storage.cached_keys():
+        job_id = key.rsplit("/", 1)[-1].split(".", 1)[0]
+        job = store.get(job_id)
+        if job is None or job.terminal:
+            storage.evict_cached(key)
+            evicted.append(key)
+    return evicted

@@ -8,6 +8,7 @@ record's terms: results, ``stopped``, or failed renditions with a sentence.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -16,6 +17,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from common import keys
 from common.jobs import Fallback, Job, Rendition
 from common.states import RenditionState
+from common.storage import StorageError, Workspace
 from workers.ffmpeg.commands import EncodeOptions, Window
 from workers.ffmpeg.encode import (
     EncodeFailed,
@@ -50,7 +52,9 @@ class Attempt:
     job_id: str
     profiles: list[str]
     leases: dict[str, Lease]
-    """The lease each rendition's reporter renews (a chunk's renditions share one)."""
+    """The lease each rendition's reporter renews and each write is fenced by (a chunk's
+    renditions share one)."""
+    ws: Workspace
     codecs: list[str]
     chunk: int | None = None
     window: Window | None = None
@@ -60,11 +64,11 @@ class Attempt:
         return "" if self.chunk is None else f"chunk {self.chunk + 1} "
 
 
-def begin(ctx: WorkerContext, job_id: str, profiles: list[str],
+def begin(ctx: WorkerContext, job_id: str, profiles: list[str], leases: Mapping[str, Lease],
           chunk: int | None = None) -> tuple[Job, list[Rendition]]:
     """Count the attempt; return the job and the renditions now encoding."""
     mutation = record.start_attempt(ctx.settings.max_attempts, ctx.hostname, chunk)
-    job = record.update_each(ctx, job_id, profiles, mutation)
+    job = record.update_each(ctx, job_id, profiles, mutation, leases)
     ctx.notify_job(job)
     active = [job.rendition(p) for p in profiles
               if job.rendition(p).state == RenditionState.ENCODING]
@@ -90,11 +94,16 @@ def encode(ctx: WorkerContext, job: Job, attempt: Attempt,
 
     def on_attempt(codec: str, fallbacks: list[Fallback]) -> None:
         mutation = record.record_attempt(codec, fallbacks, whole=attempt.chunk is None)
-        ctx.notify_job(record.update_each(ctx, job.id, attempt.profiles, mutation))
+        ctx.notify_job(record.update_each(ctx, job.id, attempt.profiles, mutation,
+                                          attempt.leases))
 
     try:
+        source_file = attempt.ws.fetch(layout.source_key(job))
+    except StorageError as exc:
+        fail(ctx, job.id, attempt, str(exc))
+    try:
         return encode_group(
-            layout.source_path(settings, job), source, targets, attempt.codecs,
+            source_file, source, targets, attempt.codecs,
             options=EncodeOptions(settings.ffmpeg_bin, settings.x264_threads,
                                   settings.segment_seconds, settings.max_source_pixels),
             ffprobe_bin=settings.ffprobe_bin, nice=settings.ffmpeg_nice,
@@ -126,7 +135,7 @@ def release_for_disk_space(ctx: WorkerContext, job_id: str, attempt: Attempt,
     ctx.redis.set(keys.worker_disk_full(ctx.hostname), error, ex=DISK_FULL_PAUSE_S)
     sentence = f"{ctx.hostname}: {error} It is queued again for another worker."
     ctx.notify_job(record.update_each(ctx, job_id, attempt.profiles,
-                                      record.released(sentence, attempt.chunk)))
+                                      record.released(sentence, attempt.chunk), attempt.leases))
     raise AttemptEnded(Outcome.RELEASED)
 
 
@@ -138,5 +147,5 @@ def fail(ctx: WorkerContext, job_id: str, attempt: Attempt, error: str,
         count = job.rendition(attempt.profiles[0]).chunks if job else 0
         error = f"Chunk {attempt.chunk + 1} of {count} failed: {error}"
     ctx.notify_job(record.update_each(ctx, job_id, attempt.profiles,
-                                      record.fail(error, fallbacks)))
+                                      record.fail(error, fallbacks), attempt.leases))
     raise AttemptEnded(Outcome.FAILED)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from common import keys
+from common.storage import PublishAborted, StorageError, Workspace
 from common.tasknames import ENCODE_CHUNK, QUEUE_CPU, STITCH_RENDITION
 from common.workref import WorkRef
 from workers.ffmpeg.encode import EncodeTarget, codec_chain
@@ -17,9 +18,9 @@ from workers.steps.slices import chunk_window
 def run_chunk(ctx: WorkerContext, job_id: str, index: int, task_id: str | None) -> Outcome:
     """Encode slice ``index`` of every chunked rendition of the job, with one decode."""
 
-    def work(leases: dict[WorkRef, Lease]) -> Outcome:
+    def work(ws: Workspace, leases: dict[WorkRef, Lease]) -> Outcome:
         [lease] = leases.values()
-        return _encode(ctx, job_id, index, lease)
+        return _encode(ctx, ws, job_id, index, lease)
 
     def then() -> None:
         stitch_when_ready(ctx, job_id)
@@ -48,25 +49,41 @@ def queue_next_chunk(ctx: WorkerContext, job_id: str) -> int | None:
     return index
 
 
-def _encode(ctx: WorkerContext, job_id: str, index: int, lease: Lease) -> Outcome:
+def _encode(ctx: WorkerContext, ws: Workspace, job_id: str, index: int,
+            lease: Lease) -> Outcome:
     job = ctx.store.get(job_id)
     assert job is not None
     profiles = [r.profile for r in job.renditions if r.chunk_open(index)]
     try:
-        job, active = attempt.begin(ctx, job_id, profiles, chunk=index)
-        targets = [EncodeTarget(record.plan_of(r),
-                                layout.chunk_file(ctx.settings, job_id, r.profile, index))
-                   for r in active]
+        job, active = attempt.begin(ctx, job_id, profiles, dict.fromkeys(profiles, lease),
+                                    chunk=index)
+        keys = [layout.chunk_key(job_id, r.profile, index) for r in active]
+        targets = [EncodeTarget(record.plan_of(r), ws.path(key))
+                   for r, key in zip(active, keys, strict=True)]
         codecs = codec_chain(targets[0].plan, record.hardware_for(ctx, active[0]))
         this = attempt.Attempt(job_id, [r.profile for r in active],
-                               dict.fromkeys((r.profile for r in active), lease), codecs,
+                               dict.fromkeys((r.profile for r in active), lease), ws, codecs,
                                chunk=index, window=chunk_window(job, index))
         results = attempt.encode(ctx, job, this, targets)
+        _publish_chunks(ctx, this, keys, lease)
     except attempt.AttemptEnded as ended:
         return ended.outcome
     by_profile = dict(zip(this.profiles, results, strict=True))
-    record.update_each(ctx, job_id, this.profiles, record.chunk_encoded(index, by_profile))
+    record.update_each(ctx, job_id, this.profiles, record.chunk_encoded(index, by_profile),
+                       this.leases)
     return Outcome.DONE
+
+
+def _publish_chunks(ctx: WorkerContext, this: attempt.Attempt, keys: list[str],
+                    lease: Lease) -> None:
+    """Store the slice's files for whichever worker stitches them (fenced by the lease)."""
+    try:
+        for key in keys:
+            this.ws.publish(key, lease.renew)
+    except PublishAborted:
+        raise attempt.AttemptEnded(Outcome.STOPPED) from None
+    except StorageError as exc:
+        attempt.fail(ctx, this.job_id, this, str(exc))
 
 
 def stitch_when_ready(ctx: WorkerContext, job_id: str) -> None:

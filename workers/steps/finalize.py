@@ -6,6 +6,7 @@ import logging
 
 from common.jobs import Job, Rendition
 from common.states import JobState, RenditionState
+from common.storage import StorageError, Workspace
 from common.store import StaleUpdate
 from common.tasknames import FINALIZE_JOB
 from workers.ffmpeg.poster import make_poster
@@ -39,13 +40,13 @@ def _failure_summary(job: Job) -> str:
     return " ".join(f"{r.profile} failed: {r.error}" for r in failed)
 
 
-def _measure(ctx: WorkerContext, job: Job,
+def _measure(ctx: WorkerContext, ws: Workspace, job: Job,
              finished: list[Rendition]) -> dict[str, tuple[float, float]]:
     """Measure SSIM and PSNR of every finished rendition against the source."""
     settings, scores = ctx.settings, {}
     for rendition in finished:
-        score = measure_quality(layout.output_path(settings, job.id, rendition),
-                                layout.source_path(settings, job), rendition.width or 0,
+        score = measure_quality(ws.fetch(layout.rendition_key(job.id, rendition)),
+                                ws.fetch(layout.source_key(job)), rendition.width or 0,
                                 rendition.height or 0, settings.ffmpeg_bin, settings.ffmpeg_nice,
                                 settings.max_source_pixels)
         if score is not None:
@@ -53,13 +54,18 @@ def _measure(ctx: WorkerContext, job: Job,
     return scores
 
 
-def _poster(ctx: WorkerContext, job: Job, finished: list[Rendition]) -> str | None:
+def _poster(ctx: WorkerContext, ws: Workspace, job: Job,
+            finished: list[Rendition]) -> str | None:
     if not finished or job.source is None:
         return None
     smallest = min(finished, key=lambda r: (r.height or 0))
-    return make_poster(layout.output_path(ctx.settings, job.id, smallest),
-                       layout.job_dir(ctx.settings, job.id) / layout.POSTER,
-                       job.source.duration, ctx.settings.ffmpeg_bin)
+    ws.path(layout.poster_key(job.id)).parent.mkdir(parents=True, exist_ok=True)
+    poster = make_poster(ws.fetch(layout.rendition_key(job.id, smallest)),
+                         ws.path(layout.poster_key(job.id)), job.source.duration,
+                         ctx.settings.ffmpeg_bin)
+    if poster is not None:
+        ws.publish(layout.poster_key(job.id))
+    return poster
 
 
 def finalize_job(ctx: WorkerContext, job_id: str) -> JobState | None:
@@ -74,9 +80,14 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> JobState | None:
         return JobState.FAILED
     state = job.summarize_state()
     finished = [r for r in job.renditions if r.state == RenditionState.DONE and r.output]
-    poster = _poster(ctx, job, finished)
-    master = write_master_playlist(ctx, job, finished)
-    scores = _measure(ctx, job, finished) if job.quality else {}
+    try:
+        with ctx.storage.workspace() as ws:
+            poster = _poster(ctx, ws, job, finished)
+            master = write_master_playlist(ctx, ws, job, finished)
+            scores = _measure(ctx, ws, job, finished) if job.quality else {}
+    except StorageError as exc:
+        fail_job(ctx, job_id, f"The finished renditions could not be packaged: {exc}")
+        return JobState.FAILED
 
     def apply(job: Job) -> None:
         job.state = state
@@ -93,5 +104,6 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> JobState | None:
     except StaleUpdate:
         return None
     ctx.notify_job(job)
+    ctx.storage.evict_cached(layout.source_key(job))
     log.info("job %s %s", job_id, state)
     return state

@@ -1,18 +1,15 @@
-"""Where a job's files live on a worker: the source, rendition outputs, chunk files.
+"""Where a job's files are kept: the storage keys of its source, outputs and chunk files.
 
-Every path a step opens is built here from the settings and names read from the job
-record, and every such name is checked first: the record comes from Redis, and whoever
-can write Redis must not be able to make a worker read, write or delete outside its
-directories (:class:`UnsafeRecord`).
+Every key a step reads or writes is built here from names read from the job record, and
+every such name is checked first: the record comes from Redis, and whoever can write
+Redis must not be able to make a worker read, write or delete outside the job's files
+(:class:`UnsafeRecord`). Steps turn keys into local files through their workspace.
 """
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 from common.jobs import Job, Rendition, is_job_id, is_safe_name
-from common.settings import Settings
+from common.storage import output_key, upload_key
 from workers.ffmpeg.hls import HLS_DIR, MEDIA_PLAYLIST
 
 CHUNK_DIR = ".chunks"
@@ -22,7 +19,7 @@ POSTER = "poster.jpg"
 
 
 class UnsafeRecord(ValueError):
-    """A job record names a path that would leave the data directory; the job is refused."""
+    """A job record names a path that would leave the job's files; the job is refused."""
 
 
 def checked(value: object, what: str) -> str:
@@ -40,12 +37,13 @@ def _job_id(job_id: str) -> str:
     return job_id
 
 
-def job_dir(settings: Settings, job_id: str) -> Path:
-    return settings.job_output_dir(_job_id(job_id))
+def job_key(job_id: str, name: str = "") -> str:
+    """The key of the job's output folder, or of ``name`` in it."""
+    return output_key(_job_id(job_id), name)
 
 
-def source_path(settings: Settings, job: Job) -> Path:
-    return settings.uploads_dir / checked(job.source_file, "source file")
+def source_key(job: Job) -> str:
+    return upload_key(checked(job.source_file, "source file"))
 
 
 def output_name(profile: str) -> str:
@@ -61,25 +59,37 @@ def _checked_output(rendition: Rendition) -> str:
     return expected
 
 
-def output_path(settings: Settings, job_id: str, rendition: Rendition) -> Path:
-    return job_dir(settings, job_id) / _checked_output(rendition)
+def mp4_key(job_id: str, profile: str) -> str:
+    """The key a rendition's MP4 is encoded to."""
+    return job_key(job_id, output_name(profile))
+
+
+def rendition_key(job_id: str, rendition: Rendition) -> str:
+    """The key of a finished rendition's MP4, as its record names it."""
+    return job_key(job_id, _checked_output(rendition))
 
 
 def playlist_name(profile: str) -> str:
-    """The media playlist's path in the job dir, as the record and the master name it."""
+    """The media playlist's path in the job's folder, as the record and the master name it."""
     return f"{HLS_DIR}/{checked(profile, 'profile name')}/{MEDIA_PLAYLIST}"
 
 
-def hls_dir(settings: Settings, job_id: str) -> Path:
-    return job_dir(settings, job_id) / HLS_DIR
+def hls_key(job_id: str, profile: str | None = None) -> str:
+    """The key of the job's HLS folder, or of one rendition's segments in it."""
+    name = HLS_DIR if profile is None else f"{HLS_DIR}/{checked(profile, 'profile name')}"
+    return job_key(job_id, name)
 
 
-def chunk_dir(settings: Settings, job_id: str, profile: str) -> Path:
-    return job_dir(settings, job_id) / CHUNK_DIR / checked(profile, "profile name")
+def poster_key(job_id: str) -> str:
+    return job_key(job_id, POSTER)
 
 
-def chunk_file(settings: Settings, job_id: str, profile: str, index: int) -> Path:
-    return chunk_dir(settings, job_id, profile) / f"{int(index):05d}.mp4"
+def chunks_key(job_id: str, profile: str) -> str:
+    return job_key(job_id, f"{CHUNK_DIR}/{checked(profile, 'profile name')}")
+
+
+def chunk_key(job_id: str, profile: str, index: int) -> str:
+    return f"{chunks_key(job_id, profile)}/{int(index):05d}.mp4"
 
 
 def chunk_list_lines(count: int) -> list[str]:
@@ -87,18 +97,8 @@ def chunk_list_lines(count: int) -> list[str]:
     return ["ffconcat version 1.0", *(f"file {i:05d}.mp4" for i in range(count))]
 
 
-def write_chunk_list(directory: Path, count: int) -> Path:
-    listing = directory / CHUNK_LIST
-    listing.write_text("\n".join(chunk_list_lines(count)) + "\n")
-    return listing
-
-
-def remove_chunks(settings: Settings, job_id: str, profile: str) -> None:
-    shutil.rmtree(chunk_dir(settings, job_id, profile), ignore_errors=True)
-
-
 def check_job(job: Job) -> None:
-    """Check every name of a job record that a step will join to a directory."""
+    """Check every name of a job record that a step will turn into a key."""
     _job_id(job.id)
     checked(job.source_file, "source file")
     for rendition in job.renditions:

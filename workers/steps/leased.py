@@ -11,6 +11,7 @@ from typing import Any
 
 from common import keys
 from common.jobs import Job
+from common.storage import Workspace
 from common.store import StaleUpdate
 from common.tasknames import ENCODE_CHUNK, ENCODE_RENDITION, QUEUE_CPU, STITCH_RENDITION
 from common.workref import WorkKind, WorkRef
@@ -66,7 +67,8 @@ def task_for(job: Job, ref: WorkRef, queue: str | None = None) -> tuple[str, lis
     return name, [job.id, rendition.profile], queue or rendition.queue or QUEUE_CPU
 
 
-Work = Callable[[dict[WorkRef, Lease]], Outcome]
+Work = Callable[[Workspace, dict[WorkRef, Lease]], Outcome]
+"""A step's work: given the task's workspace and the leases it took."""
 
 
 def run_leased(ctx: WorkerContext, refs: list[WorkRef], task_id: str | None, work: Work,
@@ -105,8 +107,9 @@ def run_leased(ctx: WorkerContext, refs: list[WorkRef], task_id: str | None, wor
                     leases[ref] = lease
             if not leases:
                 return Outcome.BUSY, busy
+            ws = stack.enter_context(ctx.storage.workspace())
             try:
-                return work(leases), busy
+                return work(ws, leases), busy
             except StaleUpdate:
                 return Outcome.STOPPED, busy
             except UnsafeRecord as exc:

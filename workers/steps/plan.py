@@ -9,6 +9,7 @@ from common.jobs import Job, JobMode, Rendition
 from common.ladder import LadderError, RenditionPlan, load_ladder, plan_renditions, select_profiles
 from common.registry import choose_queue, list_workers
 from common.states import JobState, RenditionState
+from common.storage import StorageError
 from common.store import StaleUpdate
 from common.tasknames import ENCODE_CHUNK, ENCODE_RENDITIONS, FINALIZE_JOB
 from workers.ffmpeg.probe import ProbeError, probe_source
@@ -57,12 +58,14 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
     settings = ctx.settings
     try:
         layout.check_job(job)
-        source = probe_source(layout.source_path(settings, job),
-                              ffprobe_bin=settings.ffprobe_bin, timeout_s=settings.probe_timeout_s,
-                              max_pixels=settings.max_source_pixels,
-                              max_seconds=settings.max_source_seconds)
+        with ctx.storage.workspace() as ws:
+            source = probe_source(ws.fetch(layout.source_key(job)),
+                                  ffprobe_bin=settings.ffprobe_bin,
+                                  timeout_s=settings.probe_timeout_s,
+                                  max_pixels=settings.max_source_pixels,
+                                  max_seconds=settings.max_source_seconds)
         profiles = select_profiles(load_ladder(settings.profiles_file), job.requested_profiles)
-    except (ProbeError, LadderError, layout.UnsafeRecord) as exc:
+    except (ProbeError, LadderError, layout.UnsafeRecord, StorageError) as exc:
         fail_job(ctx, job_id, str(exc))
         return []
     plans = plan_renditions(source, profiles, passthrough_mode=job.mode == JobMode.PASSTHROUGH)
@@ -82,6 +85,7 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
                     rendition.chunks = count
                     rendition.chunk_percent = [0.0] * count
                     rendition.chunk_attempts = [0] * count
+                    rendition.chunk_workers = [None] * count
 
     try:
         job = ctx.store.update(job_id, apply)

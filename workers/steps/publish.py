@@ -1,28 +1,40 @@
-"""The end of every successful encoding step: package, record done, count, announce."""
+"""The end of every successful encoding step: store the outputs, record done, announce."""
 
 from __future__ import annotations
 
 from common import metrics
 from common.jobs import Job
+from common.storage import PublishAborted, StorageError
 from workers.ffmpeg.encode import EncodeResult
 from workers.ffmpeg.hls import PackagingFailed
 from workers.runtime.context import WorkerContext
-from workers.steps import record
-from workers.steps.attempt import Attempt, fail
+from workers.steps import layout, record
+from workers.steps.attempt import Attempt, AttemptEnded, fail
+from workers.steps.leased import Outcome
 from workers.steps.package import package_hls
 
 
 def publish(ctx: WorkerContext, job: Job, attempt: Attempt, results: list[EncodeResult],
             seconds: float | None = None) -> None:
-    """Package the finished renditions and mark them done (failed if packaging fails)."""
+    """Store each verified MP4 and its HLS segments, then mark the renditions done.
+
+    Every upload and every record write is fenced by the rendition's lease: work that
+    passed to another worker meanwhile is neither published nor recorded by this one.
+    """
+    guards = {p: attempt.leases[p].renew for p in attempt.profiles}
     try:
-        playlists = package_hls(ctx, job, attempt.profiles, results)
-    except PackagingFailed as exc:
+        for profile in attempt.profiles:
+            attempt.ws.publish(layout.mp4_key(job.id, profile), guards[profile])
+        packaged = package_hls(ctx, attempt.ws, job, attempt.profiles, results, guards)
+    except PublishAborted:
+        raise AttemptEnded(Outcome.STOPPED) from None
+    except (PackagingFailed, StorageError) as exc:
         fail(ctx, job.id, attempt, str(exc))
-    for profile, result, playlist in zip(attempt.profiles, results, playlists, strict=True):
+    for profile, result, variant in zip(attempt.profiles, results, packaged, strict=True):
         if seconds is not None:
             count_encode(ctx, result, seconds / len(results))
-        job = ctx.store.update_rendition(job.id, profile, record.finish(result, playlist))
+        job = ctx.store.update_rendition(job.id, profile, record.finish(result, variant),
+                                         fence=attempt.leases[profile].fence)
     ctx.notify_job(job)
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from common.jobs import Fallback, Job, Rendition
 from common.ladder import Profile, RenditionPlan
 from common.states import RenditionState
 from common.store import RenditionMutation
 from common.tasknames import QUEUE_GPU
 from workers.ffmpeg.encode import EncodeResult
+from workers.ffmpeg.hls import Variant
 from workers.runtime.context import WorkerContext
+from workers.runtime.lease import Lease
 
 
 def plan_of(rendition: Rendition) -> RenditionPlan:
@@ -24,10 +28,11 @@ def hardware_for(ctx: WorkerContext, rendition: Rendition) -> list[str]:
 
 
 def update_each(ctx: WorkerContext, job_id: str, profiles: list[str],
-                apply: RenditionMutation) -> Job:
+                apply: RenditionMutation, leases: Mapping[str, Lease]) -> Job:
+    """Apply ``apply`` to each rendition, each write fenced by that rendition's lease."""
     job: Job | None = None
     for profile in profiles:
-        job = ctx.store.update_rendition(job_id, profile, apply)
+        job = ctx.store.update_rendition(job_id, profile, apply, fence=leases[profile].fence)
     assert job is not None
     return job
 
@@ -50,6 +55,9 @@ def start_attempt(max_attempts: int, hostname: str, chunk: int | None = None
             rendition.percent = 0.0
         else:
             rendition.chunk_attempts[chunk] += 1
+            if len(rendition.chunk_workers) != rendition.chunks:  # records older than the field
+                rendition.chunk_workers = [None] * rendition.chunks
+            rendition.chunk_workers[chunk] = hostname
             rendition.attempts = max(rendition.attempts, rendition.chunk_attempts[chunk])
         rendition.state = RenditionState.ENCODING
         rendition.worker = hostname
@@ -76,9 +84,12 @@ def _merge_fallbacks(rendition: Rendition, fallbacks: list[Fallback]) -> None:
     rendition.fallbacks += [f for f in fallbacks if (f.codec, f.error) not in known]
 
 
-def finish(result: EncodeResult, playlist: str | None) -> RenditionMutation:
+def finish(result: EncodeResult, packaged: Variant | None) -> RenditionMutation:
     def apply(job: Job, rendition: Rendition) -> None:
-        rendition.playlist = playlist
+        rendition.playlist = packaged.playlist if packaged else None
+        rendition.bandwidth = packaged.bandwidth if packaged else None
+        rendition.average_bandwidth = packaged.average_bandwidth if packaged else None
+        rendition.codecs = packaged.codecs if packaged else None
         rendition.state = RenditionState.DONE
         rendition.percent, rendition.eta_s = 100.0, 0.0
         rendition.codec, rendition.fallbacks = result.codec, result.fallbacks

@@ -6,6 +6,7 @@ import time
 
 from common.jobs import JobMode
 from common.ladder import RenditionPlan
+from common.storage import Workspace
 from common.workref import WorkRef
 from workers.ffmpeg.encode import EncodeTarget, codec_chain
 from workers.runtime.context import WorkerContext
@@ -24,24 +25,26 @@ def run_renditions(ctx: WorkerContext, job_id: str, profiles: list[str],
     """
     refs = [WorkRef.rendition(job_id, p) for p in profiles]
 
-    def work(leases: dict[WorkRef, Lease]) -> Outcome:
-        return _encode(ctx, job_id, {str(ref.profile): lease for ref, lease in leases.items()})
+    def work(ws: Workspace, leases: dict[WorkRef, Lease]) -> Outcome:
+        return _encode(ctx, ws, job_id,
+                       {str(ref.profile): lease for ref, lease in leases.items()})
 
     outcome, busy = run_leased(ctx, refs, task_id, work,
                                then=lambda: finalize_when_complete(ctx, job_id))
     return outcome, [str(ref.profile) for ref in busy]
 
 
-def _encode(ctx: WorkerContext, job_id: str, leases: dict[str, Lease]) -> Outcome:
+def _encode(ctx: WorkerContext, ws: Workspace, job_id: str,
+            leases: dict[str, Lease]) -> Outcome:
     try:
-        job, active = attempt.begin(ctx, job_id, list(leases))
-        targets = [EncodeTarget(record.plan_of(r), layout.output_path(ctx.settings, job_id, r))
+        job, active = attempt.begin(ctx, job_id, list(leases), leases)
+        targets = [EncodeTarget(record.plan_of(r), ws.path(layout.mp4_key(job_id, r.profile)))
                    for r in active]
         copy = all(t.plan.passthrough for t in targets)
         codecs = codec_chain(RenditionPlan(targets[0].plan.profile, 0, 0, copy),
                              record.hardware_for(ctx, active[0]),
                              copy_only=job.mode == JobMode.PASSTHROUGH)
-        this = attempt.Attempt(job_id, [r.profile for r in active], leases, codecs)
+        this = attempt.Attempt(job_id, [r.profile for r in active], leases, ws, codecs)
         started = time.monotonic()
         results = attempt.encode(ctx, job, this, targets)
         publish(ctx, job, this, results, seconds=time.monotonic() - started)

@@ -6,6 +6,7 @@ import logging
 import os
 
 from common.jobs import Job, Rendition
+from common.storage import StorageError, Workspace
 from common.workref import WorkRef
 from workers.ffmpeg.commands import build_stitch_command
 from workers.ffmpeg.encode import EncodeResult, temp_path, verify_output
@@ -23,11 +24,11 @@ log = logging.getLogger(__name__)
 def run_stitch(ctx: WorkerContext, job_id: str, profile: str, task_id: str | None) -> Outcome:
     """Stitch one rendition once all its chunks are encoded; at most one copy at a time."""
 
-    def work(leases: dict[WorkRef, Lease]) -> Outcome:
+    def work(ws: Workspace, leases: dict[WorkRef, Lease]) -> Outcome:
         [lease] = leases.values()
         job = ctx.store.get(job_id)
         assert job is not None
-        this = attempt.Attempt(job_id, [profile], {profile: lease}, [])
+        this = attempt.Attempt(job_id, [profile], {profile: lease}, ws, [])
         try:
             _stitch(ctx, job, job.rendition(profile), this, lease)
         except attempt.AttemptEnded as ended:
@@ -42,17 +43,24 @@ def run_stitch(ctx: WorkerContext, job_id: str, profile: str, task_id: str | Non
 
 def _stitch(ctx: WorkerContext, job: Job, rendition: Rendition, this: attempt.Attempt,
             lease: Lease) -> None:
-    settings, source = ctx.settings, job.source
+    settings, source, ws = ctx.settings, job.source, this.ws
     assert source is not None
     plan = record.plan_of(rendition)
-    output = layout.output_path(settings, job.id, rendition)
+    try:
+        chunk_files = [ws.fetch(layout.chunk_key(job.id, rendition.profile, index))
+                       for index in range(rendition.chunks)]
+        source_file = ws.fetch(layout.source_key(job))
+    except StorageError as exc:
+        attempt.fail(ctx, job.id, this, f"The chunks could not be gathered: {exc}")
+    listing = chunk_files[0].parent / layout.CHUNK_LIST
+    listing.write_text("\n".join(layout.chunk_list_lines(rendition.chunks)) + "\n")
+    output = ws.path(layout.mp4_key(job.id, rendition.profile))
+    output.parent.mkdir(parents=True, exist_ok=True)
     partial = temp_path(output)
-    listing = layout.write_chunk_list(layout.chunk_dir(settings, job.id, rendition.profile),
-                                      rendition.chunks)
     try:
         run = run_ffmpeg(
-            build_stitch_command(listing, layout.source_path(settings, job), source, plan,
-                                 partial, settings.ffmpeg_bin),
+            build_stitch_command(listing, source_file, source, plan, partial,
+                                 settings.ffmpeg_bin),
             on_tick=lease.renew, nice=settings.ffmpeg_nice,
         )
         if not run.ok:
@@ -68,5 +76,8 @@ def _stitch(ctx: WorkerContext, job: Job, rendition: Rendition, this: attempt.At
     result = EncodeResult(str(rendition.codec), output, width, height, duration,
                           output.stat().st_size, list(rendition.fallbacks))
     publish(ctx, job, this, [result])
-    layout.remove_chunks(settings, job.id, rendition.profile)
+    try:
+        ws.remove_tree(layout.chunks_key(job.id, rendition.profile))
+    except StorageError as exc:  # the rendition is done; leftover chunks are only space
+        log.warning("%s/%s: chunks not removed: %s", job.id, rendition.profile, exc)
     log.info("stitched %s/%s from %d chunks", job.id, rendition.profile, rendition.chunks)
