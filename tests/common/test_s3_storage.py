@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,3 +139,32 @@ def test_start_up_check_names_a_missing_bucket_and_an_unreachable_store(s3: S3Se
                       s3_endpoint_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(StorageUnavailable, match="could not be reached"):
         open_storage(nobody).check()
+
+
+def test_scratch_of_dead_task_processes_and_sources_of_ended_jobs_go(s3: S3Server,
+                                                                     tmp_path: Path) -> None:
+    import fakeredis
+
+    from common.jobs import Job
+    from common.states import JobState
+    from common.store import JobStore
+    from workers.runtime.retention import evict_finished_sources
+
+    storage = _storage(s3, tmp_path)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (storage.scratch / "tasks" / f"{dead.pid}-abcd" / "outputs").mkdir(parents=True)
+    (storage.scratch / "tasks" / f"{os.getpid()}-abcd").mkdir(parents=True)
+    storage.clear_scratch()
+    assert [p.name for p in (storage.scratch / "tasks").iterdir()] == [f"{os.getpid()}-abcd"]
+
+    store = JobStore(fakeredis.FakeRedis())
+    running = store.create(Job.new("a.mp4", "", state=JobState.ENCODING))
+    ended = store.set_state(store.create(Job.new("b.mp4", "", state=JobState.ENCODING)).id,
+                            JobState.DONE)
+    for job in (running, ended):
+        cached = storage.cached(f"uploads/{job.id}.mp4")
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(b"x")
+    assert evict_finished_sources(store, storage) == [f"uploads/{ended.id}.mp4"]
+    assert storage.cached_keys() == [f"uploads/{running.id}.mp4"]

@@ -113,6 +113,12 @@ def source_1080p(media_dir: Path) -> Path:
     return make_clip(media_dir / "farm-1080p.mp4", seconds=2, size="1920x1080")
 
 
+@pytest.fixture(scope="module")
+def long_1080p(media_dir: Path) -> Path:
+    """Long enough to be cut off mid-encode (about 4 to 9 s of libx264 here)."""
+    return make_clip(media_dir / "farm-long.mp4", seconds=8, size="1920x1080")
+
+
 def _submit(farm: Farm, clip: Path, **fields: str) -> str:
     with clip.open("rb") as handle:
         response = requests.post(f"{farm.web.url}/api/jobs", data=fields, timeout=60,
@@ -192,10 +198,9 @@ def _settled(farm: Farm, host_name: str, since: float) -> bool:
 
 
 def test_a_partitioned_worker_loses_its_work_and_changes_nothing_when_back(
-    farm: Farm, media_dir: Path,
+    farm: Farm, long_1080p: Path,
 ) -> None:
-    clip = make_clip(media_dir / "farm-long.mp4", seconds=8, size="1920x1080")
-    job_id = _submit(farm, clip, profiles="1080p", hls="false")
+    job_id = _submit(farm, long_1080p, profiles="1080p", hls="false")
     victim, _ = wait_for(lambda: _encoding_on(farm, job_id), timeout=60, interval=0.1,
                          message="the rendition encoding on a worker host")
     other = "c" if victim == "b" else "b"
@@ -244,3 +249,31 @@ def test_a_worker_killed_mid_upload_leaves_no_partial_object(
     head = farm.s3.client().head_object(Bucket=BUCKET, Key=f"{output}{rendition['output']}")
     assert head["ContentLength"] == rendition["size_bytes"]
     farm.start_worker(victim)  # the farm is whole again for any later test
+
+
+def test_the_object_store_going_away_fails_the_rendition_and_loses_nothing_published(
+    farm: Farm, long_1080p: Path, media_dir: Path,
+) -> None:
+    small = make_clip(media_dir / "farm-small.mp4", seconds=2, size="640x360")
+    earlier = _finished(farm, _submit(farm, small, profiles="480p"))
+    published = _objects(farm, earlier["id"])
+    assert published
+    job_id = _submit(farm, long_1080p, profiles="1080p", hls="false")
+    wait_for(lambda: _encoding_on(farm, job_id), timeout=60, interval=0.1,
+             message="the rendition encoding on a worker host")
+    store = farm.net.hosts["d"]
+    store.cut()
+    try:
+        failed = wait_for(lambda: (j := _job(farm, job_id))["state"] in ("done", "failed") and j,
+                          timeout=120, interval=0.25, message="the job to end")
+    finally:
+        store.restore()
+    assert failed["state"] == "failed"
+    [rendition] = failed["renditions"]
+    assert rendition["state"] == "failed"
+    assert "could not be reached while uploading" in rendition["error"], rendition["error"]
+    assert "after 3 attempts" in rendition["error"]
+    assert _objects(farm, earlier["id"]) == published
+    again = requests.post(f"{farm.web.url}/api/jobs/{job_id}/retry", timeout=10)
+    assert again.status_code == 202, again.text
+    assert _finished(farm, job_id)["renditions"][0]["state"] == "done"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,6 +71,43 @@ class Lease:
 
     def release(self) -> None:
         self.client.eval(_RELEASE, 1, self.key, self.token)
+
+
+class LeaseKeeper:
+    """Renew leases every ``every_s`` from a thread while a step holds them.
+
+    FFmpeg's progress renews a lease while it encodes; this keeps it through everything
+    else a step does (downloading a source, uploading outputs, retrying an object store
+    that went away), so a slow transfer never lets the work pass to another worker. A
+    worker cut off from Redis cannot renew, and its work passes on, as it should.
+    """
+
+    def __init__(self, leases: list[Lease], every_s: float) -> None:
+        self.leases, self.every_s = leases, every_s
+        self.lost: set[WorkRef] = set()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ffcluster-lease-keeper",
+                                        daemon=True)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.every_s):
+            for lease in self.leases:
+                if lease.ref in self.lost:
+                    continue
+                try:
+                    if not lease.renew():
+                        log.warning("lost the lease on %s", lease.ref)
+                        self.lost.add(lease.ref)
+                except redis.RedisError as exc:
+                    log.warning("could not renew the lease on %s: %s", lease.ref, exc)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=self.every_s + 15)
 
 
 def acquire(client: redis.Redis, ref: WorkRef, hostname: str, task_id: str | None,

@@ -16,7 +16,7 @@ from common.store import StaleUpdate
 from common.tasknames import ENCODE_CHUNK, ENCODE_RENDITION, QUEUE_CPU, STITCH_RENDITION
 from common.workref import WorkKind, WorkRef
 from workers.runtime.context import WorkerContext
-from workers.runtime.lease import Lease, held
+from workers.runtime.lease import Lease, LeaseKeeper, held
 from workers.steps.finalize import fail_job
 from workers.steps.layout import UnsafeRecord
 
@@ -108,6 +108,7 @@ def run_leased(ctx: WorkerContext, refs: list[WorkRef], task_id: str | None, wor
             if not leases:
                 return Outcome.BUSY, busy
             ws = stack.enter_context(ctx.storage.workspace())
+            stack.enter_context(LeaseKeeper(list(leases.values()), ctx.settings.heartbeat_s))
             try:
                 return work(ws, leases), busy
             except StaleUpdate:
