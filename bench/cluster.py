@@ -85,6 +85,8 @@ class LocalCluster:
     ports: dict[str, int] = field(default_factory=dict)
     redis_url: str = ""
     worker_overrides: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Settings every process of this cluster gets (storage, say)."""
 
     @property
     def log_dir(self) -> Path:
@@ -96,7 +98,7 @@ class LocalCluster:
     def settings(self, **overrides: Any) -> Settings:
         return Settings.from_env({}, redis_url=self.redis_url, data_dir=self.data_dir,
                                  concurrency=self.concurrency, gpu="off", log_level="WARNING",
-                                 **overrides)
+                                 **{**self.overrides, **overrides})
 
     def _env(self, settings: Settings) -> dict[str, str]:
         inherited = {k: v for k, v in os.environ.items()

@@ -26,6 +26,11 @@ class BenchConfig:
     job_timeout_s: float
     long_source: SourceSpec
     """Split-and-stitch: one long source on one and on two single-core workers."""
+    storage_source: SourceSpec
+    """The ladder job run in `local` and in `s3` storage, alternated."""
+    storage_pairs: int
+    transfer_mb: int
+    """Size of the file timed through the web tier into the bucket and back to scratch."""
     settle_s: float = 1.0
     """Pause before each timed ladder run, so one run's tail never overlaps the next."""
 
@@ -44,6 +49,9 @@ FULL = BenchConfig(
     throughput_jobs=200,
     job_timeout_s=600,
     long_source=SourceSpec(seconds=60, size="1920x1080", rate=25),
+    storage_source=SourceSpec(seconds=10, size="1920x1080", rate=25),
+    storage_pairs=2,
+    transfer_mb=256,
 )
 
 QUICK = BenchConfig(
@@ -60,5 +68,8 @@ QUICK = BenchConfig(
     throughput_jobs=5,
     job_timeout_s=120,
     long_source=SourceSpec(seconds=10, size="320x240", rate=10, codec="mpeg4"),
+    storage_source=SourceSpec(seconds=1, size="640x360", rate=10),
+    storage_pairs=1,
+    transfer_mb=16,
     settle_s=0.2,
 )

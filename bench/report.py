@@ -51,6 +51,13 @@ def targets(report: dict[str, Any]) -> list[Row]:
     speedup = _get(report, "split_and_stitch", "speedup_two_over_one")
     rows.append(("split-and-stitch: 2 single-core workers / 1 (speed-up)", speedup, ">= 1.8",
                  speedup is not None and speedup >= 1.8))
+    for way in ("upload", "download"):
+        rate = _get(report, "object_storage", "transfers", f"{way}_median_mb_s")
+        rows.append((f"object storage: {way} throughput, loopback (MB/s)", rate, ">= 200",
+                     None if rate is None else rate >= 200))
+    s3_ratio = _get(report, "object_storage", "ladder", "ratio_s3_over_local")
+    rows.append(("ladder job: s3 storage / local (median)", s3_ratio, "<= 1.10",
+                 _below(s3_ratio, 1.10, inclusive=True)))
     for name in ("web", "worker_total"):
         growth = _get(report, "memory", name, "growth_pct")
         jobs = _get(report, "memory", "jobs")
@@ -159,6 +166,25 @@ def markdown(report: dict[str, Any]) -> str:
                   f"chunking overhead on one worker: {_fmt(sas['chunking_overhead_one_worker'])}x;"
                   f" chunked / unchunked on two workers: "
                   f"{_fmt(sas['chunked_over_whole_two_workers'])}.", ""]
+    storage = report.get("object_storage")
+    if storage:
+        tr, lad = storage["transfers"], storage["ladder"]
+        lines += [f"## Object storage (moto on loopback; {tr['size_mb']} MB file, "
+                  f"{tr['runs']} runs; ladder POST→done, s)", ""]
+        lines += _table(["What", "Runs", "Median"], [
+            ["upload through the web tier into the bucket (MB/s)",
+             tr["upload_via_web_mb_s"], tr["upload_median_mb_s"]],
+            ["bucket to worker scratch (MB/s)", tr["download_to_scratch_mb_s"],
+             tr["download_median_mb_s"]],
+            ["worker scratch to bucket, an output published (MB/s)",
+             tr["publish_from_scratch_mb_s"], tr["publish_median_mb_s"]],
+            ["the S3 server's own ceiling: one put_object from memory (MB/s)",
+             tr["peer_put_object_mb_s"], tr["peer_median_mb_s"]],
+            ["ladder job, local storage (s)", lad["local_s"], None],
+            ["ladder job, s3 storage (s)", lad["s3_s"], None]])
+        lines += [f"Ladder job s3 / local: **{_fmt(lad['ratio_s3_over_local'])}**; upload "
+                  f"through the web tier / the server's ceiling: {_fmt(tr['upload_over_peer'])}.",
+                  ""]
     writes = report.get("progress_writes")
     if writes:
         lines += [f"## One progress event in Redis ({writes['events']} events each; commands "

@@ -29,6 +29,7 @@ from bench.procfs import ForeignCpu, machine_info
 from bench.progress_writes import progress_writes
 from bench.responsiveness import Series, measure
 from bench.stats import ratio, summarize
+from bench.storage import object_storage
 from bench.watcher import Watcher, WatchResult
 
 T = TypeVar("T")
@@ -92,6 +93,9 @@ def run_bench(config: BenchConfig) -> tuple[dict[str, Any], list[Series]]:
     with tempfile.TemporaryDirectory(prefix="ffcluster-bench-chunks-") as data_dir:
         report["split_and_stitch"] = t.phase("split-and-stitch", lambda: split_and_stitch(
             Path(data_dir), config.long_source, config.job_timeout_s))
+    report["object_storage"] = t.phase("object storage", lambda: object_storage(
+        ensure_source(config.storage_source), config.storage_pairs, config.transfer_mb,
+        config.job_timeout_s))
     report["meta"].update(phases_s=t.phases, duration_s=round(time.monotonic() - t.started, 1),
                           worker_concurrency=concurrency,
                           loadavg_end=[round(x, 2) for x in os.getloadavg()])
