@@ -133,11 +133,9 @@ def flower_credentials(args: argparse.Namespace, settings: Settings) -> tuple[st
 
 def _flower_child(args: argparse.Namespace, settings: Settings, credentials: str) -> Child:
     """Flower always has authentication; its secrets travel in its environment, not argv."""
-    argv = [sys.executable, "-m", "celery", "flower", f"--port={args.flower_port}",
-            "--address=127.0.0.1"]
-    extra = {"FLOWER_BASIC_AUTH": credentials,
-             "CELERY_BROKER_URL": settings.effective_redis_url}
-    return Child("flower", argv, child_env(settings, extra))
+    argv = [sys.executable, "-m", "celery", "-A", "cli.flower_app", "flower",
+            f"--port={args.flower_port}", "--address=127.0.0.1"]
+    return Child("flower", argv, child_env(settings, {"FLOWER_BASIC_AUTH": credentials}))
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from kombu import Exchange, Queue
 
 from common import tasknames
+from common.redis_client import sentinel_target
 from common.settings import Settings
+
+
+def broker(url: str) -> tuple[str, dict[str, Any]]:
+    """Celery's broker URL and extra transport options for ``FFCLUSTER_REDIS_URL``.
+
+    A Sentinel URL becomes kombu's ``sentinel://`` transport (one URL per Sentinel, joined
+    with ``;``) with the service as ``master_name``.
+    """
+    target = sentinel_target(url)
+    if target is None:
+        return url, {}
+    auth = ""
+    if target.password:
+        auth = f"{quote(target.username or '', safe='')}:{quote(target.password, safe='')}@"
+    urls = ";".join(f"sentinel://{auth}{host}:{port}/{target.db}"
+                    for host, port in target.sentinels)
+    return urls, {"master_name": target.service,
+                  "sentinel_kwargs": {"socket_connect_timeout": 5, "socket_timeout": 10}}
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Return the Celery settings both sides must agree on (JSON only, explicit queues)."""
-    url = settings.effective_redis_url
+    url, sentinel_options = broker(settings.effective_redis_url)
     return {
         "broker_url": url,
         "result_backend": None,
@@ -41,6 +61,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "socket_connect_timeout": 5,
             "socket_keepalive": True,
             "retry_on_timeout": True,
+            **sentinel_options,
         },
         "task_time_limit": settings.task_time_limit_s + 60,
         "task_soft_time_limit": settings.task_time_limit_s,

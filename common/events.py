@@ -30,6 +30,8 @@ class EventType(StrEnum):
     JOB = "job"
     PROGRESS = "progress"
     WORKERS = "workers"
+    REDIS = "redis"
+    """A web process lost or regained Redis: live events pause, then clients resync."""
 
 
 def job_room(job_id: str) -> str:
@@ -72,6 +74,10 @@ def progress_event(job_id: str, profile: str, values: dict[str, Any],
 
 def workers_event(workers: list[dict[str, Any]]) -> Envelope:
     return Envelope(EventType.WORKERS, {"workers": workers})
+
+
+def redis_event(reachable: bool) -> Envelope:
+    return Envelope(EventType.REDIS, {"reachable": reachable})
 
 
 class EventEmitter:

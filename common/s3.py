@@ -38,6 +38,9 @@ from common.storage import (
 
 log = logging.getLogger(__name__)
 
+DOWNLOAD_RANGE_BYTES = 64 * 1024 * 1024
+"""Downloads go in ranges this large, four at a time: large enough that a server which
+reads a whole object for each ranged GET (moto does) is not read n times over."""
 GUARD_EVERY_S = 1.0
 """How often a running upload asks its guard whether the work is still this worker's."""
 CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".m4s": "video/iso.segment",
@@ -78,9 +81,12 @@ class S3Storage(Storage):
         self.region = settings.s3_region
         self.attempts = settings.s3_attempts
         self.scratch = settings.effective_scratch_dir
-        self.transfer = TransferConfig(multipart_threshold=settings.s3_part_mb * 1024 * 1024,
-                                       multipart_chunksize=settings.s3_part_mb * 1024 * 1024,
+        part = settings.s3_part_mb * 1024 * 1024
+        self.transfer = TransferConfig(multipart_threshold=part, multipart_chunksize=part,
                                        max_concurrency=4)
+        ranges = max(part, DOWNLOAD_RANGE_BYTES)
+        self.download_transfer = TransferConfig(multipart_threshold=ranges,
+                                                multipart_chunksize=ranges, max_concurrency=4)
         self._clients: dict[int, Any] = {}
 
     @property
@@ -197,7 +203,7 @@ class S3Storage(Storage):
         partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
         try:
             self.client.download_file(self.bucket, self.object_key(key), str(partial),
-                                      Config=self.transfer)
+                                      Config=self.download_transfer)
             os.replace(partial, path)
         except ClientError as exc:
             if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):

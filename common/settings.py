@@ -33,8 +33,10 @@ class Settings:
 
     redis_url: str | None = field(
         default=None,
-        metadata={"help": "Redis for the broker, job records and events. Unset: `ffcluster up` "
-                  f"starts a private redis-server; other commands use {DEFAULT_REDIS_URL}."},
+        metadata={"help": "Redis for the broker, job records and events: `redis://` or, with "
+                  "Sentinel, `redis+sentinel://[:pw@]h1:26379,h2:26379/DB/SERVICE`. Unset: "
+                  "`ffcluster up` starts a private redis-server; other commands use "
+                  f"{DEFAULT_REDIS_URL}."},
     )
     data_dir: Path = field(
         default=Path("data"),
@@ -253,6 +255,13 @@ class Settings:
                      "s3_attempts"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_env_name(name)} must be at least 1.")
+        if self.redis_url and self.redis_url.startswith("redis+sentinel:"):
+            from common.redis_client import sentinel_target
+
+            try:
+                sentinel_target(self.redis_url)
+            except ValueError as exc:
+                raise SettingsError(f"FFCLUSTER_REDIS_URL: {exc}.") from None
         if self.storage not in STORAGE_KINDS:
             raise SettingsError(f"FFCLUSTER_STORAGE must be local or s3, not {self.storage!r}.")
         if self.storage == "s3" and not self.s3_bucket:

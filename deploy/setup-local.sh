@@ -14,8 +14,8 @@ STAMP="$VENV/.ffcluster-installed"
 say() { printf 'setup: %s\n' "$*"; }
 
 REQUIRED=(ffmpeg ffprobe redis-server)   # `ffcluster up` and most tests
-OPTIONAL=(chromium docker-compose podman runc debootstrap ip tc)   # browser, deployment and
-                                                                    # multi-host tests
+OPTIONAL=(chromium docker-compose podman runc debootstrap ip tc redis-sentinel)   # browser,
+    # deployment, multi-host and failover tests
 
 apt_package() {
     case "$1" in

@@ -11,6 +11,7 @@ from common.settings import Settings
 from tests.support.jobs import write_test_ladder
 from tests.support.media import make_clip
 from tests.support.redis_server import RedisServer, start_redis
+from tests.support.s3 import CREDENTIALS, S3Server, start_s3
 from tests.support.workers import WorkerProcess, start_worker
 
 
@@ -20,6 +21,17 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = start_redis(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's S3 server for one module; the module's processes get test credentials."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in CREDENTIALS.items():
+            patch.setenv(name, value)
+        server = start_s3(tmp_path_factory.mktemp("moto"))
+        yield server
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,6 @@ import redis
 import socketio as socketio_lib
 from celery import Celery
 from flask import Flask
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from common import keys
 from common.celery_config import celery_config
@@ -39,12 +37,8 @@ def make_producer(settings: Settings) -> Celery:
 
 def _health_client(settings: Settings) -> redis.Redis:
     """Return a client that fails within half a second and never retries: health must be fast."""
-    return redis.Redis.from_url(
-        settings.effective_redis_url,
-        socket_connect_timeout=HEALTH_TIMEOUT_S,
-        socket_timeout=HEALTH_TIMEOUT_S,
-        retry=Retry(NoBackoff(), 0),
-    )
+    return connect(settings.effective_redis_url, connect_timeout_s=HEALTH_TIMEOUT_S,
+                   timeout_s=HEALTH_TIMEOUT_S, retries=0)
 
 
 def create_app(
@@ -87,8 +81,9 @@ def create_app(
         "logger": False,
         "engineio_logger": False,
     }
-    if message_queue:
-        options.update(message_queue=settings.effective_redis_url, channel=keys.SOCKETIO_CHANNEL)
+    if message_queue:  # built here: Flask-SocketIO would take redis+sentinel:// for Kombu
+        options.update(client_manager=socketio_lib.RedisManager(
+            settings.effective_redis_url, channel=keys.SOCKETIO_CHANNEL))
     else:
         options.update(message_queue=None, client_manager=socketio_lib.Manager())
     socketio.init_app(app, **options)

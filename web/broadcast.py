@@ -1,4 +1,6 @@
-"""The web process's background task that tells dashboards when the worker list changes."""
+"""The web process's background task: it tells dashboards when the worker list changes,
+and when this process loses or regains Redis (so a badge never says Online while no live
+event can arrive)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 import redis
 from flask import Flask
 
-from common.events import DASHBOARD_ROOM, workers_event
+from common.events import DASHBOARD_ROOM, Envelope, redis_event, workers_event
 from common.registry import list_workers
 from web.context import web_context
 from web.extensions import socketio
@@ -35,8 +37,10 @@ class WorkersBroadcaster:
 
     def __init__(self, client: redis.Redis, poll_s: float = POLL_S) -> None:
         self.client = client
+        """A fast-failing client (the health check's): a poll never hangs in retries."""
         self.poll_s = poll_s
         self.running = True
+        self.redis_reachable = True
         self._last: str | None = None
 
     def poll_once(self) -> list[dict[str, Any]] | None:
@@ -52,12 +56,29 @@ class WorkersBroadcaster:
         while self.running:
             try:
                 workers = self.poll_once()
-                if workers is not None:
-                    socketio.emit("workers", workers_event(workers).payload(),
-                                  to=DASHBOARD_ROOM, ignore_queue=True)
-            except Exception:  # keep polling through Redis outages
+            except redis.RedisError as exc:  # keep polling through Redis outages
+                self._reachable(False, str(exc))
+            except Exception:
                 log.warning("workers poll failed", exc_info=True)
+            else:
+                self._reachable(True)
+                if workers is not None:
+                    _emit_here(workers_event(workers))
             socketio.sleep(self.poll_s)
+
+    def _reachable(self, reachable: bool, why: str = "") -> None:
+        """Tell this process's dashboards when Redis comes or goes (only on a change)."""
+        if reachable == self.redis_reachable:
+            return
+        self.redis_reachable = reachable
+        log.warning("Redis is %s%s", "reachable again" if reachable else "unreachable",
+                    f": {why}" if why else "")
+        _emit_here(redis_event(reachable))
+
+
+def _emit_here(envelope: Envelope) -> None:
+    """Emit to this process's own dashboards only (the queue may be the thing that is down)."""
+    socketio.emit(str(envelope.type), envelope.payload(), to=DASHBOARD_ROOM, ignore_queue=True)
 
 
 _lock = threading.Lock()
@@ -69,7 +90,7 @@ def start_background_tasks(app: Flask) -> WorkersBroadcaster:
         existing = app.extensions.get("ffcluster.broadcaster")
         if existing is not None:
             return existing  # type: ignore[no-any-return]
-        broadcaster = WorkersBroadcaster(web_context(app).redis)
+        broadcaster = WorkersBroadcaster(web_context(app).health_redis)
         app.extensions["ffcluster.broadcaster"] = broadcaster
         socketio.start_background_task(broadcaster.run)
         log.info("workers broadcaster started (every %.1fs)", broadcaster.poll_s)

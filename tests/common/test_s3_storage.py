@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,22 +13,14 @@ from common.s3 import S3Storage
 from common.settings import Settings
 from common.storage import PublishAborted, StorageError, StorageUnavailable, open_storage
 from tests.support.ports import free_port
-from tests.support.s3 import CREDENTIALS, S3Server, start_s3
+from tests.support.s3 import S3Server
 
 MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    server = start_s3(tmp_path_factory.mktemp("moto"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(autouse=True)
-def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
+def s3(s3_server: S3Server) -> S3Server:
+    return s3_server
 
 
 def _storage(s3: S3Server, tmp_path: Path, bucket: str | None = None) -> S3Storage:

@@ -19,7 +19,7 @@ from tests.conftest import cluster_settings
 from tests.support.media import ffprobe, make_clip, stream
 from tests.support.ports import wait_for
 from tests.support.redis_server import RedisServer
-from tests.support.s3 import CREDENTIALS, S3Server, start_s3
+from tests.support.s3 import S3Server
 from tests.support.web import WebProcess, start_web_with
 from tests.support.workers import REPO_ROOT, WorkerProcess, start_worker
 
@@ -29,14 +29,9 @@ BUCKET = "media"
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    with pytest.MonkeyPatch.context() as patch:  # every process of the module gets them
-        for name, value in CREDENTIALS.items():
-            patch.setenv(name, value)
-        server = start_s3(tmp_path_factory.mktemp("moto"))
-        server.create_bucket(BUCKET)
-        yield server
-        server.stop()
+def s3(s3_server: S3Server) -> S3Server:
+    s3_server.create_bucket(BUCKET)
+    return s3_server
 
 
 def _s3_settings(s3: S3Server, redis_server: RedisServer, data_dir: Path, ladder: Path,

@@ -16,6 +16,7 @@ from celery import Celery
 from common import keys, tasknames
 from common.celery_config import celery_config
 from common.jobs import Job, JobMode
+from common.redis_client import connect
 from common.settings import Settings
 from common.store import JobStore
 from tests.support.files import uploads_dir
@@ -52,7 +53,7 @@ def submit(settings: Settings, clip: Path, *, profiles: list[str] | None = None,
     job.source_file = f"{job.id}{clip.suffix.lower()}"
     uploads_dir(settings).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(clip, uploads_dir(settings) / job.source_file)
-    store = JobStore(redis.Redis.from_url(settings.effective_redis_url))
+    store = JobStore(connect(settings.effective_redis_url))
     store.create(job)
     producer(settings).send_task(tasknames.PROBE_JOB, args=[job.id], queue=tasknames.QUEUE_CPU)
     return job
@@ -61,7 +62,7 @@ def submit(settings: Settings, clip: Path, *, profiles: list[str] | None = None,
 def wait_for_job(settings: Settings, job_id: str, states: Iterable[str] = ("done",),
                  timeout: float = 90) -> Job:
     """Poll the job record until it reaches a terminal state; assert it is one of ``states``."""
-    store = JobStore(redis.Redis.from_url(settings.effective_redis_url))
+    store = JobStore(connect(settings.effective_redis_url))
     job = wait_for(lambda: (j := store.get(job_id)) is not None and j.terminal and j,
                    timeout=timeout, interval=0.1, message=f"job {job_id} to finish")
     assert job.state in set(states), json.dumps(job.to_dict(), indent=1)

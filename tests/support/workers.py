@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from common import registry
+from common.redis_client import connect
 from common.settings import Settings
 from tests.support.ports import wait_for
 
@@ -74,7 +73,7 @@ def start_worker(settings: Settings, log_dir: Path, name: str, *,
         )
     worker = WorkerProcess(name, process, log_path, settings)
     if wait_online:
-        client = redis.Redis.from_url(settings.effective_redis_url)
+        client = connect(settings.effective_redis_url)
 
         def online() -> bool:
             if not worker.alive():
@@ -126,7 +125,7 @@ def check_codec_choice(rendition: Any, worker: WorkerProcess) -> None:
     """What holds on any machine for a rendition routed to ``gpu``: its codec is one the
     worker advertises, and each hardware encoder that failed first is recorded with
     FFmpeg's own line (on a machine without a GPU, NVENC fails and libx264 encodes)."""
-    client = redis.Redis.from_url(worker.settings.effective_redis_url)
+    client = connect(worker.settings.effective_redis_url)
     [info] = [w for w in registry.list_workers(client) if w.hostname.startswith(f"{worker.name}@")]
     codec = rendition["codec"] if isinstance(rendition, dict) else rendition.codec
     fallbacks = rendition["fallbacks"] if isinstance(rendition, dict) else [

@@ -6,7 +6,6 @@ the late worker's MP4 never replaces the new holder's object, and the record sta
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from common.states import JobState, RenditionState
 from common.store import JobStore, LeaseLost
 from common.workref import WorkRef
 from tests.support.redis_server import RedisServer
-from tests.support.s3 import CREDENTIALS, S3Server, start_s3
+from tests.support.s3 import S3Server
 from workers.ffmpeg.encode import EncodeResult
 from workers.runtime.context import WorkerContext
 from workers.runtime.lease import acquire
@@ -33,14 +32,9 @@ class NoTasks:
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in CREDENTIALS.items():
-            patch.setenv(name, value)
-        server = start_s3(tmp_path_factory.mktemp("moto"))
-        server.create_bucket("fence")
-        yield server
-        server.stop()
+def s3(s3_server: S3Server) -> S3Server:
+    s3_server.create_bucket("fence")
+    return s3_server
 
 
 @pytest.fixture

@@ -544,6 +544,14 @@
     socket.on("job", onJobEvent);
     socket.on("progress", onProgress);
     socket.on("workers", (payload) => renderWorkers(payload.workers));
+    socket.on("redis", (payload) => {
+      if (!payload.reachable) {
+        setBadge("reconnecting", "the server lost its Redis: live updates paused");
+        return;
+      }
+      setBadge("online", "the server reached Redis again");
+      refreshJobs().then(resubscribe).catch(() => {});  // events sent meanwhile were lost
+    });
   }
 
   /* ---------- start ---------- */
