@@ -12,8 +12,17 @@ setup:
 run: setup
 	$(VENV)/bin/ffcluster up
 
+PYTEST := $(VENV)/bin/pytest -q -p no:cacheprovider
+
+# Everything but the tests that time what they prove runs two at a time; those run alone
+# after (the `serial` mark, tests/conftest.py). With PYTEST_ARGS, one plain run of them.
 test: setup lint
-	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+ifeq ($(strip $(PYTEST_ARGS)),)
+	$(PYTEST) -n 2 -m "not serial"
+	$(PYTEST) -m serial
+else
+	$(PYTEST) $(PYTEST_ARGS)
+endif
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -14,6 +14,16 @@ from tests.support.redis_server import RedisServer, start_redis
 from tests.support.s3 import CREDENTIALS, S3Server, start_s3
 from tests.support.workers import WorkerProcess, start_worker
 
+SERIAL_PATHS = ("tests/chaos/", "tests/security/test_bombs.py")
+"""Tests that time what they prove (takeover within 30 s, p99 under load, a job failing
+within N s): `make test` runs them alone, after the rest has run two at a time."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(part in item.nodeid for part in SERIAL_PATHS):
+            item.add_marker(pytest.mark.serial)
+
 
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:

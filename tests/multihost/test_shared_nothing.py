@@ -258,8 +258,8 @@ def test_the_object_store_going_away_fails_the_rendition_and_loses_nothing_publi
     earlier = _finished(farm, _submit(farm, small, profiles="480p"))
     published = _objects(farm, earlier["id"])
     assert published
-    job_id = _submit(farm, long_1080p, profiles="1080p", hls="false")
-    wait_for(lambda: _encoding_on(farm, job_id), timeout=60, interval=0.1,
+    job_id = _submit(farm, long_1080p, profiles="480p", hls="false")
+    wait_for(lambda: _encoding_on(farm, job_id), timeout=60, interval=0.05,
              message="the rendition encoding on a worker host")
     store = farm.net.hosts["d"]
     store.cut()
