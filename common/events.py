@@ -55,8 +55,16 @@ class Envelope:
         return body
 
     def rooms(self) -> list[str]:
+        """Who gets it: job changes go to every dashboard, progress only to the job's room.
+
+        Progress is most of the traffic (4 a second per rendition), and a dashboard joins the
+        room of every unfinished job it shows; sending it to all clients too made every
+        client receive every job's progress, which is what slowed a loaded web tier.
+        """
         if self.job_id is None:
             return [DASHBOARD_ROOM]
+        if self.type == EventType.PROGRESS:
+            return [job_room(self.job_id)]
         return [DASHBOARD_ROOM, job_room(self.job_id)]
 
 

@@ -32,6 +32,7 @@ def test_payload_is_versioned_and_flattened() -> None:
 
 def test_rooms() -> None:
     assert Envelope(EventType.JOB, {}, job_id="abc").rooms() == [DASHBOARD_ROOM, "job:abc"]
+    assert Envelope(EventType.PROGRESS, {}, job_id="abc").rooms() == ["job:abc"]
     assert job_room("abc") == "job:abc"
     workers = workers_event([{"hostname": "w1"}])
     assert workers.rooms() == ["dashboard"]
@@ -74,7 +75,7 @@ def test_emitter_publishes_on_the_socketio_channel(redis_server: RedisServer) ->
     assert body["method"] == "emit"
     assert body["event"] == "progress"
     assert body["namespace"] == "/"
-    assert body["room"] == ["dashboard", "job:abc"]
+    assert body["room"] == ["job:abc"]  # progress: the job's subscribers, not every dashboard
     assert body["data"][0] == envelope.payload()
 
 

@@ -178,6 +178,10 @@
     const isNew = !state.jobs.has(job.id);
     if (putJob(job, false)) {
       if (isNew) { state.total += 1; state.loaded += 1; }
+      // Progress goes to a job's own room: join it for every unfinished job that appears.
+      if (isNew && !TERMINAL.has(job.state) && socket && socket.connected) {
+        socket.emit("subscribe", { job_id: job.id });
+      }
       renderJob(job.id);
       renderStats();
     }
