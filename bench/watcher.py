@@ -1,5 +1,6 @@
 """A Socket.IO client in its own process that stays connected through a whole cluster run.
 
+Like the dashboard it joins the room of each job it hears of (progress goes there only).
 It records each ``progress`` event's latency (receipt minus the envelope ``ts`` the worker
 set), each ``job`` event's state and receipt time, and every disconnect it did not ask for
 (a missed heartbeat or a dropped connection).
@@ -41,10 +42,16 @@ def _watch(base_url: str, stop: Any, out: Any) -> None:
         now = time.time()
         result.progress.append((str(data.get("job_id")), now, now - float(data["ts"])))
 
+    subscribed: set[str] = set()
+
     @client.on("job")
     def on_job(data: dict[str, Any]) -> None:
         job = data.get("job", {})
-        result.jobs.append((str(job.get("id")), str(job.get("state")), time.time()))
+        job_id = str(job.get("id"))
+        result.jobs.append((job_id, str(job.get("state")), time.time()))
+        if job_id not in subscribed:  # progress goes to the job's room, as for a dashboard
+            subscribed.add(job_id)
+            client.emit("subscribe", {"job_id": job_id})
 
     started = time.monotonic()
     out.put("ready")
