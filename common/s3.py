@@ -24,6 +24,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from common.pids import pid_alive
 from common.settings import Settings
 from common.storage import (
     UPLOADS,
@@ -51,15 +52,6 @@ def content_type(key: str) -> str:
     suffix = Path(key).suffix.lower()
     return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(key)[0] or "application/octet-stream"
 
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _error_code(exc: BaseException) -> str:
@@ -194,7 +186,7 @@ class S3Storage(Storage):
         tasks = self.scratch / "tasks"
         for folder in tasks.iterdir() if tasks.is_dir() else []:
             pid = folder.name.partition("-")[0]
-            if pid.isdigit() and not _process_alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(folder, ignore_errors=True)
 
     def download(self, key: str, path: Path) -> Path:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import redis
 
 from common import keys
+from common.pids import pid_alive
 from common.redis_client import text
 from common.store import Fence
 from common.workref import WorkRef
@@ -35,15 +36,6 @@ return 0
 def holder_token(hostname: str, task_id: str | None) -> str:
     return f"{hostname}|{os.getpid()}|{task_id or '-'}"
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -126,7 +118,7 @@ def acquire(client: redis.Redis, ref: WorkRef, hostname: str, task_id: str | Non
             continue  # it lapsed between the two calls
         holder_host, _, rest = text(current).partition("|")
         holder_pid = int(rest.partition("|")[0] or 0)
-        if holder_host == hostname and holder_pid and not _pid_alive(holder_pid):
+        if holder_host == hostname and holder_pid and not pid_alive(holder_pid):
             log.warning("taking over %s from dead process %s", key, holder_pid)
             client.set(key, token, px=int(ttl_s * 1000))
             return Lease(client, ref, token, ttl_s)
