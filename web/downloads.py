@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from flask import Response, request, send_file, stream_with_context
 
-from common.storage import LocalStorage, Storage
+from common.storage import LocalStorage, Storage, StorageError
 from web.errors import ApiError
 
 
@@ -24,7 +24,7 @@ def serve_output(storage: Storage, key: str, *, attachment: bool) -> Response | 
         response = send_file(path, conditional=True, max_age=0, as_attachment=attachment)
         response.headers["Accept-Ranges"] = "bytes"
         return response
-    from common.s3 import S3Storage, StorageError
+    from common.s3 import S3Storage  # imported only when s3 storage is in use
 
     assert isinstance(storage, S3Storage)
     try:

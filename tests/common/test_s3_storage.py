@@ -84,8 +84,9 @@ def test_workspace_fetches_publishes_and_is_removed(s3: S3Server, tmp_path: Path
         ws.fetch("outputs/j1/nothing.mp4")
 
 
-def test_a_guard_that_says_no_stops_the_upload_and_nothing_appears(s3: S3Server,
-                                                                   tmp_path: Path) -> None:
+def test_a_guard_that_says_no_stops_the_upload_and_nothing_appears(
+    s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     storage = _storage(s3, tmp_path)
     with storage.workspace() as ws:
         big = ws.path("outputs/j2/720p.mp4")
@@ -94,13 +95,9 @@ def test_a_guard_that_says_no_stops_the_upload_and_nothing_appears(s3: S3Server,
         with pytest.raises(PublishAborted):
             ws.publish("outputs/j2/720p.mp4", guard=lambda: False)
         answers = iter([True])  # yes at the start, then no while the parts go up
-        import common.s3
-        previous, common.s3.GUARD_EVERY_S = common.s3.GUARD_EVERY_S, 0.0
-        try:
-            with pytest.raises(PublishAborted):
-                ws.publish("outputs/j2/720p.mp4", guard=lambda: next(answers, False))
-        finally:
-            common.s3.GUARD_EVERY_S = previous
+        monkeypatch.setattr("common.s3.GUARD_EVERY_S", 0.0)
+        with pytest.raises(PublishAborted):
+            ws.publish("outputs/j2/720p.mp4", guard=lambda: next(answers, False))
     assert s3.keys(storage.bucket) == []
     assert s3.unfinished_uploads(storage.bucket) == []
 
