@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+import requests
 
 from common.jobs import Job
 from common.settings import Settings
@@ -18,6 +19,7 @@ from tests.conftest import cluster_settings
 from tests.support.media import make_clip
 from tests.support.ports import wait_for
 from tests.support.redis_server import RedisServer
+from tests.support.web import WebProcess, start_web_with
 from tests.support.workers import WorkerProcess, child_pids, pid_exists, process_name
 
 SLOW_LADDER = {"profiles": [
@@ -42,6 +44,44 @@ def chaos_settings(redis_server: RedisServer, tmp_path: Path, slow_ladder: Path)
     redis_server.client().flushall()
     return cluster_settings(redis_server.url, tmp_path / "data", slow_ladder, concurrency=1,
                             x264_threads=1)
+
+
+class UserApi:
+    """What a user does to a job, over HTTP on a real web tier started on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.web: WebProcess | None = None
+
+    def _url(self, path: str) -> str:
+        if self.web is None:
+            self.web = start_web_with(self.settings, "threading")
+        return f"{self.web.url}{path}"
+
+    def cancel(self, job_id: str) -> Job:
+        """``DELETE /api/jobs/<id>``; return the job JSON of the 200 answer."""
+        answer = requests.delete(self._url(f"/api/jobs/{job_id}"), timeout=10)
+        assert answer.status_code == 200, answer.text
+        return Job.from_dict(answer.json())
+
+    def retry(self, job_id: str) -> Job:
+        """``POST /api/jobs/<id>/retry``; return the job JSON of the 202 answer."""
+        answer = requests.post(self._url(f"/api/jobs/{job_id}/retry"), timeout=10)
+        assert answer.status_code == 202, answer.text
+        return Job.from_dict(answer.json())
+
+    def stop(self) -> None:
+        if self.web is not None:
+            self.web.stop()
+
+
+@pytest.fixture
+def user_api(chaos_settings: Settings) -> Iterator[UserApi]:
+    """A user's cancel and retry on the test's cluster (``user_api.settings`` may be replaced
+    before first use by a test that overrides its settings)."""
+    api = UserApi(chaos_settings)
+    yield api
+    api.stop()
 
 
 def ffmpeg_pids(worker: WorkerProcess) -> list[int]:

@@ -8,10 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from common import lifecycle
 from common.settings import Settings
 from common.store import JobStore
-from tests.chaos.conftest import Factory, ffmpeg_pids, parent_of, settings_client, wait_gone
+from tests.chaos.conftest import (
+    Factory,
+    UserApi,
+    ffmpeg_pids,
+    parent_of,
+    settings_client,
+    wait_gone,
+)
 from tests.support.jobs import submit, wait_for_job
 from tests.support.ports import wait_for
 
@@ -45,7 +51,8 @@ def test_killed_chunk_runs_again_alone(
 
 
 def test_cancel_stops_every_chunk_on_every_worker(
-    chaos_settings: Settings, worker_factory: Factory, long_clip: Path
+    chaos_settings: Settings, worker_factory: Factory, long_clip: Path,
+    user_api: UserApi,
 ) -> None:
     workers = [worker_factory(chaos_settings, name=name) for name in ("one", "two")]
     store = JobStore(settings_client(chaos_settings))
@@ -53,7 +60,8 @@ def test_cancel_stops_every_chunk_on_every_worker(
     running = wait_for(lambda: len(pids := [p for w in workers for p in ffmpeg_pids(w)]) == 2
                        and pids, timeout=60, message="a chunk on each worker")
 
-    lifecycle.cancel_job(store, job.id)
+    answered = user_api.cancel(job.id)  # DELETE /api/jobs/<id>
+    assert answered.state == "canceled"
     assert wait_gone(running, timeout=5) < 2.0
 
     canceled = wait_for_job(chaos_settings, job.id, states=("canceled",))

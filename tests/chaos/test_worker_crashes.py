@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from common import lifecycle, tasknames
+from common import tasknames
 from common.settings import Settings
 from common.store import JobStore
 from tests.chaos.conftest import (
     Factory,
+    UserApi,
     ffmpeg_pids,
     parent_of,
     settings_client,
@@ -31,14 +32,15 @@ pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 
 
 def test_cancel_stops_ffmpeg_within_two_seconds_and_leaves_no_file(
-    chaos_settings: Settings, worker_factory: Factory, long_clip: Path
+    chaos_settings: Settings, worker_factory: Factory, long_clip: Path,
+    user_api: UserApi,
 ) -> None:
     worker = worker_factory(chaos_settings)
     job = submit(chaos_settings, long_clip)
     wait_encoding(chaos_settings, job.id)
     running = wait_for(lambda: ffmpeg_pids(worker), timeout=10, message="ffmpeg running")
 
-    lifecycle.cancel_job(JobStore(settings_client(chaos_settings)), job.id)
+    user_api.cancel(job.id)  # DELETE /api/jobs/<id>, as a user cancels
     assert wait_gone(running, timeout=5) < 2.0
 
     final = wait_for_job(chaos_settings, job.id, states=("canceled",))
@@ -154,7 +156,8 @@ def test_time_limit_kills_ffmpeg_and_fails_the_rendition_with_a_sentence(
 
 
 def test_retry_after_a_cancel_keeps_the_finished_rendition_untouched(
-    chaos_settings: Settings, worker_factory: Factory, media_dir: Path, tmp_path: Path
+    chaos_settings: Settings, worker_factory: Factory, media_dir: Path, tmp_path: Path,
+    user_api: UserApi,
 ) -> None:
     """Canceled with one rendition done: a retry re-encodes only the other one."""
     ladder = tmp_path / "two-slow-rungs.json"
@@ -164,6 +167,7 @@ def test_retry_after_a_cancel_keeps_the_finished_rendition_untouched(
         {"name": "144p", "height": 144, "video_bitrate_kbps": 150, "preset": "veryslow"},
     ]}))
     settings = chaos_settings.with_overrides(profiles_file=ladder, fuse_renditions=False)
+    user_api.settings = settings
     worker_factory(settings)
     source = make_clip(media_dir / "retry-640x360.mp4", seconds=10, size="640x360")
     job = submit(settings, source, hls=False)
@@ -179,10 +183,9 @@ def test_retry_after_a_cancel_keeps_the_finished_rendition_untouched(
     assert done.profile == "360p"
     output = job_dir(settings, job.id) / str(done.output)
     stat = output.stat()
-    lifecycle.cancel_job(store, job.id)
+    user_api.cancel(job.id)  # DELETE /api/jobs/<id>, then POST .../retry: what a user does
     wait_for_job(settings, job.id, states=("canceled",))
-    lifecycle.reset_for_retry(store, job.id)
-    producer(settings).send_task(tasknames.PROBE_JOB, args=[job.id], queue=tasknames.QUEUE_CPU)
+    assert user_api.retry(job.id).state == "queued"
     final = wait_for_job(settings, job.id, timeout=120)
     kept = final.rendition(done.profile)
     assert (kept.state, kept.attempts, kept.finished_at) == ("done", done.attempts,

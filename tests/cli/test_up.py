@@ -57,9 +57,8 @@ def _workers_online(cluster: Cluster) -> int:
     return int(requests.get(f"{cluster.url}/api/health", timeout=2).json()["workers_online"])
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, ladder_file: Path) -> Iterator[Cluster]:
-    root = tmp_path_factory.mktemp("up")
+def _start_cluster(root: Path, ladder_file: Path) -> Cluster:
+    """Run ``ffcluster up`` as a user does; return once its web tier sees a worker online."""
     port, flower_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FFCLUSTER_")}
     env.update(FFCLUSTER_PROFILES_FILE=str(ladder_file), FFCLUSTER_HEARTBEAT_S="0.5",
@@ -77,19 +76,46 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, ladder_file: Path) -> Iter
     try:
         wait_for(lambda: _workers_online(cluster) >= 1, timeout=120, interval=0.2,
                  message="ffcluster up: web tier answering with a worker online")
-        yield cluster
-    finally:
-        if process.poll() is None:  # a test failed before the SIGTERM test: stop it all
-            tree = proctree.descendants(process.pid)
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            for proc in tree:
-                if proctree.is_alive(proc):
-                    os.kill(proc.pid, signal.SIGKILL)
+    except BaseException:
+        _stop_cluster(cluster)
+        raise
+    return cluster
+
+
+def _stop_cluster(cluster: Cluster) -> None:
+    """SIGTERM ``up`` if it still runs; SIGKILL whatever of its tree outlives the grace."""
+    if cluster.process.poll() is not None:
+        return
+    tree = proctree.descendants(cluster.process.pid)
+    cluster.process.send_signal(signal.SIGTERM)
+    try:
+        cluster.process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        cluster.process.kill()
+        cluster.process.wait()
+    for proc in tree:
+        if proctree.is_alive(proc):
+            os.kill(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def clusters(tmp_path_factory: pytest.TempPathFactory, ladder_file: Path
+             ) -> Iterator[list[Cluster]]:
+    """The module's ``up`` clusters: one, unless a test stopped it and another came after."""
+    started: list[Cluster] = []
+    yield started
+    for cluster in started:
+        _stop_cluster(cluster)
+
+
+@pytest.fixture
+def cluster(clusters: list[Cluster], tmp_path_factory: pytest.TempPathFactory,
+            ladder_file: Path) -> Cluster:
+    """A running ``up`` cluster, shared by the module's tests; the SIGTERM test stops it, and
+    a test ordered after that one gets a fresh cluster, so no test depends on running last."""
+    if not clusters or clusters[-1].process.poll() is not None:
+        clusters.append(_start_cluster(tmp_path_factory.mktemp("up"), ladder_file))
+    return clusters[-1]
 
 
 def test_dashboard_and_health_answer(cluster: Cluster) -> None:
