@@ -203,7 +203,9 @@ class Settings:
                   "0 keeps it until the job is retried."},
     )
     webhook_url: str | None = field(
-        default=None, metadata={"help": "POSTed the job JSON on every job state change."}
+        default=None,
+        metadata={"help": "POSTed `{\"event\": \"job\", \"job\": <job JSON>}` on every job "
+                          "state change."},
     )
     webhook_secret: str | None = field(
         default=None, metadata={"help": "HMAC-SHA256 key for the X-FFcluster-Signature header."}
