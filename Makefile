@@ -4,7 +4,7 @@
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench fuzz clean
 
 setup:
 	deploy/setup-local.sh
@@ -29,6 +29,11 @@ lint: setup
 
 bench: setup
 	$(VENV)/bin/python -m bench
+
+# The API fuzz at full size (200 generated cases per operation, with and without the token,
+# at least 1,000 requests each); `make test` runs the same two tests at 25 cases.
+fuzz: setup
+	FUZZ_MAX_EXAMPLES=200 FUZZ_MIN_REQUESTS=1000 $(PYTEST) tests/chaos/test_api_fuzz.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache test-artifacts

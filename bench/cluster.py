@@ -150,7 +150,8 @@ class LocalCluster:
     def _check_alive(self) -> None:
         for child in [self.redis, self.worker, *self.webs.values()]:
             if child is not None and not child.alive():
-                raise RuntimeError(f"{child.name} exited early:\n{child.log_tail()}")
+                raise RuntimeError(f"{child.name} exited early with code "
+                                   f"{child.process.returncode}:\n{child.log_tail()}")
 
     def _tails(self) -> str:
         children = [c for c in [self.worker, *self.webs.values()] if c is not None]

@@ -17,11 +17,14 @@ from tests.support.workers import WorkerProcess, start_worker
 SERIAL_PATHS = ("tests/chaos/", "tests/security/test_bombs.py")
 """Tests that time what they prove (takeover within 30 s, p99 under load, a job failing
 within N s): `make test` runs them alone, after the rest has run two at a time."""
+PARALLEL_SAFE = ("tests/chaos/test_api_fuzz.py",)
+"""Chaos tests that time nothing, so they run two at a time with the rest."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if any(part in item.nodeid for part in SERIAL_PATHS):
+        if any(part in item.nodeid for part in SERIAL_PATHS) and \
+                not any(part in item.nodeid for part in PARALLEL_SAFE):
             item.add_marker(pytest.mark.serial)
 
 

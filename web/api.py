@@ -17,7 +17,7 @@ from web.auth import require_token
 from web.context import web_context
 from web.downloads import serve_output
 from web.errors import ApiError
-from web.openapi import openapi_document
+from web.openapi import OFFSET_MAX, PAGE_DEFAULT, PAGE_MAX, openapi_document
 from web.uploads import receive_upload
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,6 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 PUBLIC_ENDPOINTS = frozenset({"api.health", "api.live", "api.ready"})
 QUERY_TOKEN_ENDPOINTS = frozenset({"api.download_output"})
-DEFAULT_PAGE = 50
-MAX_PAGE = 200
 
 
 @bp.before_request
@@ -49,7 +47,7 @@ def _job_or_404(job_id: str) -> Job:
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)
@@ -145,8 +143,8 @@ def create_job() -> tuple[Response, int]:
 
 @bp.get("/jobs")
 def list_jobs() -> Response:
-    offset = _int_arg("offset", 0, 0, 10**9)
-    limit = _int_arg("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    offset = _int_arg("offset", 0, 0, OFFSET_MAX)
+    limit = _int_arg("limit", PAGE_DEFAULT, 1, PAGE_MAX)
     jobs, total = web_context().store.list(offset=offset, limit=limit)
     return jsonify(jobs=[j.to_dict() for j in jobs], total=total, offset=offset, limit=limit)
 
@@ -190,4 +188,4 @@ def workers() -> Response:
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    return jsonify(openapi_document(request.host_url.rstrip("/")))
+    return jsonify(openapi_document(request.host_url.rstrip("/"), web_context().profile_names))

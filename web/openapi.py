@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from common.settings import FALSE_WORDS, TRUE_WORDS
+
+PAGE_DEFAULT = 50
+PAGE_MAX = 200
+OFFSET_MAX = 10**9
 
 _ERROR = {"$ref": "#/components/responses/Error"}
 _JOB = {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}
@@ -14,7 +21,21 @@ def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, A
     return {"description": description, "content": {"application/json": body}}
 
 
-def _paths() -> dict[str, Any]:
+def _flag(description: str) -> dict[str, Any]:
+    """A true/false form field, spelled as the web tier reads it (empty: the default)."""
+    return {"type": "string", "enum": ["", *TRUE_WORDS, *FALSE_WORDS],
+            "description": f"{description} Case does not matter."}
+
+
+def _profiles_field(profile_names: list[str]) -> dict[str, Any]:
+    """A comma list of this cluster's profile names; empty picks the whole ladder."""
+    name = "|".join(re.escape(n) for n in profile_names) or "(?!)"
+    return {"type": "string", "pattern": rf"^(\s*({name})?\s*)(,\s*({name})?\s*)*$",
+            "description": "Comma list of this cluster's profiles, e.g. "
+                           f"{','.join(profile_names[:2]) or '720p,480p'}; empty: all."}
+
+
+def _paths(profile_names: list[str]) -> dict[str, Any]:
     job_ok = {"description": "The job JSON.", "content": _JOB}
     return {
         "/api/health": {"get": {
@@ -41,9 +62,11 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "List jobs, newest first.",
                 "parameters": [
-                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-                    {"name": "limit", "in": "query",
-                     "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                    {"name": "offset", "in": "query", "schema": {
+                        "type": "integer", "minimum": 0, "maximum": OFFSET_MAX}},
+                    {"name": "limit", "in": "query", "schema": {
+                        "type": "integer", "minimum": 1, "maximum": PAGE_MAX,
+                        "default": PAGE_DEFAULT}},
                 ],
                 "responses": {"200": _json("A page of jobs with the total count."),
                               "400": _ERROR, "401": _ERROR},
@@ -53,14 +76,13 @@ def _paths() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                     "type": "object", "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "profiles": {"type": "string", "description": "Comma list, e.g. 720p,480p"},
-                        "mode": {"type": "string", "enum": ["encode", "passthrough"]},
-                        "hls": {"type": "boolean",
-                                "description": "Also package as HLS (default FFCLUSTER_HLS)."},
-                        "quality": {"type": "boolean",
-                                    "description": "Measure each rendition's SSIM and PSNR "
-                                                   "against the source (default false)."},
+                        "file": {"type": "string", "format": "binary", "minLength": 1},
+                        "profiles": _profiles_field(profile_names),
+                        "mode": {"type": "string", "enum": ["", "encode", "passthrough"],
+                                 "description": "Empty: encode."},
+                        "hls": _flag("Also package as HLS (default FFCLUSTER_HLS)."),
+                        "quality": _flag("Measure each rendition's SSIM and PSNR against the "
+                                         "source (default false)."),
                         "chunk_seconds": {
                             "type": "integer", "minimum": 0, "maximum": 3600,
                             "description": "Split-and-stitch chunk length; 0 never chunks; "
@@ -103,15 +125,25 @@ def _paths() -> dict[str, Any]:
     }
 
 
-def openapi_document(server_url: str = "") -> dict[str, Any]:
-    """Return the OpenAPI 3.0 document for this API."""
+def _with_unauthorized(paths: dict[str, Any]) -> dict[str, Any]:
+    """Document the 401 of every operation the token guards (all but ``security: []``)."""
+    for item in paths.values():
+        for method, operation in item.items():
+            if method != "parameters" and operation.get("security") != []:
+                operation["responses"].setdefault("401", _ERROR)
+    return paths
+
+
+def openapi_document(server_url: str = "", profile_names: list[str] | None = None
+                     ) -> dict[str, Any]:
+    """Return the OpenAPI 3.0 document for this cluster's API (its profiles named)."""
     return {
         "openapi": "3.0.3",
         "info": {"title": "ffcluster", "version": "1",
                  "description": "Distributed video encoding: upload, watch, download."},
         "servers": [{"url": server_url}] if server_url else [],
         "security": [{"bearer": []}],
-        "paths": _paths(),
+        "paths": _with_unauthorized(_paths(profile_names or [])),
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},

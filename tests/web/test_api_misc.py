@@ -110,6 +110,31 @@ def test_openapi_matches_url_map(app: Flask, client: FlaskClient) -> None:
         assert params == declared, path
 
 
+def test_openapi_states_this_clusters_profiles_and_every_401(client: FlaskClient) -> None:
+    document = client.get("/api/openapi.json").get_json()
+    post = document["paths"]["/api/jobs"]["post"]
+    fields = post["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
+    pattern = re.compile(fields["profiles"]["pattern"])
+    for accepted in ("", "720p", "1080p, 480p", " ,720p,,", "480p,720p,1080p"):
+        assert pattern.fullmatch(accepted), accepted
+    for refused in ("4k", "720p 480p", "720", "720p;480p", "1080p,2160p"):
+        assert not pattern.fullmatch(refused), refused
+    assert set(fields["hls"]["enum"]) >= {"", "true", "false", "1", "0"}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            guarded = operation.get("security") != []
+            assert ("401" in operation["responses"]) == guarded, (method, path)
+
+
+def test_empty_query_parameters_are_400(client: FlaskClient) -> None:
+    for query in ("limit=", "offset=", "limit=abc", "limit=0", "offset=-1"):
+        answer = client.get(f"/api/jobs?{query}")
+        assert answer.status_code == 400, query
+        assert "query parameter" in answer.get_json()["error"]
+
+
 def test_dashboard_page_is_served_with_vendored_client(client: FlaskClient) -> None:
     page = client.get("/").get_data(as_text=True)
     assert 'id="conn-badge"' in page and "socket.io.min.js" in page
