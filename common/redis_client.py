@@ -52,16 +52,20 @@ def sentinel_target(url: str) -> SentinelTarget | None:
 
 
 def connect(url: str, *, connect_timeout_s: float = 5, timeout_s: float = 10,
-            retries: int = 5) -> redis.Redis:
+            retries: int = 5, max_connections: int | None = None) -> redis.Redis:
     """Return a client that retries briefly on connection errors instead of failing at once.
 
-    ``retries=0`` makes a client that fails fast (health checks).
+    ``retries=0`` makes a client that fails fast (health checks). ``max_connections`` sizes
+    its pool (redis-py's default is 100): a process with more threads than that which all
+    use Redis at once, as the web tier does, must say so or meet "Too many connections".
     """
     retry = (Retry(ExponentialBackoff(cap=2.0, base=0.1), retries) if retries
              else Retry(NoBackoff(), 0))
     options = {"socket_connect_timeout": connect_timeout_s, "socket_timeout": timeout_s,
                "health_check_interval": 15, "retry": retry,
                "retry_on_error": [redis.ConnectionError, redis.TimeoutError]}
+    if max_connections is not None:
+        options["max_connections"] = max_connections
     target = sentinel_target(url)
     if target is None:
         return redis.Redis.from_url(url, **options)

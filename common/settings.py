@@ -194,8 +194,9 @@ class Settings:
     )
     web_threads: int = field(
         default=256,
-        metadata={"help": "Threading mode: most connections served at once (each Socket.IO "
-                  "client holds one); more wait in the listen queue."},
+        metadata={"help": "Most connections one web process serves at once (threads, or green "
+                  "threads under eventlet; each Socket.IO client holds one); more wait in "
+                  "the listen queue. Its Redis pools are sized to match."},
     )
     upload_retention_h: float = field(
         default=72.0,

@@ -26,6 +26,8 @@ from web.extensions import socketio
 log = logging.getLogger(__name__)
 
 HEALTH_TIMEOUT_S = 0.5
+REDIS_SPARE_CONNECTIONS = 16
+"""Beyond one per served connection: the broadcaster, the Socket.IO listener, start-up checks."""
 
 
 def make_producer(settings: Settings) -> Celery:
@@ -35,10 +37,17 @@ def make_producer(settings: Settings) -> Celery:
     return producer
 
 
+def redis_pool_size(settings: Settings) -> int:
+    """Connections each of the web tier's Redis pools may open: one per request or Socket.IO
+    handler served at once (``web_threads``), plus the background threads'."""
+    return settings.web_threads + REDIS_SPARE_CONNECTIONS
+
+
 def _health_client(settings: Settings) -> redis.Redis:
     """Return a client that fails within half a second and never retries: health must be fast."""
     return connect(settings.effective_redis_url, connect_timeout_s=HEALTH_TIMEOUT_S,
-                   timeout_s=HEALTH_TIMEOUT_S, retries=0)
+                   timeout_s=HEALTH_TIMEOUT_S, retries=0,
+                   max_connections=redis_pool_size(settings))
 
 
 def create_app(
@@ -60,7 +69,8 @@ def create_app(
         JSON_SORT_KEYS=False,
         MAX_FORM_MEMORY_SIZE=64 * 1024,
     )
-    client = redis_client if redis_client is not None else connect(settings.effective_redis_url)
+    client = redis_client if redis_client is not None else connect(
+        settings.effective_redis_url, max_connections=redis_pool_size(settings))
     context = WebContext(
         settings=settings,
         redis=client,
@@ -83,7 +93,8 @@ def create_app(
     }
     if message_queue:  # built here: Flask-SocketIO would take redis+sentinel:// for Kombu
         options.update(client_manager=socketio_lib.RedisManager(
-            settings.effective_redis_url, channel=keys.SOCKETIO_CHANNEL))
+            settings.effective_redis_url, channel=keys.SOCKETIO_CHANNEL,
+            redis_options={"max_connections": redis_pool_size(settings)}))
     else:
         options.update(message_queue=None, client_manager=socketio_lib.Manager())
     socketio.init_app(app, **options)

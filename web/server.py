@@ -106,4 +106,4 @@ def serve(settings: Settings) -> None:
         return
     app = _app_with_tasks(settings)
     socketio.run(app, host=settings.host, port=settings.port, use_reloader=False, debug=False,
-                 log_output=False)
+                 log_output=False, max_size=settings.web_threads)

@@ -27,14 +27,14 @@ class PackagingFailed(Exception):
 
 
 def package_rendition(video: Path, job_dir: Path, profile: str, segment_seconds: int,
-                      ffmpeg_bin: str) -> str:
+                      ffmpeg_bin: str, nice: int = 0) -> str:
     """Cut ``video`` into ``hls/<profile>/``; return the media playlist's path in the job dir."""
     final = job_dir / HLS_DIR / profile
     staging = job_dir / HLS_DIR / f".{profile}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     run = run_ffmpeg(build_hls_command(video, staging / MEDIA_PLAYLIST, segment_seconds,
-                                       ffmpeg_bin), timeout_s=PACKAGE_TIMEOUT_S)
+                                       ffmpeg_bin), nice=nice, timeout_s=PACKAGE_TIMEOUT_S)
     if not run.ok:
         shutil.rmtree(staging, ignore_errors=True)
         raise PackagingFailed(f"HLS packaging failed: {run.error_line}")

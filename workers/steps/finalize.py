@@ -62,7 +62,7 @@ def _poster(ctx: WorkerContext, ws: Workspace, job: Job,
     ws.path(layout.poster_key(job.id)).parent.mkdir(parents=True, exist_ok=True)
     poster = make_poster(ws.fetch(layout.rendition_key(job.id, smallest)),
                          ws.path(layout.poster_key(job.id)), job.source.duration,
-                         ctx.settings.ffmpeg_bin)
+                         ctx.settings.ffmpeg_bin, nice=ctx.settings.ffmpeg_nice)
     if poster is not None:
         ws.publish(layout.poster_key(job.id))
     return poster

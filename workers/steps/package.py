@@ -20,7 +20,8 @@ def package_hls(ctx: WorkerContext, ws: Workspace, job: Job, profiles: list[str]
     packaged: list[Variant | None] = []
     for profile, result in zip(profiles, results, strict=True):
         playlist = package_rendition(result.output, job_dir, layout.checked(profile, "profile"),
-                                     settings.segment_seconds, settings.ffmpeg_bin)
+                                     settings.segment_seconds, settings.ffmpeg_bin,
+                                     nice=settings.ffmpeg_nice)
         packaged.append(variant(job_dir, playlist, result.output, result.width, result.height,
                                 job.source.fps, settings.ffprobe_bin))
         ws.publish_tree(layout.hls_key(job.id, profile), guards[profile])
