@@ -82,6 +82,9 @@ class Rendition:
     speed: float | None = None
     eta_s: float | None = None
     codec: str | None = None
+    """The encoder that made it (``libx265``, ``hevc_nvenc``, ``copy``...)."""
+    video_codec: str = "h264"
+    """The codec its profile asks for: ``h264``, ``hevc`` or ``av1``."""
     fallbacks: list[Fallback] = field(default_factory=list)
     passthrough: bool = False
     worker: str | None = None

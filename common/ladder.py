@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from common.codecs import FAMILIES, UnknownCodec, VideoCodec, parse_codec
 from common.jobs import SourceInfo
 
 
@@ -17,7 +18,7 @@ class LadderError(ValueError):
 
 @dataclass(frozen=True)
 class Profile:
-    """One rung: a target height and the H.264/AAC settings to reach it."""
+    """One rung: a target height, its video codec and the settings to reach it (AAC audio)."""
 
     name: str
     height: int
@@ -26,8 +27,10 @@ class Profile:
     bufsize_kbps: int
     audio_bitrate_kbps: int = 128
     preset: str = "medium"
+    """The software encoder's preset (x264/x265 names; SVT-AV1 0-13); per-codec default."""
     h264_profile: str = "high"
     crf: int | None = None
+    codec: str = VideoCodec.H264.value
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,14 +95,23 @@ def _profile_from_entry(entry: Any, path: Path) -> Profile:
         ) from exc
     if not name.replace("_", "").replace("-", "").isalnum() or height < 16 or bitrate < 16:
         raise LadderError(f"Profile {name!r} in {path} has an unusable name, height or bitrate.")
-    extra = {k: entry[k] for k in ("audio_bitrate_kbps", "preset", "h264_profile", "crf")
-             if k in entry}
+    try:
+        family = FAMILIES[parse_codec(entry.get("codec", VideoCodec.H264.value))]
+    except UnknownCodec as exc:
+        raise LadderError(f"Profile {name!r} in {path}: {exc}") from None
+    preset = str(entry.get("preset", family.default_preset))
+    if preset not in family.presets:
+        raise LadderError(f"Profile {name!r} in {path}: {family.software} has no preset "
+                          f"{preset[:40]!r} (it takes {', '.join(sorted(family.presets))}).")
+    extra = {k: entry[k] for k in ("audio_bitrate_kbps", "h264_profile", "crf") if k in entry}
     return Profile(
         name=name,
         height=height,
         video_bitrate_kbps=bitrate,
         maxrate_kbps=maxrate,
         bufsize_kbps=bufsize,
+        preset=preset,
+        codec=family.codec.value,
         **extra,
     )
 
@@ -134,7 +146,8 @@ def plan_renditions(
     """Fit the profiles to the source: no upscaling, aspect kept, copy when already there."""
     if passthrough_mode:
         lowest = min(profiles, key=lambda p: p.height)
-        source_profile = Profile(**{**lowest.to_dict(), "name": "source"})
+        kept = source.video_codec if source.video_codec in set(VideoCodec) else lowest.codec
+        source_profile = Profile(**{**lowest.to_dict(), "name": "source", "codec": kept})
         return [RenditionPlan(source_profile, source.width, source.height, passthrough=True)]
     fitting = [p for p in profiles if p.height <= source.height]
     if not fitting:
@@ -149,9 +162,10 @@ def plan_renditions(
 
 
 def _can_copy(source: SourceInfo, profile: Profile, height: int) -> bool:
-    """True when the source already is what the rung asks for: H.264, same size, under the cap."""
+    """True when the source already is what the rung asks for: its codec (8-bit 4:2:0), same
+    size, under the cap."""
     return (
-        source.video_codec == "h264"
+        source.video_codec == profile.codec
         and source.height == height
         and source.width % 2 == 0
         and source.bitrate_kbps is not None

@@ -30,6 +30,8 @@ class WorkerInfo:
     last_seen: float = field(default_factory=time.time)
     tasks: list[str] = field(default_factory=list)
     hw_failures: dict[str, str] = field(default_factory=dict)
+    codecs: list[str] = field(default_factory=lambda: ["h264"])
+    """Video codecs it can encode (``h264``, ``hevc``, ``av1``): software or working hardware."""
     online: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,6 +80,11 @@ def list_workers(client: redis.Redis, include_offline: bool = True) -> list[Work
                            concurrency=0, queues=[], pid=0, last_seen=score, online=False)
             )
     return sorted(online, key=lambda w: w.hostname) + sorted(offline, key=lambda w: w.hostname)
+
+
+def codecs_online(client: redis.Redis) -> set[str]:
+    """Every codec some online worker can encode."""
+    return {c for w in list_workers(client, include_offline=False) for c in w.codecs}
 
 
 def choose_queue(client: redis.Redis) -> str:

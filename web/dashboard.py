@@ -14,6 +14,7 @@ def index() -> str:
     ctx = web_context()
     config = {
         "profiles": ctx.profile_names,
+        "profileCodecs": {p.name: p.codec for p in ctx.ladder},
         "flowerUrl": ctx.settings.flower_url,
         "tokenRequired": bool(ctx.settings.api_token),
         "maxUploadMb": ctx.settings.max_upload_mb,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -189,4 +190,46 @@ def test_passthrough_mode_gives_one_source_plan() -> None:
     assert (plan.width, plan.height) == (1918, 1080)
     assert plan.profile.name == "source"
     lowest = DEFAULT_LADDER[-1]
-    assert plan.profile.to_dict() == {**lowest.to_dict(), "name": "source"}
+    # The copy keeps the source's codec (so its MP4 tag and verification follow it).
+    assert plan.profile.to_dict() == {**lowest.to_dict(), "name": "source", "codec": "hevc"}
+
+
+
+def _ladder_file(tmp_path: Path, *profiles: dict[str, object]) -> Path:
+    path = tmp_path / "ladder.json"
+    path.write_text(json.dumps({"profiles": list(profiles)}))
+    return path
+
+
+def test_profiles_name_their_codec_with_per_codec_preset_defaults(tmp_path: Path) -> None:
+    ladder = load_ladder(_ladder_file(
+        tmp_path,
+        {"name": "av1-720p", "height": 720, "video_bitrate_kbps": 1500, "codec": "AV1"},
+        {"name": "hevc-720p", "height": 720, "video_bitrate_kbps": 1800, "codec": "hevc",
+         "preset": "fast"},
+        {"name": "480p", "height": 480, "video_bitrate_kbps": 1000},
+    ))
+    assert [(p.codec, p.preset) for p in ladder] == [("av1", "8"), ("hevc", "fast"),
+                                                     ("h264", "medium")]
+
+
+@pytest.mark.parametrize(("entry", "words"), [
+    ({"codec": "vp9"}, "Unknown codec 'vp9'; a profile's codec is one of h264, hevc, av1"),
+    ({"codec": "av1", "preset": "medium"}, "libsvtav1 has no preset 'medium'"),
+    ({"codec": "hevc", "preset": "9"}, "libx265 has no preset '9'"),
+])
+def test_a_codec_or_preset_no_encoder_takes_is_refused_at_load(
+    tmp_path: Path, entry: dict[str, object], words: str
+) -> None:
+    path = _ladder_file(tmp_path, {"name": "x", "height": 360, "video_bitrate_kbps": 500,
+                                   **entry})
+    with pytest.raises(LadderError, match=re.escape(words)):
+        load_ladder(path)
+
+
+def test_a_source_is_copied_only_into_a_rung_of_its_own_codec() -> None:
+    hevc_rung = Profile("360p", 360, 800, 856, 1200, codec="hevc")
+    h264_rung = Profile("360p", 360, 800, 856, 1200)
+    hevc_source = source(640, 360, codec="hevc", bitrate=500)
+    assert plan_renditions(hevc_source, (hevc_rung,))[0].passthrough is True
+    assert plan_renditions(hevc_source, (h264_rung,))[0].passthrough is False

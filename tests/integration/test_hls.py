@@ -11,7 +11,7 @@ from common.jobs import Job
 from common.settings import Settings
 from tests.support.files import job_dir
 from tests.support.jobs import submit, wait_for_job
-from tests.support.media import make_clip
+from tests.support.media import keyframe_times, make_clip, playlist_attributes
 from tests.support.workers import WorkerProcess
 
 
@@ -20,29 +20,6 @@ def hls_job(gpu_settings: Settings, gpu_worker: WorkerProcess, media_dir: Path) 
     source = make_clip(media_dir / "hls-source.mp4", seconds=10, size="640x360",
                        extra=["-g", "250"])  # the source's own keyframes are not on 4 s
     return wait_for_job(gpu_settings, submit(gpu_settings, source).id, timeout=120)
-
-
-def _attributes(line: str) -> dict[str, str]:
-    body = line.split(":", 1)[1]
-    parts, current, quoted = [], "", False
-    for char in body:
-        if char == '"':
-            quoted = not quoted
-        if char == "," and not quoted:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    return {k: v.strip('"') for k, v in (p.split("=", 1) for p in parts)}
-
-
-def _keyframe_times(path: Path) -> list[float]:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v", "-skip_frame", "nokey",
-         "-show_entries", "frame=pts_time", "-of", "csv=p=0", str(path)],
-        check=True, capture_output=True, text=True).stdout
-    return [round(float(t.strip(",")), 3) for t in out.split()]
 
 
 def _first_frame_is_key(init: Path, segment: Path, scratch: Path) -> bool:
@@ -62,7 +39,7 @@ def test_master_playlist_lists_every_rendition_with_its_facts(
     assert hls_job.master_playlist == "hls/master.m3u8"
     lines = (folder / hls_job.master_playlist).read_text().splitlines()
     assert lines[0] == "#EXTM3U"
-    variants = [(_attributes(line), lines[i + 1]) for i, line in enumerate(lines)
+    variants = [(playlist_attributes(line), lines[i + 1]) for i, line in enumerate(lines)
                 if line.startswith("#EXT-X-STREAM-INF:")]
     by_uri = {uri: attrs for attrs, uri in variants}
     assert set(by_uri) == {f"{r.profile}/index.m3u8" for r in hls_job.renditions}
@@ -98,7 +75,7 @@ def test_keyframes_are_at_the_same_times_in_every_rendition(
     gpu_settings: Settings, hls_job: Job
 ) -> None:
     folder = job_dir(gpu_settings, hls_job.id)
-    times = {r.profile: _keyframe_times(folder / str(r.output)) for r in hls_job.renditions}
+    times = {r.profile: keyframe_times(folder / str(r.output)) for r in hls_job.renditions}
     assert len(times) == 3
     assert all(t == [0.0, 4.0, 8.0] for t in times.values()), times
 

@@ -25,7 +25,9 @@ def test_cpu_only_cluster_routes_to_cpu_without_hardware_attempts(
     settings = cluster_settings(redis_server.url, tmp_path / "data", ladder_file, gpu="off")
     worker_factory(settings, name="cpu1")
     [info] = registry.list_workers(redis_server.client())
-    assert not info.gpu and info.queues == ["cpu"] and info.encoders == ["libx264"]
+    assert not info.gpu and info.queues == ["cpu"]
+    assert info.encoders == ["libx264", "libx265", "libsvtav1"]  # software only, every codec
+    assert info.codecs == ["h264", "hevc", "av1"]
 
     job = wait_for_job(settings, submit(settings, clip, profiles=["144p"]).id)
     [rendition] = job.renditions

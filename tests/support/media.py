@@ -107,3 +107,47 @@ def fake_nvenc_ffmpeg(path: Path) -> Path:
     path.write_text(FAKE_NVENC.format(python=sys.executable))
     path.chmod(0o755)
     return path
+
+
+NO_SVTAV1 = '''#!/bin/sh
+# Test-only FFmpeg without libsvtav1: a build that cannot encode AV1 at all.
+for arg in "$@"; do
+  if [ "$arg" = "-encoders" ]; then ffmpeg "$@" | grep -v libsvtav1; exit 0; fi
+  if [ "$arg" = "libsvtav1" ]; then echo "Unknown encoder 'libsvtav1'" >&2; exit 8; fi
+done
+exec ffmpeg "$@"
+'''
+
+
+def ffmpeg_without_av1(path: Path) -> Path:
+    """Write an ``FFCLUSTER_FFMPEG_BIN`` that lists and runs no AV1 encoder."""
+    path.write_text(NO_SVTAV1)
+    path.chmod(0o755)
+    return path
+
+
+def playlist_attributes(line: str) -> dict[str, str]:
+    """The attributes of an HLS tag line (``#EXT-X-STREAM-INF:A=1,CODECS="x,y"``)."""
+    body = line.split(":", 1)[1]
+    parts, current, quoted = [], "", False
+    for char in body:
+        if char == '"':
+            quoted = not quoted
+        if char == "," and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return {k: v.strip('"') for k, v in (p.split("=", 1) for p in parts)}
+
+
+def keyframe_times(path: Path) -> list[float]:
+    """Presentation times of a file's video keyframes, in seconds (3 decimals), from the
+    packets' K flag: no decoding (``-skip_frame nokey`` is not honoured by every decoder)."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",
+         "packet=pts_time,flags", "-of", "csv=p=0", str(path)],
+        check=True, capture_output=True, text=True).stdout
+    rows = [line.split(",") for line in out.split()]
+    return sorted(round(float(pts), 3) for pts, flags, *_ in rows if "K" in flags)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,51 @@ def test_libx264_settings() -> None:
     assert value(argv, "-pix_fmt") == "yuv420p"
     assert value(argv, "-threads") == "2"
     assert "-threads" not in command("libx264")
+
+
+def _rung(codec: str, preset: str) -> RenditionPlan:
+    return RenditionPlan(replace(LOW, codec=codec, preset=preset), 160, 120)
+
+
+def test_libx265_keys_on_segments_and_tags_hvc1_for_apple_players() -> None:
+    argv = command("libx265", plan=_rung("hevc", "fast"), x264_threads=2)
+    assert (value(argv, "-c:v"), value(argv, "-preset"), value(argv, "-tag:v")) == (
+        "libx265", "fast", "hvc1")
+    params = value(argv, "-x265-params").split(":")
+    assert {"scenecut=0", "open-gop=0", "pools=2"} <= set(params)
+    assert value(argv, "-force_key_frames") == "expr:gte(t,n_forced*4)"
+    assert (value(argv, "-pix_fmt"), value(argv, "-profile:v")) == ("yuv420p", "main")
+
+
+def test_libsvtav1_uses_its_numeric_preset_and_a_fixed_gop() -> None:
+    argv = command("libsvtav1", plan=_rung("av1", "8"))
+    assert (value(argv, "-c:v"), value(argv, "-preset")) == ("libsvtav1", "8")
+    assert value(argv, "-svtav1-params") == "scd=0"
+    assert value(argv, "-g") == "100" and value(argv, "-pix_fmt") == "yuv420p"
+    assert "-tag:v" not in argv and "-x264-params" not in argv
+
+
+def test_hevc_hardware_encoders_get_their_family_settings() -> None:
+    nvenc = command("hevc_nvenc", plan=_rung("hevc", "medium"))
+    assert (value(nvenc, "-forced-idr"), value(nvenc, "-tag:v")) == ("1", "hvc1")
+    assert "-profile:v" not in nvenc  # H.264 profile names mean nothing to HEVC
+    vaapi = command("hevc_vaapi", plan=_rung("hevc", "medium"))
+    assert "hwupload" in value(vaapi, "-filter_complex") and "-pix_fmt" not in vaapi
+
+
+def test_a_copied_hevc_source_is_tagged_hvc1_and_h264_is_left_alone() -> None:
+    hevc = RenditionPlan(replace(LOW, codec="hevc"), 320, 240, passthrough=True)
+    assert value(command("copy", plan=hevc), "-tag:v") == "hvc1"
+    assert "-tag:v" not in command("copy", plan=RenditionPlan(LOW, 320, 240, True))
+
+
+def test_stitch_and_hls_keep_the_hvc1_tag() -> None:
+    argv = build_stitch_command(Path("/w/chunks.ffconcat"), SOURCE, info(),
+                                _rung("hevc", "medium"), OUTPUT, "ffmpeg")
+    assert value(argv, "-tag:v") == "hvc1"
+    hls = build_hls_command(OUTPUT, Path("/w/hls/480p/index.m3u8"), 4, "ffmpeg", "hvc1")
+    assert value(hls, "-tag:v") == "hvc1"
+    assert "-tag:v" not in build_hls_command(OUTPUT, Path("/w/i.m3u8"), 4, "ffmpeg")
 
 
 def test_nvenc_forces_idr_keyframes() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,17 @@ def test_codec_chain_order() -> None:
     assert codec_chain(plan(), []) == ["libx264"]
     assert codec_chain(plan(), hardware, copy_only=True) == ["copy"]
     assert codec_chain(plan(passthrough=True), [], copy_only=True) == ["copy"]
+
+
+def test_each_codec_tries_its_own_hardware_then_its_software_encoder() -> None:
+    hardware = ["h264_nvenc", "hevc_nvenc", "hevc_vaapi", "av1_qsv"]
+
+    def chain(codec: str) -> list[str]:
+        return codec_chain(RenditionPlan(replace(PROFILE, codec=codec), 128, 96), hardware)
+
+    assert chain("h264") == ["h264_nvenc", "libx264"]
+    assert chain("hevc") == ["hevc_nvenc", "hevc_vaapi", "libx265"]
+    assert chain("av1") == ["av1_qsv", "libsvtav1"]
 
 
 def test_temp_path_is_hidden_beside_the_output(tmp_path: Path) -> None:

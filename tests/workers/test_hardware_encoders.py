@@ -6,13 +6,14 @@ import ctypes
 
 import pytest
 
+from common.codecs import all_hardware_encoders
 from common.settings import Settings
 from workers.ffmpeg.encoders import (
-    HARDWARE_H264,
     check_encode_command,
     ffmpeg_version,
     listed_hardware_encoders,
     probe_hardware_encoders,
+    software_codecs,
     try_encoder,
 )
 from workers.runtime import heartbeat, node
@@ -36,8 +37,23 @@ needs_no_cuda = pytest.mark.skipif(libcuda_loads(), reason="libcuda.so.1 loads o
 
 
 def test_listed_encoders_are_known_hardware_ones_in_preference_order() -> None:
-    assert [e for e in HARDWARE_H264 if e in LISTED] == LISTED
-    assert "h264_videotoolbox" not in LISTED  # Linux
+    assert [e for e in all_hardware_encoders() if e in LISTED] == LISTED
+    assert not [e for e in LISTED if e.endswith("_videotoolbox")]  # Linux
+
+
+def test_this_ffmpeg_has_a_software_encoder_for_every_codec() -> None:
+    # Debian 12's FFmpeg: libx264, libx265 and libsvtav1 (the chains' last links).
+    assert [c.value for c in software_codecs()] == ["h264", "hevc", "av1"]
+
+
+@needs_nvenc
+@needs_no_cuda
+def test_hevc_hardware_encoders_fail_here_with_ffmpegs_line() -> None:
+    working, failures = probe_hardware_encoders()
+    hevc = [e for e in LISTED if e.startswith("hevc_")]
+    assert hevc and not [e for e in working if e.startswith("hevc_")]
+    assert failures["hevc_nvenc"] == "Cannot load libcuda.so.1"
+    assert all(failures[e] and "@ 0x" not in failures[e] for e in hevc)
 
 
 @needs_nvenc
@@ -59,6 +75,7 @@ def test_check_encode_command_is_a_tiny_real_encode() -> None:
     argv = check_encode_command("h264_vaapi")
     assert argv[argv.index("-c:v") + 1] == "h264_vaapi"
     assert "-init_hw_device" in argv and "format=nv12,hwupload" in argv
+    assert "format=nv12,hwupload" in check_encode_command("hevc_vaapi")
     assert "-init_hw_device" not in check_encode_command("h264_nvenc")
 
 
@@ -90,7 +107,9 @@ def test_gpu_auto_leaves_this_machine_untagged() -> None:
     assert (ctx.gpu_tagged, ctx.hardware_encoders) == (False, [])
     assert "libcuda" in ctx.hardware_failures["h264_nvenc"]
     info = heartbeat.worker_info(ctx, ["cpu"])
-    assert (info.gpu, info.encoders, info.queues) == (False, ["libx264"], ["cpu"])
+    assert (info.gpu, info.encoders, info.queues) == (
+        False, ["libx264", "libx265", "libsvtav1"], ["cpu"])
+    assert info.codecs == ["h264", "hevc", "av1"]
 
 
 @needs_nvenc
@@ -103,5 +122,6 @@ def test_gpu_on_tags_with_every_listed_encoder() -> None:
     assert set(ctx.hardware_failures) == set(LISTED)
     info = heartbeat.worker_info(ctx, ["cpu", "gpu"])
     assert info.gpu is True
-    assert info.encoders == ["libx264"]  # none of them works: only software is advertised
+    # None of them works: only software is advertised.
+    assert info.encoders == ["libx264", "libx265", "libsvtav1"]
     assert info.hw_failures == ctx.hardware_failures

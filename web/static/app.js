@@ -219,15 +219,21 @@
     return r.codec ? `${failed}, used ${r.codec}` : failed;
   }
 
+  function codecLabel(codec) {
+    return { h264: "H.264", hevc: "HEVC", av1: "AV1" }[codec] || String(codec || "");
+  }
+
   function renditionRow(job, r) {
     const pct = Math.max(0, Math.min(100, Number(r.percent) || 0));
-    const size = r.width && r.height ? `${r.width}×${r.height}` : "";
+    const size = [r.width && r.height ? `${r.width}×${r.height}` : "",
+      codecLabel(r.video_codec || "h264")].filter(Boolean).join(" · ");
     const codec = r.passthrough ? "copy" : (r.codec || "–");
     const fallback = fallbackText(r);
     const live = r.state === "encoding";
     return h("div", {
       class: `rendition state-${r.state}`,
-      dataset: { profile: r.profile, percent: pct.toFixed(1), state: r.state },
+      dataset: { profile: r.profile, percent: pct.toFixed(1), state: r.state,
+        videoCodec: r.video_codec || "h264" },
     },
       h("div", { class: "r-name" }, h("b", {}, r.profile), h("small", {}, size)),
       h("div", { class: "bar", title: `${pct.toFixed(1)}%` },
@@ -490,9 +496,12 @@
     const zone = $("dropzone");
     const input = $("file-input");
     const choices = $("profile-choices");
+    const codecs = CONFIG.profileCodecs || {};
     for (const name of CONFIG.profiles || []) {
-      choices.append(h("label", { class: "chip-check" },
-        h("input", { type: "checkbox", value: name, checked: true }), name));
+      const codec = codecs[name] || "h264";
+      choices.append(h("label", { class: "chip-check", title: `${name}: ${codecLabel(codec)}` },
+        h("input", { type: "checkbox", value: name, checked: true }), name,
+        codec !== "h264" ? h("small", { class: "codec-tag" }, ` ${codecLabel(codec)}`) : null));
     }
     $("upload-hint").textContent = CONFIG.maxUploadMb ? `up to ${CONFIG.maxUploadMb} MiB each` : "";
     input.addEventListener("change", () => { [...input.files].forEach(uploadFile); input.value = ""; });

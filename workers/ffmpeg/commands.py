@@ -8,8 +8,9 @@ from typing import Any
 
 import ffmpeg
 
+from common.codecs import codec_of_encoder, family_of
 from common.jobs import SourceInfo
-from common.ladder import RenditionPlan
+from common.ladder import Profile, RenditionPlan
 from workers.ffmpeg.probe import DEMUXER_WHITELIST, PROTOCOL_WHITELIST
 
 COPY = "copy"
@@ -65,24 +66,63 @@ def _video_args(source: SourceInfo, plan: RenditionPlan, codec: str,
         "c:v": codec, "b:v": f"{profile.video_bitrate_kbps}k",
         "maxrate": f"{profile.maxrate_kbps}k", "bufsize": f"{profile.bufsize_kbps}k", "g": gop,
         "force_key_frames": f"expr:gte(t,n_forced*{options.segment_seconds})",
+        "pix_fmt": "yuv420p",  # 8-bit 4:2:0 in every codec: what every player decodes
     }
-    if codec == SOFTWARE_H264:
-        args.update({"preset": profile.preset, "profile:v": profile.h264_profile,
-                     "pix_fmt": "yuv420p", "x264-params": "scenecut=0"})
-        if options.x264_threads:
-            args["threads"] = options.x264_threads
-    elif codec == "h264_nvenc":
-        args.update({"preset": "p4", "rc": "vbr", "profile:v": profile.h264_profile,
-                     "forced-idr": 1, "pix_fmt": "yuv420p"})
-    elif codec == "h264_qsv":
-        args.update({"profile:v": profile.h264_profile, "look_ahead": 0})
+    args.update(_ENCODER_ARGS.get(codec, _no_args)(profile, options))
+    if codec.endswith(("_vaapi", "_qsv")):
+        del args["pix_fmt"]  # the hardware frames carry their own format
+    made = codec_of_encoder(codec)
+    tag = family_of(made).mp4_tag if made is not None else None
+    if tag:
+        args["tag:v"] = tag
     return args
+
+
+def _no_args(profile: Profile, options: EncodeOptions) -> dict[str, Any]:
+    return {}
+
+
+def _libx264(profile: Profile, options: EncodeOptions) -> dict[str, Any]:
+    args: dict[str, Any] = {"preset": profile.preset, "profile:v": profile.h264_profile,
+                            "x264-params": "scenecut=0"}
+    if options.x264_threads:
+        args["threads"] = options.x264_threads
+    return args
+
+
+def _libx265(profile: Profile, options: EncodeOptions) -> dict[str, Any]:
+    params = "scenecut=0:open-gop=0:log-level=error"
+    if options.x264_threads:  # the same knob: software encoder threads per encode
+        params += f":pools={options.x264_threads}:frame-threads=1"
+    return {"preset": profile.preset, "profile:v": "main", "x265-params": params}
+
+
+def _libsvtav1(profile: Profile, options: EncodeOptions) -> dict[str, Any]:
+    # SVT-AV1 keys on the fixed GOP (scene-change detection off) and honours forced frames.
+    return {"preset": profile.preset, "svtav1-params": "scd=0"}
+
+
+def _nvenc(profile: Profile, options: EncodeOptions) -> dict[str, Any]:
+    args: dict[str, Any] = {"preset": "p4", "rc": "vbr", "forced-idr": 1}
+    if profile.codec == "h264":
+        args["profile:v"] = profile.h264_profile
+    return args
+
+
+def _h264_qsv(profile: Profile, options: EncodeOptions) -> dict[str, Any]:
+    return {"profile:v": profile.h264_profile, "look_ahead": 0}
+
+
+_ENCODER_ARGS = {
+    "libx264": _libx264, "libx265": _libx265, "libsvtav1": _libsvtav1,
+    "h264_nvenc": _nvenc, "hevc_nvenc": _nvenc, "av1_nvenc": _nvenc, "h264_qsv": _h264_qsv,
+}
 
 
 def _video_stream(stream: Any, source: SourceInfo, plan: RenditionPlan, codec: str) -> Any:
     if (plan.width, plan.height) != (source.width, source.height):
         stream = stream.filter("scale", plan.width, plan.height).filter("setsar", 1)
-    if codec == "h264_vaapi":
+    if codec.endswith("_vaapi"):
         stream = stream.filter("format", "nv12").filter("hwupload")
     return stream
 
@@ -93,6 +133,9 @@ def _output(source_input: Any, video: Any, source: SourceInfo, plan: RenditionPl
     audio_args = _audio_args(source, plan, codec) if audio else {"an": None}
     if codec == COPY:
         out_args: dict[str, Any] = {"c:v": "copy", **audio_args}
+        tag = family_of(plan.profile.codec).mp4_tag  # a copied HEVC source gets hvc1 too
+        if tag:
+            out_args["tag:v"] = tag
     else:
         out_args = {**_video_args(source, plan, codec, options), **audio_args}
         video = _video_stream(video, source, plan, codec)
@@ -124,7 +167,7 @@ def build_ladder_command(source_path: Path, source: SourceInfo, plans: list[Rend
         for branch, plan, output in zip(videos, plans, outputs, strict=True)
     ))
     global_args = ["-hide_banner", "-nostdin", "-loglevel", "error", *PROGRESS_ARGS]
-    if codec == "h264_vaapi":
+    if codec.endswith("_vaapi"):
         global_args += ["-init_hw_device", f"vaapi=va:{VAAPI_DEVICE}", "-filter_hw_device", "va"]
     return command.global_args(*global_args).overwrite_output().compile(cmd=options.ffmpeg_bin)
 
@@ -146,6 +189,9 @@ def build_stitch_command(chunk_list: Path, source_path: Path, source: SourceInfo
     streams = [chunks["v:0"]]
     out_args: dict[str, Any] = {"c:v": "copy", "movflags": "+faststart", "f": "mp4",
                                 "map_metadata": -1}
+    tag = family_of(plan.profile.codec).mp4_tag
+    if tag:
+        out_args["tag:v"] = tag
     if source.has_audio:
         streams.append(_input(source_path)["a:0"])
         out_args.update(_audio_args(source, plan, SOFTWARE_H264))
@@ -155,11 +201,13 @@ def build_stitch_command(chunk_list: Path, source_path: Path, source: SourceInfo
 
 
 def build_hls_command(video: Path, playlist: Path, segment_seconds: int,
-                      ffmpeg_bin: str) -> list[str]:
-    """Return the argv that cuts a finished rendition into fMP4 HLS segments, without encoding."""
+                      ffmpeg_bin: str, video_tag: str | None = None) -> list[str]:
+    """Return the argv that cuts a finished rendition into fMP4 HLS segments, without encoding
+    (``video_tag``: the sample entry to keep, ``hvc1`` for HEVC)."""
     segments = playlist.parent / "seg_%05d.m4s"
+    tag = {"tag:v": video_tag} if video_tag else {}
     command = ffmpeg.output(
-        _input(video), str(playlist), c="copy", f="hls", hls_time=segment_seconds,
+        _input(video), str(playlist), c="copy", **tag, f="hls", hls_time=segment_seconds,
         hls_playlist_type="vod", hls_segment_type="fmp4", hls_fmp4_init_filename="init.mp4",
         hls_segment_filename=str(segments), hls_flags="independent_segments",
     )

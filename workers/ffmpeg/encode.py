@@ -11,11 +11,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from common.codecs import codec_of_encoder, family_of
 from common.jobs import Fallback, SourceInfo
 from common.ladder import RenditionPlan
 from workers.ffmpeg.commands import (
     COPY,
-    SOFTWARE_H264,
     EncodeOptions,
     Window,
     build_ladder_command,
@@ -62,11 +62,13 @@ class EncodeResult:
 
 
 def codec_chain(plan: RenditionPlan, hardware: list[str], *, copy_only: bool = False) -> list[str]:
-    """Return the codecs to try in order: copy if the source fits, hardware, then libx264."""
+    """Return the encoders to try in order: copy if the source fits, then the hardware ones
+    of the profile's codec, then that codec's software encoder (libx264, libx265, libsvtav1)."""
     if copy_only:
         return [COPY]
+    family = family_of(plan.profile.codec)
     chain = [COPY] if plan.passthrough else []
-    return [*chain, *hardware, SOFTWARE_H264]
+    return [*chain, *(e for e in hardware if e in family.hardware), family.software]
 
 
 DISK_CHECK_BYTES = 256 * 1024
@@ -98,7 +100,8 @@ def temp_path(output: Path) -> Path:
 
 def verify_output(path: Path, plan: RenditionPlan, source: SourceInfo, codec: str,
                   ffprobe_bin: str) -> tuple[int, int, float]:
-    """Check the file is a whole H.264 rendition of the source; return (width, height, duration)."""
+    """Check the file is a whole rendition of the source in ``codec``'s format, tagged as its
+    family wants; return (width, height, duration)."""
     try:
         data = run_ffprobe(path, ffprobe_bin)
     except ProbeError as exc:
@@ -108,8 +111,13 @@ def verify_output(path: Path, plan: RenditionPlan, source: SourceInfo, codec: st
     has_audio = any(s.get("codec_type") == "audio" for s in streams)
     if video is None:
         raise ValueError("the output has no video stream")
-    if codec != COPY and video.get("codec_name") != "h264":
-        raise ValueError(f"the output's video is {video.get('codec_name')}, not h264")
+    expected = codec_of_encoder(codec)
+    if expected is not None and video.get("codec_name") != expected:
+        raise ValueError(f"the output's video is {video.get('codec_name')}, not {expected}")
+    tag = family_of(expected).mp4_tag if expected is not None else None
+    if tag and video.get("codec_tag_string") != tag:
+        raise ValueError(f"the output's video is tagged {video.get('codec_tag_string')}, "
+                         f"not {tag}")
     width, height = int(video["width"]), int(video["height"])
     if codec != COPY and (width, height) != (plan.width, plan.height):
         raise ValueError(f"the output is {width}x{height}, not {plan.width}x{plan.height}")

@@ -1,4 +1,5 @@
-"""Find which hardware H.264 encoders really work here: listing is not working."""
+"""Find which encoders really work here: listing is not working (hardware), and a build
+may lack a codec's software encoder."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ import logging
 import subprocess
 import sys
 
+from common.codecs import FAMILIES, VideoCodec, all_hardware_encoders
 from workers.ffmpeg.commands import VAAPI_DEVICE
 from workers.ffmpeg.process import FFmpegRun
 
 log = logging.getLogger(__name__)
 
-HARDWARE_H264 = ("h264_nvenc", "h264_qsv", "h264_vaapi", "h264_videotoolbox")
 TEST_TIMEOUT_S = 20
 
 
@@ -22,22 +23,34 @@ def ffmpeg_version(ffmpeg_bin: str = "ffmpeg") -> str:
     return first.split(" Copyright")[0].removeprefix("ffmpeg version ").strip()
 
 
-def listed_hardware_encoders(ffmpeg_bin: str = "ffmpeg") -> list[str]:
-    """Return the hardware H.264 encoders this FFmpeg build lists, in preference order."""
+def listed_encoders(ffmpeg_bin: str = "ffmpeg") -> set[str]:
+    """Return the names of every encoder this FFmpeg build lists."""
     out = subprocess.run([ffmpeg_bin, "-hide_banner", "-encoders"], capture_output=True,
                          text=True, timeout=TEST_TIMEOUT_S).stdout
-    listed = {parts[1] for parts in (line.split() for line in out.splitlines()) if len(parts) > 1}
-    wanted = [e for e in HARDWARE_H264 if e in listed]
+    return {parts[1] for parts in (line.split() for line in out.splitlines()) if len(parts) > 1}
+
+
+def listed_hardware_encoders(ffmpeg_bin: str = "ffmpeg") -> list[str]:
+    """Return the hardware encoders (every codec) this FFmpeg build lists, in preference order."""
+    listed = listed_encoders(ffmpeg_bin)
+    wanted = [e for e in all_hardware_encoders() if e in listed]
     if sys.platform != "darwin":
-        wanted = [e for e in wanted if e != "h264_videotoolbox"]
+        wanted = [e for e in wanted if not e.endswith("_videotoolbox")]
     return wanted
+
+
+def software_codecs(ffmpeg_bin: str = "ffmpeg") -> list[VideoCodec]:
+    """Return the codecs whose software encoder this FFmpeg build has (libx264, libx265,
+    libsvtav1): the codecs this worker can always encode."""
+    listed = listed_encoders(ffmpeg_bin)
+    return [codec for codec, family in FAMILIES.items() if family.software in listed]
 
 
 def check_encode_command(encoder: str, ffmpeg_bin: str = "ffmpeg") -> list[str]:
     """Return a tiny real encode (a quarter second of 256x144) through ``encoder``."""
     args = [ffmpeg_bin, "-hide_banner", "-nostdin", "-loglevel", "error"]
     video_filter = []
-    if encoder == "h264_vaapi":
+    if encoder.endswith("_vaapi"):
         args += ["-init_hw_device", f"vaapi=va:{VAAPI_DEVICE}", "-filter_hw_device", "va"]
         video_filter = ["-vf", "format=nv12,hwupload"]
     return [*args, "-f", "lavfi", "-i", "testsrc2=size=256x144:rate=25:duration=0.25",

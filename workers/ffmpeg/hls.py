@@ -7,6 +7,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from workers.ffmpeg.commands import build_hls_command
 from workers.ffmpeg.probe import run_ffprobe
@@ -27,14 +28,15 @@ class PackagingFailed(Exception):
 
 
 def package_rendition(video: Path, job_dir: Path, profile: str, segment_seconds: int,
-                      ffmpeg_bin: str, nice: int = 0) -> str:
+                      ffmpeg_bin: str, nice: int = 0, video_tag: str | None = None) -> str:
     """Cut ``video`` into ``hls/<profile>/``; return the media playlist's path in the job dir."""
     final = job_dir / HLS_DIR / profile
     staging = job_dir / HLS_DIR / f".{profile}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     run = run_ffmpeg(build_hls_command(video, staging / MEDIA_PLAYLIST, segment_seconds,
-                                       ffmpeg_bin), nice=nice, timeout_s=PACKAGE_TIMEOUT_S)
+                                       ffmpeg_bin, video_tag), nice=nice,
+                     timeout_s=PACKAGE_TIMEOUT_S)
     if not run.ok:
         shutil.rmtree(staging, ignore_errors=True)
         raise PackagingFailed(f"HLS packaging failed: {run.error_line}")
@@ -69,16 +71,27 @@ def media_segments(playlist: Path) -> list[tuple[float, Path]]:
 
 
 def codecs_of(video: Path, ffprobe_bin: str) -> str:
-    """Return the RFC 6381 CODECS value (``avc1.PPCCLL`` and ``mp4a.40.2`` for AAC-LC)."""
+    """Return the RFC 6381 CODECS value of a rendition's streams, read from the file:
+    ``avc1.PPCCLL``, ``hvc1.<profile>.<compat>.<tier><level>.B0``, ``av01.0.<level>M.08``
+    and ``mp4a.40.2`` for AAC-LC."""
     streams = run_ffprobe(video, ffprobe_bin).get("streams", [])
-    codecs = []
-    for stream in streams:
-        if stream.get("codec_name") == "h264":
-            idc = H264_PROFILE_IDC.get(str(stream.get("profile")), 0x64)
-            codecs.append(f"avc1.{idc:02x}00{int(stream.get('level') or 40):02x}")
-        elif stream.get("codec_name") == "aac":
-            codecs.append("mp4a.40.2")
-    return ",".join(codecs)
+    return ",".join(c for c in (stream_codecs(s) for s in streams) if c)
+
+
+def stream_codecs(stream: dict[str, Any]) -> str | None:
+    """The RFC 6381 string of one ffprobe stream (None for a codec the player need not know)."""
+    name, level = stream.get("codec_name"), int(stream.get("level") or 0)
+    if name == "h264":
+        idc = H264_PROFILE_IDC.get(str(stream.get("profile")), 0x64)
+        return f"avc1.{idc:02x}00{level or 40:02x}"
+    if name == "hevc":  # Main (idc 1, compatibility 6) or Main 10 (idc 2, compatibility 4)
+        main10 = str(stream.get("profile")) == "Main 10"
+        return f"hvc1.{2 if main10 else 1}.{4 if main10 else 6}.L{level or 93}.B0"
+    if name == "av1":  # Main profile, seq_level_idx, main tier, 8-bit (what the ladder makes)
+        return f"av01.0.{max(level, 0):02d}M.08"
+    if name == "aac":
+        return "mp4a.40.2"
+    return None
 
 
 def variant(job_dir: Path, playlist: str, video: Path, width: int, height: int,

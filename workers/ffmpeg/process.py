@@ -70,11 +70,15 @@ class FFmpegRun:
         """Return FFmpeg's own most specific error line, without its ``[ctx @ 0x..]`` prefix."""
         for line in self.stderr_lines:
             text = _CONTEXT_PREFIX.sub("", line).strip()
-            if text:
+            if text and not text.startswith(ENCODER_CHATTER):
                 return text
         if self.returncode < 0:
             return f"FFmpeg was killed by signal {-self.returncode}."
         return f"FFmpeg exited with code {self.returncode} and printed no error."
+
+
+ENCODER_CHATTER = ("Svt[info]", "Svt[warn]", "x265 [info]", "x265 [warning]")
+"""Lines encoder libraries print whatever FFmpeg's -loglevel: never the reason it failed."""
 
 
 def _child_setup(nice: int) -> Callable[[], None]:

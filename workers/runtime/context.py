@@ -36,6 +36,8 @@ class WorkerContext:
     gpu_tagged: bool = False
     hardware_encoders: list[str] = field(default_factory=list)
     hardware_failures: dict[str, str] = field(default_factory=dict)
+    software_codecs: list[str] = field(default_factory=list)
+    """Codecs whose software encoder this worker's FFmpeg has (it can always encode them)."""
     ffmpeg_version: str = ""
 
     @cached_property

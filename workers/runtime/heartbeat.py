@@ -7,10 +7,10 @@ import os
 import threading
 
 from common import registry
+from common.codecs import FAMILIES, codec_of_encoder, parse_codec
 from common.redis_client import connect
 from common.registry import WorkerInfo
 from common.store import JobStore
-from workers.ffmpeg.commands import SOFTWARE_H264
 from workers.runtime.context import WorkerContext
 from workers.runtime.reaper import requeue_abandoned, rescue_stranded_gpu_tasks
 from workers.runtime.retention import evict_finished_sources, remove_expired_uploads
@@ -20,10 +20,14 @@ log = logging.getLogger(__name__)
 
 def worker_info(ctx: WorkerContext, queues: list[str]) -> WorkerInfo:
     working = [e for e in ctx.hardware_encoders if e not in ctx.hardware_failures]
+    software = [FAMILIES[parse_codec(c)].software for c in ctx.software_codecs]
+    codecs = dict.fromkeys([*ctx.software_codecs,
+                            *(str(codec_of_encoder(e)) for e in working if codec_of_encoder(e))])
     return WorkerInfo(
-        hostname=ctx.hostname, gpu=ctx.gpu_tagged, encoders=[*working, SOFTWARE_H264],
-        ffmpeg_version=ctx.ffmpeg_version, concurrency=ctx.settings.concurrency,
-        queues=queues, pid=os.getpid(), hw_failures=ctx.hardware_failures,
+        hostname=ctx.hostname, gpu=ctx.gpu_tagged, encoders=[*working, *software],
+        codecs=list(codecs), ffmpeg_version=ctx.ffmpeg_version,
+        concurrency=ctx.settings.concurrency, queues=queues, pid=os.getpid(),
+        hw_failures=ctx.hardware_failures,
     )
 
 

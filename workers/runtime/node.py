@@ -12,6 +12,7 @@ from workers.ffmpeg.encoders import (
     ffmpeg_version,
     listed_hardware_encoders,
     probe_hardware_encoders,
+    software_codecs,
 )
 from workers.runtime.context import WorkerContext, context_of
 from workers.runtime.heartbeat import Heartbeat
@@ -25,6 +26,7 @@ def tag_worker(ctx: WorkerContext) -> bool:
     """Probe hardware encoders and decide the GPU tag; return whether the worker is tagged."""
     settings = ctx.settings
     ctx.ffmpeg_version = ffmpeg_version(settings.ffmpeg_bin)
+    ctx.software_codecs = [codec.value for codec in software_codecs(settings.ffmpeg_bin)]
     if settings.gpu == "off":
         return False
     working, failures = probe_hardware_encoders(settings.ffmpeg_bin)
@@ -45,7 +47,8 @@ def _after_setup(sender: str, instance: Any, **_: Any) -> None:
     if tag_worker(ctx):
         queues = instance.app.amqp.queues
         queues.select_add(queues[QUEUE_GPU])
-    log.info("worker %s: gpu=%s encoders=%s", sender, ctx.gpu_tagged, ctx.hardware_encoders)
+    log.info("worker %s: gpu=%s encoders=%s codecs=%s", sender, ctx.gpu_tagged,
+             ctx.hardware_encoders, ctx.software_codecs)
 
 
 @worker_ready.connect

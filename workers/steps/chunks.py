@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from common import keys
+from common.jobs import Job, Rendition
 from common.storage import PublishAborted, StorageError, Workspace
 from common.tasknames import ENCODE_CHUNK, QUEUE_CPU, STITCH_RENDITION
 from common.workref import WorkRef
-from workers.ffmpeg.encode import EncodeTarget, codec_chain
+from workers.ffmpeg.encode import EncodeResult, EncodeTarget, codec_chain
 from workers.runtime.context import WorkerContext
 from workers.runtime.lease import Lease
 from workers.steps import attempt, layout, record
@@ -57,21 +58,31 @@ def _encode(ctx: WorkerContext, ws: Workspace, job_id: str, index: int,
     try:
         job, active = attempt.begin(ctx, job_id, profiles, dict.fromkeys(profiles, lease),
                                     chunk=index)
-        keys = [layout.chunk_key(job_id, r.profile, index) for r in active]
-        targets = [EncodeTarget(record.plan_of(r), ws.path(key))
-                   for r, key in zip(active, keys, strict=True)]
-        codecs = codec_chain(targets[0].plan, record.hardware_for(ctx, active[0]))
-        this = attempt.Attempt(job_id, [r.profile for r in active],
-                               dict.fromkeys((r.profile for r in active), lease), ws, codecs,
-                               chunk=index, window=chunk_window(job, index))
-        results = attempt.encode(ctx, job, this, targets)
-        _publish_chunks(ctx, this, keys, lease)
+        for codec in dict.fromkeys(r.video_codec for r in active):  # one FFmpeg per codec
+            group = [r for r in active if r.video_codec == codec]
+            this, results = _encode_slice(ctx, ws, job, index, group, lease)
+            by_profile = dict(zip(this.profiles, results, strict=True))
+            record.update_each(ctx, job_id, this.profiles,
+                               record.chunk_encoded(index, by_profile), this.leases)
     except attempt.AttemptEnded as ended:
         return ended.outcome
-    by_profile = dict(zip(this.profiles, results, strict=True))
-    record.update_each(ctx, job_id, this.profiles, record.chunk_encoded(index, by_profile),
-                       this.leases)
     return Outcome.DONE
+
+
+def _encode_slice(ctx: WorkerContext, ws: Workspace, job: Job, index: int,
+                  group: list[Rendition], lease: Lease
+                  ) -> tuple[attempt.Attempt, list[EncodeResult]]:
+    """Encode slice ``index`` of renditions of one codec with one FFmpeg; publish the files."""
+    keys = [layout.chunk_key(job.id, r.profile, index) for r in group]
+    targets = [EncodeTarget(record.plan_of(r), ws.path(key))
+               for r, key in zip(group, keys, strict=True)]
+    codecs = codec_chain(targets[0].plan, record.hardware_for(ctx, group[0]))
+    this = attempt.Attempt(job.id, [r.profile for r in group],
+                           dict.fromkeys((r.profile for r in group), lease), ws, codecs,
+                           chunk=index, window=chunk_window(job, index))
+    results = attempt.encode(ctx, job, this, targets)
+    _publish_chunks(ctx, this, keys, lease)
+    return this, results
 
 
 def _publish_chunks(ctx: WorkerContext, this: attempt.Attempt, keys: list[str],

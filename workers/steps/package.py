@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from common.codecs import family_of
 from common.jobs import Job, Rendition
 from common.storage import Guard, Workspace
 from workers.ffmpeg.encode import EncodeResult
@@ -21,7 +22,9 @@ def package_hls(ctx: WorkerContext, ws: Workspace, job: Job, profiles: list[str]
     for profile, result in zip(profiles, results, strict=True):
         playlist = package_rendition(result.output, job_dir, layout.checked(profile, "profile"),
                                      settings.segment_seconds, settings.ffmpeg_bin,
-                                     nice=settings.ffmpeg_nice)
+                                     nice=settings.ffmpeg_nice,
+                                     video_tag=family_of(job.rendition(profile).video_codec
+                                                         ).mp4_tag)
         packaged.append(variant(job_dir, playlist, result.output, result.width, result.height,
                                 job.source.fps, settings.ffprobe_bin))
         ws.publish_tree(layout.hls_key(job.id, profile), guards[profile])

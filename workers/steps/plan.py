@@ -6,8 +6,15 @@ import logging
 
 from common import keys
 from common.jobs import Job, JobMode, Rendition
-from common.ladder import LadderError, RenditionPlan, load_ladder, plan_renditions, select_profiles
-from common.registry import choose_queue, list_workers
+from common.ladder import (
+    LadderError,
+    Profile,
+    RenditionPlan,
+    load_ladder,
+    plan_renditions,
+    select_profiles,
+)
+from common.registry import choose_queue, codecs_online, list_workers
 from common.states import JobState, RenditionState
 from common.storage import StorageError
 from common.store import StaleUpdate
@@ -35,7 +42,7 @@ def _fresh_or_kept(job: Job, plans: list[RenditionPlan], queue: str) -> list[Ren
         renditions.append(Rendition(
             profile=plan.profile.name, width=plan.width, height=plan.height,
             passthrough=plan.passthrough, queue=queue, output=f"{plan.profile.name}.mp4",
-            target=plan.profile.to_dict(),
+            target=plan.profile.to_dict(), video_codec=plan.profile.codec,
         ))
     return renditions
 
@@ -65,6 +72,7 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
                                   max_pixels=settings.max_source_pixels,
                                   max_seconds=settings.max_source_seconds)
         profiles = select_profiles(load_ladder(settings.profiles_file), job.requested_profiles)
+        _check_codecs_online(ctx, profiles)
     except (ProbeError, LadderError, layout.UnsafeRecord, StorageError) as exc:
         fail_job(ctx, job_id, str(exc))
         return []
@@ -109,6 +117,19 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
     return profiles
 
 
+def _check_codecs_online(ctx: WorkerContext, profiles: tuple[Profile, ...]) -> None:
+    """Raise a :class:`LadderError` sentence when no online worker can encode a rung's codec
+    (skipped by a context that never probed its FFmpeg)."""
+    if not ctx.software_codecs:
+        return
+    online = codecs_online(ctx.redis) | set(ctx.software_codecs)
+    missing = sorted({p.codec for p in profiles} - online)
+    if missing:
+        rungs = ", ".join(p.name for p in profiles if p.codec in missing)
+        raise LadderError(f"No online worker can encode {', '.join(missing)} (profile "
+                          f"{rungs}): their FFmpeg lacks the encoder.")
+
+
 def _workers_on(ctx: WorkerContext, queue: str) -> int:
     return sum(1 for w in list_workers(ctx.redis, include_offline=False) if queue in w.queues)
 
@@ -116,17 +137,24 @@ def _workers_on(ctx: WorkerContext, queue: str) -> int:
 def group_renditions(renditions: list[Rendition], workers: int, fuse: bool) -> list[list[str]]:
     """Split renditions into one group per worker, balanced by pixels, each one FFmpeg.
 
-    Stream copies stay alone (they need no decode); without ``fuse`` every rendition is
-    its own group.
+    Stream copies stay alone (they need no decode), and a group holds one codec (one
+    encoder chain); without ``fuse`` every rendition is its own group.
     """
     copies = [[r.profile] for r in renditions if r.passthrough]
     encodes = sorted((r for r in renditions if not r.passthrough),
                      key=lambda r: (r.width or 0) * (r.height or 0), reverse=True)
     if not fuse:
         return copies + [[r.profile] for r in encodes]
+    groups: list[list[str]] = []
+    for codec in dict.fromkeys(r.video_codec for r in encodes):
+        groups += _balanced([r for r in encodes if r.video_codec == codec], workers)
+    return copies + groups
+
+
+def _balanced(encodes: list[Rendition], workers: int) -> list[list[str]]:
     count = max(1, min(workers, len(encodes)))
     groups: list[list[Rendition]] = [[] for _ in range(count)]
     for rendition in encodes:
         lightest = min(groups, key=lambda g: sum((r.width or 0) * (r.height or 0) for r in g))
         lightest.append(rendition)
-    return copies + [[r.profile for r in group] for group in groups if group]
+    return [[r.profile for r in group] for group in groups if group]

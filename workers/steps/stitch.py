@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
+from common.codecs import family_of
 from common.jobs import Job, Rendition
 from common.storage import StorageError, Workspace
 from common.workref import WorkRef
@@ -66,8 +67,9 @@ def _stitch(ctx: WorkerContext, job: Job, rendition: Rendition, this: attempt.At
         if not run.ok:
             attempt.fail(ctx, job.id, this, f"Joining the chunks failed: {run.error_line}")
         try:
-            width, height, duration = verify_output(partial, plan, source, "libx264",
-                                                    settings.ffprobe_bin)
+            width, height, duration = verify_output(
+                partial, plan, source, family_of(plan.profile.codec).software,
+                settings.ffprobe_bin)
         except ValueError as exc:
             attempt.fail(ctx, job.id, this, f"The joined rendition failed verification: {exc}.")
         os.replace(partial, output)
