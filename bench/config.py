@@ -31,6 +31,8 @@ class BenchConfig:
     storage_pairs: int
     transfer_mb: int
     """Size of the file timed through the web tier into the bucket and back to scratch."""
+    codec_source: SourceSpec
+    """The 1080p rung encoded once per codec (x264, x265, SVT-AV1 at default presets)."""
     settle_s: float = 1.0
     """Pause before each timed ladder run, so one run's tail never overlaps the next."""
 
@@ -52,6 +54,7 @@ FULL = BenchConfig(
     storage_source=SourceSpec(seconds=10, size="1920x1080", rate=25),
     storage_pairs=2,
     transfer_mb=256,
+    codec_source=SourceSpec(seconds=4, size="1920x1080", rate=25),
 )
 
 QUICK = BenchConfig(
@@ -71,5 +74,6 @@ QUICK = BenchConfig(
     storage_source=SourceSpec(seconds=1, size="640x360", rate=10),
     storage_pairs=1,
     transfer_mb=16,
+    codec_source=SourceSpec(seconds=0.4, size="1920x1080", rate=10),
     settle_s=0.2,
 )

@@ -185,6 +185,15 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [f"Ladder job s3 / local: **{_fmt(lad['ratio_s3_over_local'])}**; upload "
                   f"through the web tier / the server's ceiling: {_fmt(tr['upload_over_peer'])}.",
                   ""]
+    codecs = report.get("codecs")
+    if codecs:
+        lines += [f"## One 1080p rung per codec ({codecs['source_s']:g} s, {codecs['frames']} "
+                  f"frames, {codecs['bitrate_kbps']} kb/s target, default presets, alone)", ""]
+        lines += _table(["Codec", "Encoder", "Preset", "Wall (s)", "fps", "x real time",
+                         "kb/s", "SSIM", "PSNR (dB)"], [
+            [name, row.get("encoder"), row.get("preset"), row.get("wall_s"), row.get("fps"),
+             row.get("x_realtime"), row.get("kbps"), row.get("ssim"), row.get("psnr_db")]
+            for name, row in codecs["codecs"].items()])
     writes = report.get("progress_writes")
     if writes:
         lines += [f"## One progress event in Redis ({writes['events']} events each; commands "

@@ -15,6 +15,7 @@ from bench.autogroup import AutogroupRenicer, autogroup_enabled
 from bench.chunking import split_and_stitch
 from bench.client import ApiClient
 from bench.cluster import LocalCluster
+from bench.codecs import codec_rungs
 from bench.config import BenchConfig
 from bench.encoding import (
     cluster_ladder,
@@ -93,6 +94,9 @@ def run_bench(config: BenchConfig) -> tuple[dict[str, Any], list[Series]]:
     with tempfile.TemporaryDirectory(prefix="ffcluster-bench-chunks-") as data_dir:
         report["split_and_stitch"] = t.phase("split-and-stitch", lambda: split_and_stitch(
             Path(data_dir), config.long_source, config.job_timeout_s))
+    with tempfile.TemporaryDirectory(prefix="ffcluster-bench-codecs-") as out_dir:
+        report["codecs"] = t.phase("codecs at 1080p", lambda: codec_rungs(
+            ensure_source(config.codec_source), Path(out_dir), config.job_timeout_s))
     report["object_storage"] = t.phase("object storage", lambda: object_storage(
         ensure_source(config.storage_source), config.storage_pairs, config.transfer_mb,
         config.job_timeout_s))

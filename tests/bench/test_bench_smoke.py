@@ -61,6 +61,9 @@ def test_every_section_has_numeric_percentiles(quick_run: tuple[dict[str, Any], 
     for way in ("upload", "download"):
         assert _numeric(report, "object_storage", "transfers", f"{way}_median_mb_s") > 0
     assert _numeric(report, "object_storage", "ladder", "ratio_s3_over_local") > 0
+    for codec in ("h264", "hevc", "av1"):
+        assert _numeric(report, "codecs", "codecs", codec, "fps") > 0
+        assert 0 < _numeric(report, "codecs", "codecs", codec, "ssim") <= 1
 
 
 def test_records_the_machine_and_targets(quick_run: tuple[dict[str, Any], Path]) -> None:
