@@ -11,6 +11,7 @@ from common.jobs import SourceInfo
 from common.ladder import DEFAULT_LADDER, RenditionPlan
 from workers.ffmpeg.commands import (
     EncodeOptions,
+    Window,
     build_encode_command,
     build_hls_command,
     build_ladder_command,
@@ -168,6 +169,23 @@ def test_stitch_and_hls_keep_the_hvc1_tag() -> None:
     hls = build_hls_command(OUTPUT, Path("/w/hls/480p/index.m3u8"), 4, "ffmpeg", "hvc1")
     assert value(hls, "-tag:v") == "hvc1"
     assert "-tag:v" not in build_hls_command(OUTPUT, Path("/w/i.m3u8"), 4, "ffmpeg")
+
+
+def test_a_rendition_with_a_segment_folder_tees_its_encode_into_mp4_and_hls() -> None:
+    folder = Path("/data/outputs/abc/hls/.480p.1234.tmp")
+    argv = build_ladder_command(SOURCE, info(), [RenditionPlan(LOW, 160, 120)], "libx264",
+                                [OUTPUT], EncodeOptions(), segments=[folder])
+    assert value(argv, "-f") == "tee" and "-movflags" not in argv
+    [spec] = [arg for arg in argv if arg.startswith("[f=mp4")]
+    mp4, hls = spec.split("|")
+    assert mp4 == f"[f=mp4:movflags=+faststart]{OUTPUT}"
+    assert hls.startswith("[f=hls:hls_time=4:hls_playlist_type=vod:hls_segment_type=fmp4:")
+    assert f"hls_segment_filename={folder}/seg_%05d.m4s" in hls
+    assert hls.endswith(f"]{folder}/index.m3u8")
+    assert argv.count("-map") == 2  # video and audio, mapped explicitly for tee
+    chunk = build_ladder_command(SOURCE, info(), [RenditionPlan(LOW, 160, 120)], "libx264",
+                                 [OUTPUT], EncodeOptions(), Window(2.0, 2.0), [folder])
+    assert value(chunk, "-f") == "mp4"  # a slice is packaged after the stitch, never here
 
 
 def test_nvenc_forces_idr_keyframes() -> None:

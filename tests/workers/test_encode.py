@@ -15,7 +15,9 @@ from workers.ffmpeg.commands import EncodeOptions
 from workers.ffmpeg.encode import (
     EncodeFailed,
     EncodeStopped,
+    EncodeTarget,
     codec_chain,
+    encode_group,
     encode_rendition,
     temp_path,
     verify_output,
@@ -100,6 +102,48 @@ def test_failing_nvenc_falls_back_to_libx264(tmp_path: Path, tiny: Path,
     video, audio = stream(info, "video"), stream(info, "audio")
     assert video is not None and (video["codec_name"], video["width"]) == ("h264", 128)
     assert audio is not None and audio["codec_name"] == "aac"
+
+
+def _top_level_boxes(path: Path) -> list[str]:
+    data, boxes, offset = path.read_bytes(), [], 0
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset:offset + 4], "big")
+        boxes.append(data[offset + 4:offset + 8].decode("latin-1"))
+        offset += size if size >= 8 else len(data)
+    return boxes
+
+
+def test_the_encode_writes_the_hls_segments_beside_the_faststart_mp4(
+    tmp_path: Path, tiny: Path, tiny_info: SourceInfo
+) -> None:
+    """One FFmpeg, two muxers (tee): no second pass over the finished file."""
+    output, segments = tmp_path / "96p.mp4", tmp_path / "hls" / "96p"
+    options = replace(OPTIONS, segment_seconds=1)
+    [result] = encode_group(tiny, tiny_info, [EncodeTarget(plan(), output, segments)],
+                            ["libx264"], options=options)
+    assert result.segments == segments
+    assert sorted(p.name for p in segments.iterdir()) == ["index.m3u8", "init.mp4",
+                                                          "seg_00000.m4s"]
+    assert files(tmp_path / "hls") == ["96p"]  # the staging folder is gone
+    boxes = _top_level_boxes(output)
+    assert boxes.index("moov") < boxes.index("mdat")  # faststart, as before
+    playlist = (segments / "index.m3u8").read_text()
+    assert "#EXT-X-MAP:URI=\"init.mp4\"" in playlist and "#EXT-X-ENDLIST" in playlist
+    joined = tmp_path / "joined.mp4"
+    joined.write_bytes((segments / "init.mp4").read_bytes()
+                       + (segments / "seg_00000.m4s").read_bytes())
+    info = ffprobe(joined)
+    assert stream(info, "video") is not None and stream(info, "audio") is not None
+
+
+def test_a_failed_encoder_leaves_no_segments_behind(
+    tmp_path: Path, tiny: Path, tiny_info: SourceInfo
+) -> None:
+    output, segments = tmp_path / "96p.mp4", tmp_path / "hls" / "96p"
+    [result] = encode_group(tiny, tiny_info, [EncodeTarget(plan(), output, segments)],
+                            ["no_such_encoder", "libx264"], options=OPTIONS)
+    assert [f.codec for f in result.fallbacks] == ["no_such_encoder"]
+    assert files(tmp_path / "hls") == ["96p"] and result.segments == segments
 
 
 def test_stream_copy_of_a_fitting_source(tmp_path: Path, tiny: Path,

@@ -127,8 +127,29 @@ def _video_stream(stream: Any, source: SourceInfo, plan: RenditionPlan, codec: s
     return stream
 
 
+SEGMENT_PATTERN = "seg_%05d.m4s"
+INIT_SEGMENT = "init.mp4"
+MEDIA_PLAYLIST = "index.m3u8"
+
+
+def _hls_options(segments: Path, segment_seconds: int) -> dict[str, Any]:
+    """The hls muxer's options for fMP4 segments of ``segment_seconds`` in ``segments``."""
+    return {"hls_time": segment_seconds, "hls_playlist_type": "vod",
+            "hls_segment_type": "fmp4", "hls_fmp4_init_filename": INIT_SEGMENT,
+            "hls_segment_filename": str(segments / SEGMENT_PATTERN),
+            "hls_flags": "independent_segments"}
+
+
+def _tee_spec(output: Path, segments: Path, segment_seconds: int) -> str:
+    """One encode, two muxers: the faststart MP4 and the HLS segments of the same packets."""
+    hls = ":".join(f"{k}={v}" for k, v in _hls_options(segments, segment_seconds).items())
+    return (f"[f=mp4:movflags=+faststart]{output}|"
+            f"[f=hls:{hls}]{segments / MEDIA_PLAYLIST}")
+
+
 def _output(source_input: Any, video: Any, source: SourceInfo, plan: RenditionPlan,
-            codec: str, output: Path, options: EncodeOptions, window: Window | None) -> Any:
+            codec: str, output: Path, options: EncodeOptions, window: Window | None,
+            segments: Path | None = None) -> Any:
     audio = source.has_audio and window is None
     audio_args = _audio_args(source, plan, codec) if audio else {"an": None}
     if codec == COPY:
@@ -142,19 +163,27 @@ def _output(source_input: Any, video: Any, source: SourceInfo, plan: RenditionPl
     if window is not None:
         out_args["t"] = f"{window.duration_s:.6f}"
     streams = [video, source_input["a:0"]] if audio else [video]
+    if segments is not None and codec != COPY and window is None:
+        out_args.update({"f": "tee", "map_metadata": -1})
+        return ffmpeg.output(*streams, _tee_spec(output, segments, options.segment_seconds),
+                             **out_args)
     out_args.update({"movflags": "+faststart", "f": "mp4", "map_metadata": -1})
     return ffmpeg.output(*streams, str(output), **out_args)
 
 
 def build_ladder_command(source_path: Path, source: SourceInfo, plans: list[RenditionPlan],
                          codec: str, outputs: list[Path], options: EncodeOptions,
-                         window: Window | None = None) -> list[str]:
+                         window: Window | None = None,
+                         segments: list[Path | None] | None = None) -> list[str]:
     """Return one FFmpeg argv that decodes the source once and writes every rendition.
 
     With several plans the decoded video is ``split`` and each branch scaled and encoded
     on its own: one decode instead of one per rendition. With a ``window`` only that
-    slice of the video is encoded (a chunk: no audio, keyframes from its own start).
+    slice of the video is encoded (a chunk: no audio, keyframes from its own start). A
+    folder in ``segments`` gets that rendition's HLS segments from the same encode (the
+    ``tee`` muxer), so packaging costs no second pass.
     """
+    folders = segments or [None] * len(plans)
     source_input = _input(source_path, window, options.max_pixels)
     video = source_input["v:0"]
     if len(plans) > 1 and codec != COPY:
@@ -163,8 +192,8 @@ def build_ladder_command(source_path: Path, source: SourceInfo, plans: list[Rend
     else:
         videos = [video] * len(plans)
     command = ffmpeg.merge_outputs(*(
-        _output(source_input, branch, source, plan, codec, output, options, window)
-        for branch, plan, output in zip(videos, plans, outputs, strict=True)
+        _output(source_input, branch, source, plan, codec, output, options, window, folder)
+        for branch, plan, output, folder in zip(videos, plans, outputs, folders, strict=True)
     ))
     global_args = ["-hide_banner", "-nostdin", "-loglevel", "error", *PROGRESS_ARGS]
     if codec.endswith("_vaapi"):
@@ -204,13 +233,9 @@ def build_hls_command(video: Path, playlist: Path, segment_seconds: int,
                       ffmpeg_bin: str, video_tag: str | None = None) -> list[str]:
     """Return the argv that cuts a finished rendition into fMP4 HLS segments, without encoding
     (``video_tag``: the sample entry to keep, ``hvc1`` for HEVC)."""
-    segments = playlist.parent / "seg_%05d.m4s"
     tag = {"tag:v": video_tag} if video_tag else {}
-    command = ffmpeg.output(
-        _input(video), str(playlist), c="copy", **tag, f="hls", hls_time=segment_seconds,
-        hls_playlist_type="vod", hls_segment_type="fmp4", hls_fmp4_init_filename="init.mp4",
-        hls_segment_filename=str(segments), hls_flags="independent_segments",
-    )
+    command = ffmpeg.output(_input(video), str(playlist), c="copy", **tag, f="hls",
+                            **_hls_options(playlist.parent, segment_seconds))
     return command.global_args("-hide_banner", "-nostdin", "-loglevel", "error",
                                *PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)
 

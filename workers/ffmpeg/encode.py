@@ -6,6 +6,7 @@ import errno
 import logging
 import os
 import secrets
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -55,6 +56,8 @@ class EncodeResult:
     duration_s: float
     size_bytes: int
     fallbacks: list[Fallback] = field(default_factory=list)
+    segments: Path | None = None
+    """The HLS folder the encode itself filled (None: packaging is still to do)."""
 
     @property
     def passthrough(self) -> bool:
@@ -140,6 +143,8 @@ class EncodeTarget:
 
     plan: RenditionPlan
     output: Path
+    segments: Path | None = None
+    """The rendition's HLS folder: the encode writes its segments there too (no second pass)."""
 
 
 GroupProgressCallback = Callable[[Progress, list[float | None]], None]
@@ -156,6 +161,28 @@ def _output_bitrates(partials: list[Path], progress: Progress) -> list[float | N
         except OSError:
             rates.append(None)
     return rates
+
+
+def _staging_folders(targets: list[EncodeTarget], codec: str,
+                     window: Window | None) -> list[Path | None]:
+    """A fresh hidden folder beside each HLS folder the encode should fill (none for a stream
+    copy or a slice: those are packaged after, from the finished file)."""
+    folders: list[Path | None] = []
+    for target in targets:
+        if target.segments is None or codec == COPY or window is not None:
+            folders.append(None)
+            continue
+        folder = target.segments.with_name(f".{target.segments.name}."
+                                           f"{secrets.token_hex(4)}.tmp")
+        try:
+            folder.mkdir(parents=True)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise OutOfSpace("The worker ran out of disk space before the encode "
+                                 "started.") from None
+            raise
+        folders.append(folder)
+    return folders
 
 
 def _verify_all(partials: list[Path], targets: list[EncodeTarget], source: SourceInfo,
@@ -204,8 +231,9 @@ def encode_group(
         if on_attempt is not None:
             on_attempt(codec, list(fallbacks))
         partials = [temp_path(t.output) for t in targets]
+        staging = _staging_folders(targets, codec, window)
         args = build_ladder_command(source_path, source, [t.plan for t in targets], codec,
-                                    partials, options, window)
+                                    partials, options, window, staging)
 
         def report(progress: Progress, partials: list[Path] = partials) -> None:
             if on_progress is not None:
@@ -238,14 +266,21 @@ def encode_group(
                                      "what it wrote was removed.") from None
                 fallbacks.append(Fallback(codec, f"{str(exc)[0].upper()}{str(exc)[1:]}."))
                 continue
-            for partial, target in zip(partials, targets, strict=True):
+            for partial, folder, target in zip(partials, staging, targets, strict=True):
                 os.replace(partial, target.output)
+                if folder is not None and target.segments is not None:
+                    shutil.rmtree(target.segments, ignore_errors=True)
+                    os.replace(folder, target.segments)
         finally:
-            for partial in partials:
+            for partial, folder in zip(partials, staging, strict=True):
                 _discard(partial)
+                if folder is not None:
+                    shutil.rmtree(folder, ignore_errors=True)
         return [EncodeResult(codec, t.output, width, height, duration,
-                             t.output.stat().st_size, list(fallbacks))
-                for t, (width, height, duration) in zip(targets, facts, strict=True)]
+                             t.output.stat().st_size, list(fallbacks),
+                             t.segments if folder is not None else None)
+                for t, folder, (width, height, duration)
+                in zip(targets, staging, facts, strict=True)]
     tried = ", ".join(f"{f.codec} ({f.error})" for f in fallbacks)
     raise EncodeFailed(f"Every encoder failed: {tried}.", fallbacks)
 

@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workers.ffmpeg.commands import build_hls_command
+from workers.ffmpeg.commands import MEDIA_PLAYLIST, build_hls_command
 from workers.ffmpeg.probe import run_ffprobe
 from workers.ffmpeg.process import run_ffmpeg
 
 log = logging.getLogger(__name__)
 
 HLS_DIR = "hls"
-MEDIA_PLAYLIST = "index.m3u8"
 MASTER_PLAYLIST = "master.m3u8"
 PACKAGE_TIMEOUT_S = 600
 H264_PROFILE_IDC = {"Baseline": 0x42, "Constrained Baseline": 0x42, "Main": 0x4D,

@@ -13,18 +13,21 @@ from workers.steps import layout
 
 def package_hls(ctx: WorkerContext, ws: Workspace, job: Job, profiles: list[str],
                 results: list[EncodeResult], guards: dict[str, Guard]) -> list[Variant | None]:
-    """Cut each finished rendition into HLS segments when the job asks for HLS, publish the
-    segments and measure each packaged rendition for the master playlist."""
+    """Cut each finished rendition into HLS segments when the job asks for HLS (unless its
+    encode already wrote them), publish the segments and measure each packaged rendition
+    for the master playlist."""
     if not job.hls or job.source is None:
         return [None] * len(results)
     settings, job_dir = ctx.settings, ws.path(layout.job_key(job.id))
     packaged: list[Variant | None] = []
     for profile, result in zip(profiles, results, strict=True):
-        playlist = package_rendition(result.output, job_dir, layout.checked(profile, "profile"),
-                                     settings.segment_seconds, settings.ffmpeg_bin,
-                                     nice=settings.ffmpeg_nice,
-                                     video_tag=family_of(job.rendition(profile).video_codec
-                                                         ).mp4_tag)
+        if result.segments is not None:  # the encode wrote them beside the MP4
+            playlist = layout.playlist_name(profile)
+        else:
+            playlist = package_rendition(
+                result.output, job_dir, layout.checked(profile, "profile"),
+                settings.segment_seconds, settings.ffmpeg_bin, nice=settings.ffmpeg_nice,
+                video_tag=family_of(job.rendition(profile).video_codec).mp4_tag)
         packaged.append(variant(job_dir, playlist, result.output, result.width, result.height,
                                 job.source.fps, settings.ffprobe_bin))
         ws.publish_tree(layout.hls_key(job.id, profile), guards[profile])

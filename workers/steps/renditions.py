@@ -38,7 +38,8 @@ def _encode(ctx: WorkerContext, ws: Workspace, job_id: str,
             leases: dict[str, Lease]) -> Outcome:
     try:
         job, active = attempt.begin(ctx, job_id, list(leases), leases)
-        targets = [EncodeTarget(record.plan_of(r), ws.path(layout.mp4_key(job_id, r.profile)))
+        targets = [EncodeTarget(record.plan_of(r), ws.path(layout.mp4_key(job_id, r.profile)),
+                                ws.path(layout.hls_key(job_id, r.profile)) if job.hls else None)
                    for r in active]
         copy = all(t.plan.passthrough for t in targets)
         codecs = codec_chain(RenditionPlan(targets[0].plan.profile, 0, 0, copy),
