@@ -146,6 +146,16 @@ def test_a_failed_encoder_leaves_no_segments_behind(
     assert files(tmp_path / "hls") == ["96p"] and result.segments == segments
 
 
+def test_a_stopped_encode_leaves_no_hls_folder(
+    tmp_path: Path, tiny: Path, tiny_info: SourceInfo
+) -> None:
+    output, segments = tmp_path / "out" / "96p.mp4", tmp_path / "out" / "hls" / "96p"
+    with pytest.raises(EncodeStopped):
+        encode_group(tiny, tiny_info, [EncodeTarget(plan(), output, segments)], ["libx264"],
+                     options=OPTIONS, on_tick=lambda: False)
+    assert files(tmp_path / "out") == []  # neither the MP4 nor hls/ is left
+
+
 def test_stream_copy_of_a_fitting_source(tmp_path: Path, tiny: Path,
                                          tiny_info: SourceInfo) -> None:
     source_plan = RenditionPlan(PROFILE, 160, 120, passthrough=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -276,6 +277,8 @@ def encode_group(
                 _discard(partial)
                 if folder is not None:
                     shutil.rmtree(folder, ignore_errors=True)
+                    with contextlib.suppress(OSError):  # the hls/ folder this attempt made
+                        folder.parent.rmdir()
         return [EncodeResult(codec, t.output, width, height, duration,
                              t.output.stat().st_size, list(fallbacks),
                              t.segments if folder is not None else None)
