@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,8 @@ def codec_rungs(source: Path, out_dir: Path, timeout_s: float) -> dict[str, Any]
 def _one(source: Path, info: Any, codec: VideoCodec, out_dir: Path, frames: int,
          timeout_s: float) -> dict[str, Any]:
     family = FAMILIES[codec]
-    profile = RUNG.__class__(**{**RUNG.to_dict(), "codec": codec.value,
-                                "preset": family.default_preset})
-    plan = RenditionPlan(profile, 1920, 1080)
+    plan = RenditionPlan(replace(RUNG, codec=codec.value, preset=family.default_preset),
+                         1920, 1080)
     output = out_dir / f"rung-{codec.value}.mp4"
     argv = build_encode_command(source, info, plan, family.software, output, EncodeOptions())
     started = time.perf_counter()

@@ -82,12 +82,11 @@ def list_workers(client: redis.Redis, include_offline: bool = True) -> list[Work
     return sorted(online, key=lambda w: w.hostname) + sorted(offline, key=lambda w: w.hostname)
 
 
-def codecs_online(client: redis.Redis) -> set[str]:
-    """Every codec some online worker can encode."""
-    return {c for w in list_workers(client, include_offline=False) for c in w.codecs}
+def queue_for(online: list[WorkerInfo]) -> str:
+    """``gpu`` when one of the ``online`` workers consumes it, else ``cpu``."""
+    return QUEUE_GPU if any(QUEUE_GPU in w.queues for w in online) else QUEUE_CPU
 
 
 def choose_queue(client: redis.Redis) -> str:
     """Return ``gpu`` when a GPU-tagged worker is online, else ``cpu``: no task waits unserved."""
-    workers = list_workers(client, include_offline=False)
-    return QUEUE_GPU if any(QUEUE_GPU in w.queues for w in workers) else QUEUE_CPU
+    return queue_for(list_workers(client, include_offline=False))

@@ -8,7 +8,7 @@ from typing import Any
 
 import ffmpeg
 
-from common.codecs import codec_of_encoder, family_of
+from common.codecs import family_of
 from common.jobs import SourceInfo
 from common.ladder import Profile, RenditionPlan
 from workers.ffmpeg.probe import DEMUXER_WHITELIST, PROTOCOL_WHITELIST
@@ -66,16 +66,18 @@ def _video_args(source: SourceInfo, plan: RenditionPlan, codec: str,
         "c:v": codec, "b:v": f"{profile.video_bitrate_kbps}k",
         "maxrate": f"{profile.maxrate_kbps}k", "bufsize": f"{profile.bufsize_kbps}k", "g": gop,
         "force_key_frames": f"expr:gte(t,n_forced*{options.segment_seconds})",
-        "pix_fmt": "yuv420p",  # 8-bit 4:2:0 in every codec: what every player decodes
     }
+    if not codec.endswith(("_vaapi", "_qsv")):  # hardware frames carry their own format
+        args["pix_fmt"] = "yuv420p"  # 8-bit 4:2:0 in every codec: what every player decodes
     args.update(_ENCODER_ARGS.get(codec, _no_args)(profile, options))
-    if codec.endswith(("_vaapi", "_qsv")):
-        del args["pix_fmt"]  # the hardware frames carry their own format
-    made = codec_of_encoder(codec)
-    tag = family_of(made).mp4_tag if made is not None else None
-    if tag:
-        args["tag:v"] = tag
     return args
+
+
+def _tag_args(plan: RenditionPlan) -> dict[str, Any]:
+    """The sample entry the rung's codec wants in MP4 and fMP4 (``hvc1`` for HEVC), whether
+    the video is encoded, copied or joined."""
+    tag = family_of(plan.profile.codec).mp4_tag
+    return {"tag:v": tag} if tag else {}
 
 
 def _no_args(profile: Profile, options: EncodeOptions) -> dict[str, Any]:
@@ -153,12 +155,10 @@ def _output(source_input: Any, video: Any, source: SourceInfo, plan: RenditionPl
     audio = source.has_audio and window is None
     audio_args = _audio_args(source, plan, codec) if audio else {"an": None}
     if codec == COPY:
-        out_args: dict[str, Any] = {"c:v": "copy", **audio_args}
-        tag = family_of(plan.profile.codec).mp4_tag  # a copied HEVC source gets hvc1 too
-        if tag:
-            out_args["tag:v"] = tag
+        out_args: dict[str, Any] = {"c:v": "copy", **_tag_args(plan), **audio_args}
     else:
-        out_args = {**_video_args(source, plan, codec, options), **audio_args}
+        out_args = {**_video_args(source, plan, codec, options), **_tag_args(plan),
+                    **audio_args}
         video = _video_stream(video, source, plan, codec)
     if window is not None:
         out_args["t"] = f"{window.duration_s:.6f}"
@@ -216,11 +216,8 @@ def build_stitch_command(chunk_list: Path, source_path: Path, source: SourceInfo
     """
     chunks = ffmpeg.input(str(chunk_list), f="concat", safe=1, protocol_whitelist="file")
     streams = [chunks["v:0"]]
-    out_args: dict[str, Any] = {"c:v": "copy", "movflags": "+faststart", "f": "mp4",
-                                "map_metadata": -1}
-    tag = family_of(plan.profile.codec).mp4_tag
-    if tag:
-        out_args["tag:v"] = tag
+    out_args: dict[str, Any] = {"c:v": "copy", **_tag_args(plan), "movflags": "+faststart",
+                                "f": "mp4", "map_metadata": -1}
     if source.has_audio:
         streams.append(_input(source_path)["a:0"])
         out_args.update(_audio_args(source, plan, SOFTWARE_H264))

@@ -3,6 +3,7 @@ may lack a codec's software encoder."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import subprocess
 import sys
@@ -23,11 +24,13 @@ def ffmpeg_version(ffmpeg_bin: str = "ffmpeg") -> str:
     return first.split(" Copyright")[0].removeprefix("ffmpeg version ").strip()
 
 
-def listed_encoders(ffmpeg_bin: str = "ffmpeg") -> set[str]:
-    """Return the names of every encoder this FFmpeg build lists."""
+@functools.cache
+def listed_encoders(ffmpeg_bin: str = "ffmpeg") -> frozenset[str]:
+    """Return the names of every encoder this FFmpeg build lists (asked once per binary)."""
     out = subprocess.run([ffmpeg_bin, "-hide_banner", "-encoders"], capture_output=True,
                          text=True, timeout=TEST_TIMEOUT_S).stdout
-    return {parts[1] for parts in (line.split() for line in out.splitlines()) if len(parts) > 1}
+    return frozenset(parts[1] for parts in (line.split() for line in out.splitlines())
+                     if len(parts) > 1)
 
 
 def listed_hardware_encoders(ffmpeg_bin: str = "ffmpeg") -> list[str]:

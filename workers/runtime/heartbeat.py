@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 def worker_info(ctx: WorkerContext, queues: list[str]) -> WorkerInfo:
     working = [e for e in ctx.hardware_encoders if e not in ctx.hardware_failures]
     software = [FAMILIES[parse_codec(c)].software for c in ctx.software_codecs]
-    codecs = dict.fromkeys([*ctx.software_codecs,
-                            *(str(codec_of_encoder(e)) for e in working if codec_of_encoder(e))])
+    hardware = [codec_of_encoder(e) for e in working]
+    codecs = dict.fromkeys([*ctx.software_codecs, *(str(c) for c in hardware if c)])
     return WorkerInfo(
         hostname=ctx.hostname, gpu=ctx.gpu_tagged, encoders=[*working, *software],
         codecs=list(codecs), ffmpeg_version=ctx.ffmpeg_version,

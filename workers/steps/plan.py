@@ -14,7 +14,7 @@ from common.ladder import (
     plan_renditions,
     select_profiles,
 )
-from common.registry import choose_queue, codecs_online, list_workers
+from common.registry import WorkerInfo, list_workers, queue_for
 from common.states import JobState, RenditionState
 from common.storage import StorageError
 from common.store import StaleUpdate
@@ -72,12 +72,13 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
                                   max_pixels=settings.max_source_pixels,
                                   max_seconds=settings.max_source_seconds)
         profiles = select_profiles(load_ladder(settings.profiles_file), job.requested_profiles)
-        _check_codecs_online(ctx, profiles)
+        online = list_workers(ctx.redis, include_offline=False)  # read once per job start
+        _check_codecs_online(ctx, profiles, online)
     except (ProbeError, LadderError, layout.UnsafeRecord, StorageError) as exc:
         fail_job(ctx, job_id, str(exc))
         return []
     plans = plan_renditions(source, profiles, passthrough_mode=job.mode == JobMode.PASSTHROUGH)
-    queue = choose_queue(ctx.redis)
+    queue = queue_for(online)
     length = 0.0 if job.mode == JobMode.PASSTHROUGH else chunk_length(
         source.duration, settings, job.chunk_seconds)
 
@@ -102,7 +103,8 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
     ctx.notify_job(job)
     pending = [r for r in job.renditions if r.state != RenditionState.DONE]
     whole = [r for r in pending if not r.chunks]
-    for group in group_renditions(whole, _workers_on(ctx, queue), settings.fuse_renditions):
+    consumers = sum(1 for w in online if queue in w.queues)
+    for group in group_renditions(whole, consumers, settings.fuse_renditions):
         ctx.send(ENCODE_RENDITIONS, [job_id, group], queue=queue)
     chunked = [r for r in pending if r.chunks]
     if chunked:
@@ -117,21 +119,18 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
     return profiles
 
 
-def _check_codecs_online(ctx: WorkerContext, profiles: tuple[Profile, ...]) -> None:
+def _check_codecs_online(ctx: WorkerContext, profiles: tuple[Profile, ...],
+                         online: list[WorkerInfo]) -> None:
     """Raise a :class:`LadderError` sentence when no online worker can encode a rung's codec
     (skipped by a context that never probed its FFmpeg)."""
     if not ctx.software_codecs:
         return
-    online = codecs_online(ctx.redis) | set(ctx.software_codecs)
-    missing = sorted({p.codec for p in profiles} - online)
+    encodable = {c for w in online for c in w.codecs} | set(ctx.software_codecs)
+    missing = sorted({p.codec for p in profiles} - encodable)
     if missing:
         rungs = ", ".join(p.name for p in profiles if p.codec in missing)
         raise LadderError(f"No online worker can encode {', '.join(missing)} (profile "
                           f"{rungs}): their FFmpeg lacks the encoder.")
-
-
-def _workers_on(ctx: WorkerContext, queue: str) -> int:
-    return sum(1 for w in list_workers(ctx.redis, include_offline=False) if queue in w.queues)
 
 
 def group_renditions(renditions: list[Rendition], workers: int, fuse: bool) -> list[list[str]]:
