@@ -95,7 +95,7 @@ class Rendition:
     output: str | None = None
     playlist: str | None = None
     bandwidth: int | None = None
-    """Peak bits per second over the packaged HLS segments (the master's BANDWIDTH)."""
+    """Peak bits per second over its video segments (the master adds the audio's)."""
     average_bandwidth: int | None = None
     codecs: str | None = None
     """RFC 6381 codecs of the packaged rendition (``avc1.64001f,mp4a.40.2``)."""
@@ -161,6 +161,8 @@ class Job:
     quality: bool = False
     """Measure each rendition's SSIM and PSNR against the source when it is done."""
     master_playlist: str | None = None
+    dash_manifest: str | None = None
+    """The DASH MPD over the same CMAF segments as the master playlist."""
     chunk_seconds: int | None = None
     """Requested chunk length (0: never chunk; None: the cluster decides by duration)."""
     chunk_length_s: float = 0.0

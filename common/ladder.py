@@ -11,6 +11,10 @@ from typing import Any
 from common.codecs import FAMILIES, UnknownCodec, VideoCodec, parse_codec
 from common.jobs import SourceInfo
 
+AUDIO_RENDITION = "audio"
+"""The name of a job's audio rendition (its folder beside the video renditions')."""
+RESERVED_NAMES = {AUDIO_RENDITION: "audio rendition"}
+
 
 class LadderError(ValueError):
     """A profiles file or a profile request that cannot be used; the message says why."""
@@ -95,6 +99,9 @@ def _profile_from_entry(entry: Any, path: Path) -> Profile:
         ) from exc
     if not name.replace("_", "").replace("-", "").isalnum() or height < 16 or bitrate < 16:
         raise LadderError(f"Profile {name!r} in {path} has an unusable name, height or bitrate.")
+    if name in RESERVED_NAMES:
+        raise LadderError(f"Profile {name!r} in {path}: that name is taken by the job's "
+                          f"{RESERVED_NAMES[name]}; choose another.")
     try:
         family = FAMILIES[parse_codec(entry.get("codec", VideoCodec.H264.value))]
     except UnknownCodec as exc:

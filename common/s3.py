@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import mimetypes
 import os
 import secrets
 import shutil
@@ -35,6 +34,7 @@ from common.storage import (
     StorageUnavailable,
     Workspace,
     checked_key,
+    content_type,
 )
 
 log = logging.getLogger(__name__)
@@ -44,14 +44,6 @@ DOWNLOAD_RANGE_BYTES = 64 * 1024 * 1024
 reads a whole object for each ranged GET (moto does) is not read n times over."""
 GUARD_EVERY_S = 1.0
 """How often a running upload asks its guard whether the work is still this worker's."""
-CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".m4s": "video/iso.segment",
-                 ".mp4": "video/mp4", ".jpg": "image/jpeg"}
-
-
-def content_type(key: str) -> str:
-    suffix = Path(key).suffix.lower()
-    return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(key)[0] or "application/octet-stream"
-
 
 
 def _error_code(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import mimetypes
 import os
 import shutil
 from abc import ABC, abstractmethod
@@ -48,6 +49,18 @@ def upload_key(file_name: str) -> str:
 
 def output_key(job_id: str, name: str = "") -> str:
     return f"{OUTPUTS}/{job_id}/{name}".rstrip("/")
+
+
+OUTPUT_CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".mpd": "application/dash+xml",
+                        ".m4s": "video/iso.segment", ".mp4": "video/mp4", ".jpg": "image/jpeg"}
+"""The types players need, named here rather than left to the host's mime.types."""
+
+
+def content_type(key: str) -> str:
+    """The Content-Type a stored file is served and uploaded with."""
+    suffix = PurePosixPath(key).suffix.lower()
+    return (OUTPUT_CONTENT_TYPES.get(suffix) or mimetypes.guess_type(key)[0]
+            or "application/octet-stream")
 
 
 def checked_key(key: str) -> str:

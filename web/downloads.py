@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from flask import Response, request, send_file, stream_with_context
 
-from common.storage import LocalStorage, Storage, StorageError
+from common.storage import LocalStorage, Storage, StorageError, content_type
 from web.errors import ApiError
 
 
@@ -21,7 +21,8 @@ def serve_output(storage: Storage, key: str, *, attachment: bool) -> Response | 
         path = storage.path(key)
         if not path.is_file():
             return None
-        response = send_file(path, conditional=True, max_age=0, as_attachment=attachment)
+        response = send_file(path, mimetype=content_type(key), conditional=True, max_age=0,
+                             as_attachment=attachment)
         response.headers["Accept-Ranges"] = "bytes"
         return response
     from common.s3 import S3Storage  # imported only when s3 storage is in use

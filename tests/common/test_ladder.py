@@ -74,6 +74,8 @@ def test_toml_profiles_file(tmp_path: Path) -> None:
     ('{"profiles": [{"name": "a", "height": 8, "video_bitrate_kbps": 300}]}', "unusable"),
     ('{"profiles": [{"name": "a", "height": -240, "video_bitrate_kbps": 300}]}', "unusable"),
     ('{"profiles": [{"name": "a/b", "height": 240, "video_bitrate_kbps": 300}]}', "unusable"),
+    ('{"profiles": [{"name": "audio", "height": 240, "video_bitrate_kbps": 300}]}',
+     "taken by the job's audio rendition"),
     ('{"profiles": [{"name": "a", "height": 240, "video_bitrate_kbps": 300},'
      ' {"name": "a", "height": 144, "video_bitrate_kbps": 150}]}', "names a profile twice"),
 ])

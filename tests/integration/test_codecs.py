@@ -15,6 +15,7 @@ from common.settings import Settings
 from tests.conftest import cluster_settings
 from tests.support.files import job_dir
 from tests.support.jobs import submit, wait_for_job
+from tests.support.manifests import mpd_representations, segment_starts_on_keyframe
 from tests.support.media import (
     ffmpeg_without_av1,
     ffprobe,
@@ -80,6 +81,11 @@ def test_each_rung_is_its_codec_at_its_size_and_length(
         assert (video["codec_name"], video["codec_tag_string"]) == (codec, tag)
         assert (video["width"], video["height"], video["pix_fmt"]) == (width, height, "yuv420p")
         assert abs(float(info["format"]["duration"]) - SECONDS) <= 1 / RATE + 0.05
+        # the sample entry carries the codec configuration (an empty av1C fails in browsers)
+        assert video.get("profile") in ("Main", "High", "Constrained Baseline"), video
+        init = stream(ffprobe(job_dir(codec_settings, mixed_job.id) / "hls" /
+                              rendition.profile / "init.mp4"), "video")
+        assert init is not None and int(init.get("extradata_size", 0)) > 0, rendition.profile
 
 
 def test_each_codec_falls_back_through_its_own_hardware_encoders(mixed_job: Job) -> None:
@@ -110,6 +116,22 @@ def test_keyframes_and_hls_tags_line_up_across_codecs(
     assert codecs["h264-144p"].startswith("avc1.")  # ultrafast: constrained baseline, 42
     init = ffprobe(folder / "hls" / "hevc-240p" / "init.mp4")
     assert stream(init, "video")["codec_tag_string"] == "hvc1"  # type: ignore[index]
+
+
+def test_one_dash_adaptation_set_per_codec_over_segments_that_start_on_shared_keyframes(
+    codec_settings: Settings, mixed_job: Job, tmp_path: Path
+) -> None:
+    hls = job_dir(codec_settings, mixed_job.id) / "hls"
+    representations = mpd_representations(hls / str(mixed_job.dash_manifest).split("/")[1])
+    video = {r.id: r for r in representations if r.content_type == "video"}
+    assert {r.codecs.split(".")[0] for r in video.values()} == {"hvc1", "av01", "avc1"}
+    assert [r.content_type for r in representations].count("audio") == 1
+    for representation in video.values():
+        assert representation.starts_s == [0.0, 1.0, 2.0]
+        assert abs(representation.seconds - SECONDS) < 1 / RATE
+        init = hls / representation.init
+        assert all(segment_starts_on_keyframe(init, hls / name, tmp_path)
+                   for name in representation.media), representation.id
 
 
 def test_a_chunked_av1_job_stitches_every_frame_of_the_source(

@@ -1,8 +1,8 @@
-"""HLS output: a valid master playlist, aligned keyframes, every segment starting on one."""
+"""HLS and DASH output: a valid master playlist and MPD over the same CMAF segments, one
+audio rendition, aligned keyframes, every segment starting on one."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from common.jobs import Job
 from common.settings import Settings
 from tests.support.files import job_dir
 from tests.support.jobs import submit, wait_for_job
+from tests.support.manifests import mpd_representations, segment_starts_on_keyframe, stream_types
 from tests.support.media import keyframe_times, make_clip, playlist_attributes
 from tests.support.workers import WorkerProcess
 
@@ -20,16 +21,6 @@ def hls_job(gpu_settings: Settings, gpu_worker: WorkerProcess, media_dir: Path) 
     source = make_clip(media_dir / "hls-source.mp4", seconds=10, size="640x360",
                        extra=["-g", "250"])  # the source's own keyframes are not on 4 s
     return wait_for_job(gpu_settings, submit(gpu_settings, source).id, timeout=120)
-
-
-def _first_frame_is_key(init: Path, segment: Path, scratch: Path) -> bool:
-    joined = scratch / f"{segment.parent.name}-{segment.stem}.mp4"
-    joined.write_bytes(init.read_bytes() + segment.read_bytes())
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v", "-read_intervals", "%+#1",
-         "-show_entries", "frame=key_frame", "-of", "csv=p=0", str(joined)],
-        check=True, capture_output=True, text=True).stdout
-    return out.split()[0].strip(",") == "1"
 
 
 def test_master_playlist_lists_every_rendition_with_its_facts(
@@ -48,7 +39,7 @@ def test_master_playlist_lists_every_rendition_with_its_facts(
         assert attrs["RESOLUTION"] == f"{rendition.width}x{rendition.height}"
         assert int(attrs["BANDWIDTH"]) >= int(attrs["AVERAGE-BANDWIDTH"]) > 10_000
         assert attrs["CODECS"].startswith("avc1.64") and attrs["CODECS"].endswith(",mp4a.40.2")
-        assert attrs["FRAME-RATE"] == "25.000"
+        assert attrs["FRAME-RATE"] == "25.000" and attrs["AUDIO"] == "audio"
         assert rendition.playlist == f"hls/{rendition.profile}/index.m3u8"
 
 
@@ -68,7 +59,43 @@ def test_segments_are_fixed_length_and_each_starts_on_a_keyframe(
                     if line.endswith(".m4s")]
         assert len(segments) == 3
         init = playlist.parent / "init.mp4"
-        assert all(_first_frame_is_key(init, segment, tmp_path) for segment in segments)
+        assert all(segment_starts_on_keyframe(init, segment, tmp_path) for segment in segments)
+
+
+def test_audio_is_one_rendition_of_its_own_and_video_segments_carry_none(
+    gpu_settings: Settings, hls_job: Job
+) -> None:
+    hls = job_dir(gpu_settings, hls_job.id) / "hls"
+    media = [playlist_attributes(line) for line in (hls / "master.m3u8").read_text().splitlines()
+             if line.startswith("#EXT-X-MEDIA:")]
+    assert media == [{"TYPE": "AUDIO", "GROUP-ID": "audio", "NAME": "Main", "DEFAULT": "YES",
+                      "AUTOSELECT": "YES", "CHANNELS": "2", "URI": "audio/index.m3u8"}]
+    assert stream_types(hls / "audio" / "init.mp4") == ["audio"]
+    for rendition in hls_job.renditions:
+        assert stream_types(hls / rendition.profile / "init.mp4") == ["video"]
+    audio_seconds = sum(float(line.split(":")[1].rstrip(","))
+                        for line in (hls / "audio" / "index.m3u8").read_text().splitlines()
+                        if line.startswith("#EXTINF:"))
+    assert abs(audio_seconds - 10.0) < 0.1
+
+
+def test_the_dash_manifest_names_the_same_segments_and_adds_up_to_the_source(
+    gpu_settings: Settings, hls_job: Job
+) -> None:
+    assert hls_job.dash_manifest == "hls/manifest.mpd"
+    hls = job_dir(gpu_settings, hls_job.id) / "hls"
+    representations = mpd_representations(hls / "manifest.mpd")
+    assert {r.id for r in representations} == {*(r.profile for r in hls_job.renditions), "audio"}
+    for representation in representations:
+        assert (hls / representation.init).is_file()
+        on_disk = sorted(p.name for p in (hls / representation.id).glob("*.m4s"))
+        assert [name.split("/")[1] for name in representation.media] == on_disk
+        assert abs(representation.seconds - 10.0) < (0.04 if representation.content_type ==
+                                                     "video" else 0.1)
+    video = [r for r in representations if r.content_type == "video"]
+    assert all(r.starts_s == [0.0, 4.0, 8.0] for r in video), video
+    assert {r.codecs for r in video} == {
+        r.codecs.removesuffix(",mp4a.40.2") for r in hls_job.renditions if r.codecs}
 
 
 def test_keyframes_are_at_the_same_times_in_every_rendition(

@@ -13,6 +13,7 @@ from workers.ffmpeg.commands import (
     EncodeOptions,
     Window,
     build_encode_command,
+    build_audio_hls_command,
     build_hls_command,
     build_ladder_command,
     build_poster_command,
@@ -169,6 +170,14 @@ def test_stitch_and_hls_keep_the_hvc1_tag() -> None:
     hls = build_hls_command(OUTPUT, Path("/w/hls/480p/index.m3u8"), 4, "ffmpeg", "hvc1")
     assert value(hls, "-tag:v") == "hvc1"
     assert "-tag:v" not in build_hls_command(OUTPUT, Path("/w/i.m3u8"), 4, "ffmpeg")
+    assert value(hls, "-map") == "0:v:0" and value(hls, "-c") == "copy"  # video track only
+
+
+def test_the_audio_rendition_is_a_stream_copy_of_one_track() -> None:
+    argv = build_audio_hls_command(OUTPUT, Path("/w/hls/audio/index.m3u8"), 4, "ffmpeg")
+    assert value(argv, "-map") == "0:a:0" and value(argv, "-c") == "copy"
+    assert value(argv, "-hls_segment_type") == "fmp4" and value(argv, "-f") == "hls"
+    assert value(argv, "-hls_segment_filename") == "/w/hls/audio/seg_%05d.m4s"
 
 
 def test_a_rendition_with_a_segment_folder_tees_its_encode_into_mp4_and_hls() -> None:
@@ -179,10 +188,11 @@ def test_a_rendition_with_a_segment_folder_tees_its_encode_into_mp4_and_hls() ->
     [spec] = [arg for arg in argv if arg.startswith("[f=mp4")]
     mp4, hls = spec.split("|")
     assert mp4 == f"[f=mp4:movflags=+faststart]{OUTPUT}"
-    assert hls.startswith("[f=hls:hls_time=4:hls_playlist_type=vod:hls_segment_type=fmp4:")
+    assert hls.startswith("[f=hls:select=v:hls_time=4:hls_playlist_type=vod:hls_segment_type=fmp4:")
     assert f"hls_segment_filename={folder}/seg_%05d.m4s" in hls
     assert hls.endswith(f"]{folder}/index.m3u8")
     assert argv.count("-map") == 2  # video and audio, mapped explicitly for tee
+    assert value(argv, "-flags") == "+global_header"  # the encoders' headers for both muxers
     chunk = build_ladder_command(SOURCE, info(), [RenditionPlan(LOW, 160, 120)], "libx264",
                                  [OUTPUT], EncodeOptions(), Window(2.0, 2.0), [folder])
     assert value(chunk, "-f") == "mp4"  # a slice is packaged after the stitch, never here

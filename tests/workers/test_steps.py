@@ -10,7 +10,7 @@ from common.jobs import Job, Rendition, SourceInfo
 from common.settings import Settings
 from common.states import JobState, RenditionState
 from common.workref import WorkRef
-from workers.ffmpeg.hls import Variant, media_segments, write_master
+from workers.ffmpeg.hls import AudioTrack, Variant, media_segments, write_master
 from workers.steps.layout import chunk_key, chunk_list_lines
 from workers.steps.leased import work_open
 from workers.steps.slices import chunk_count, chunk_length, chunk_window
@@ -62,12 +62,28 @@ def test_media_segments_and_master_playlist(tmp_path: Path) -> None:
     variants = [Variant("hls/480p/index.m3u8", 800_000, 700_000, 854, 480, "avc1.64001e", 25),
                 Variant("hls/720p/index.m3u8", 2_000_000, 1_800_000, 1280, 720,
                         "avc1.64001f,mp4a.40.2", 25)]
-    assert write_master(tmp_path, variants) == "hls/master.m3u8"
+    assert write_master(tmp_path, variants, None) == "hls/master.m3u8"
     lines = (tmp_path / "hls" / "master.m3u8").read_text().splitlines()
     assert lines[:3] == ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
     assert lines[3] == ("#EXT-X-STREAM-INF:BANDWIDTH=2000000,AVERAGE-BANDWIDTH=1800000,"
                         'RESOLUTION=1280x720,CODECS="avc1.64001f,mp4a.40.2",FRAME-RATE=25.000')
     assert lines[4] == "720p/index.m3u8" and lines[6] == "480p/index.m3u8"
+
+
+def test_master_playlist_with_an_audio_rendition_adds_its_group_and_its_bits(
+    tmp_path: Path
+) -> None:
+    variants = [Variant("hls/720p/index.m3u8", 2_000_000, 1_800_000, 1280, 720,
+                        "avc1.64001f,mp4a.40.2", 25)]
+    audio = AudioTrack("hls/audio/index.m3u8", 130_000, 128_000, "mp4a.40.2", 48000, 2)
+    (tmp_path / "hls").mkdir()
+    write_master(tmp_path, variants, audio)
+    lines = (tmp_path / "hls" / "master.m3u8").read_text().splitlines()
+    assert lines[3] == ('#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Main",DEFAULT=YES,'
+                        'AUTOSELECT=YES,CHANNELS="2",URI="audio/index.m3u8"')
+    assert lines[4] == ("#EXT-X-STREAM-INF:BANDWIDTH=2130000,AVERAGE-BANDWIDTH=1928000,"
+                        'RESOLUTION=1280x720,CODECS="avc1.64001f,mp4a.40.2",FRAME-RATE=25.000,'
+                        'AUDIO="audio"')
 
 
 def test_work_open_by_kind() -> None:

@@ -288,6 +288,17 @@
     }
   }
 
+  function playerSources(job) {
+    const base = `/api/jobs/${encodeURIComponent(job.id)}/outputs/`;
+    return {
+      hls: base + job.master_playlist,
+      dash: job.dash_manifest ? base + job.dash_manifest : null,
+      renditions: job.renditions.filter((r) => r.playlist).map((r) => ({
+        profile: r.profile, label: `${r.profile} (${r.video_codec}, ${r.width}x${r.height})`,
+      })),
+    };
+  }
+
   function jobCard(job) {
     const poster = job.poster
       ? h("img", { class: "poster", src: outputUrl(job, job.poster), alt: "", loading: "lazy" })
@@ -301,10 +312,9 @@
     }
     if (job.state === "done" && job.master_playlist) {
       actions.append(h("button", {
-        type: "button", class: "play", title: "Play the HLS ladder in the page",
-        onclick: () => window.ffclusterPlayer.open(
-          `/api/jobs/${encodeURIComponent(job.id)}/outputs/${job.master_playlist}`,
-          state.token, job.source_name),
+        type: "button", class: "play", title: "Play the ladder in the page (HLS or DASH)",
+        onclick: () => window.ffclusterPlayer.open(playerSources(job), state.token,
+          job.source_name),
       }, "▶ Play"));
     }
     if (job.state === "failed" || job.state === "canceled") {

@@ -143,10 +143,11 @@ def _hls_options(segments: Path, segment_seconds: int) -> dict[str, Any]:
 
 
 def _tee_spec(output: Path, segments: Path, segment_seconds: int) -> str:
-    """One encode, two muxers: the faststart MP4 and the HLS segments of the same packets."""
+    """One encode, two muxers: the faststart MP4 (video and audio) and the video-only CMAF
+    segments of the same packets (the job's audio is one rendition of its own)."""
     hls = ":".join(f"{k}={v}" for k, v in _hls_options(segments, segment_seconds).items())
     return (f"[f=mp4:movflags=+faststart]{output}|"
-            f"[f=hls:{hls}]{segments / MEDIA_PLAYLIST}")
+            f"[f=hls:select=v:{hls}]{segments / MEDIA_PLAYLIST}")
 
 
 def _output(source_input: Any, video: Any, source: SourceInfo, plan: RenditionPlan,
@@ -164,7 +165,9 @@ def _output(source_input: Any, video: Any, source: SourceInfo, plan: RenditionPl
         out_args["t"] = f"{window.duration_s:.6f}"
     streams = [video, source_input["a:0"]] if audio else [video]
     if segments is not None and codec != COPY and window is None:
-        out_args.update({"f": "tee", "map_metadata": -1})
+        # The tee muxer cannot ask the encoders for global headers on its muxers' behalf:
+        # without the flag SVT-AV1 leaves av1C empty, which browsers' MSE refuse.
+        out_args.update({"f": "tee", "map_metadata": -1, "flags": "+global_header"})
         return ffmpeg.output(*streams, _tee_spec(output, segments, options.segment_seconds),
                              **out_args)
     out_args.update({"movflags": "+faststart", "f": "mp4", "map_metadata": -1})
@@ -228,10 +231,20 @@ def build_stitch_command(chunk_list: Path, source_path: Path, source: SourceInfo
 
 def build_hls_command(video: Path, playlist: Path, segment_seconds: int,
                       ffmpeg_bin: str, video_tag: str | None = None) -> list[str]:
-    """Return the argv that cuts a finished rendition into fMP4 HLS segments, without encoding
-    (``video_tag``: the sample entry to keep, ``hvc1`` for HEVC)."""
+    """Return the argv that cuts a finished rendition's video into CMAF segments, without
+    encoding (``video_tag``: the sample entry to keep, ``hvc1`` for HEVC)."""
     tag = {"tag:v": video_tag} if video_tag else {}
-    command = ffmpeg.output(_input(video), str(playlist), c="copy", **tag, f="hls",
+    command = ffmpeg.output(_input(video)["v:0"], str(playlist), c="copy", **tag, f="hls",
+                            **_hls_options(playlist.parent, segment_seconds))
+    return command.global_args("-hide_banner", "-nostdin", "-loglevel", "error",
+                               *PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)
+
+
+def build_audio_hls_command(video: Path, playlist: Path, segment_seconds: int,
+                            ffmpeg_bin: str) -> list[str]:
+    """Return the argv that copies a finished rendition's audio into CMAF segments: the
+    job's one audio rendition, shared by every video rendition in HLS and DASH."""
+    command = ffmpeg.output(_input(video)["a:0"], str(playlist), c="copy", f="hls",
                             **_hls_options(playlist.parent, segment_seconds))
     return command.global_args("-hide_banner", "-nostdin", "-loglevel", "error",
                                *PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)

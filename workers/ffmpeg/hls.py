@@ -1,15 +1,23 @@
-"""HLS packaging: fMP4 segments per rendition and one master playlist per job."""
+"""HLS packaging: video-only CMAF segments per rendition, one audio rendition per job and
+the master playlist that groups them."""
 
 from __future__ import annotations
 
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workers.ffmpeg.commands import MEDIA_PLAYLIST, build_hls_command
+from common.ladder import AUDIO_RENDITION
+from workers.ffmpeg.commands import (
+    INIT_SEGMENT,
+    MEDIA_PLAYLIST,
+    build_audio_hls_command,
+    build_hls_command,
+)
 from workers.ffmpeg.probe import run_ffprobe
 from workers.ffmpeg.process import run_ffmpeg
 
@@ -17,6 +25,8 @@ log = logging.getLogger(__name__)
 
 HLS_DIR = "hls"
 MASTER_PLAYLIST = "master.m3u8"
+AUDIO_GROUP = "audio"
+VIDEO_SAMPLE_ENTRIES = ("avc1", "hvc1", "hev1", "av01")
 PACKAGE_TIMEOUT_S = 600
 H264_PROFILE_IDC = {"Baseline": 0x42, "Constrained Baseline": 0x42, "Main": 0x4D,
                     "High": 0x64, "High 10": 0x6E}
@@ -28,25 +38,39 @@ class PackagingFailed(Exception):
 
 def package_rendition(video: Path, job_dir: Path, profile: str, segment_seconds: int,
                       ffmpeg_bin: str, nice: int = 0, video_tag: str | None = None) -> str:
-    """Cut ``video`` into ``hls/<profile>/``; return the media playlist's path in the job dir."""
-    final = job_dir / HLS_DIR / profile
-    staging = job_dir / HLS_DIR / f".{profile}.tmp"
+    """Cut the video of ``video`` into ``hls/<profile>/``; return the media playlist's path
+    in the job dir."""
+    return _package(job_dir, profile, nice, lambda playlist: build_hls_command(
+        video, playlist, segment_seconds, ffmpeg_bin, video_tag))
+
+
+def package_audio(video: Path, job_dir: Path, segment_seconds: int, ffmpeg_bin: str,
+                  nice: int = 0) -> str:
+    """Copy the audio of the finished rendition ``video`` into ``hls/audio/``: the job's
+    one audio rendition (stream copy, no encode); return its playlist's path."""
+    return _package(job_dir, AUDIO_RENDITION, nice, lambda playlist: build_audio_hls_command(
+        video, playlist, segment_seconds, ffmpeg_bin))
+
+
+def _package(job_dir: Path, folder: str, nice: int,
+             command: Callable[[Path], list[str]]) -> str:
+    """Run ``command`` into a staging folder and rename it into ``hls/<folder>/`` when done."""
+    final = job_dir / HLS_DIR / folder
+    staging = job_dir / HLS_DIR / f".{folder}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    run = run_ffmpeg(build_hls_command(video, staging / MEDIA_PLAYLIST, segment_seconds,
-                                       ffmpeg_bin, video_tag), nice=nice,
-                     timeout_s=PACKAGE_TIMEOUT_S)
+    run = run_ffmpeg(command(staging / MEDIA_PLAYLIST), nice=nice, timeout_s=PACKAGE_TIMEOUT_S)
     if not run.ok:
         shutil.rmtree(staging, ignore_errors=True)
         raise PackagingFailed(f"HLS packaging failed: {run.error_line}")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(staging, final)
-    return f"{HLS_DIR}/{profile}/{MEDIA_PLAYLIST}"
+    return f"{HLS_DIR}/{folder}/{MEDIA_PLAYLIST}"
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One rendition's line in the master playlist."""
+    """One rendition's line in the master playlist (its rates are its video segments')."""
 
     playlist: str
     bandwidth: int
@@ -55,6 +79,23 @@ class Variant:
     height: int
     codecs: str
     frame_rate: float
+
+    @property
+    def video_codecs(self) -> str:
+        """The video entry of ``codecs`` (``avc1.64001f,mp4a.40.2`` -> ``avc1.64001f``)."""
+        return ",".join(c for c in self.codecs.split(",") if c.startswith(VIDEO_SAMPLE_ENTRIES))
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    """The job's audio rendition, measured from its segments."""
+
+    playlist: str
+    bandwidth: int
+    average_bandwidth: int
+    codecs: str
+    sample_rate: int
+    channels: int
 
 
 def media_segments(playlist: Path) -> list[tuple[float, Path]]:
@@ -93,25 +134,59 @@ def stream_codecs(stream: dict[str, Any]) -> str | None:
     return None
 
 
-def variant(job_dir: Path, playlist: str, video: Path, width: int, height: int,
-            frame_rate: float, ffprobe_bin: str) -> Variant:
-    """Measure a packaged rendition: peak and average bitrate from its real segments."""
-    segments = media_segments(job_dir / playlist)
+def _rates(playlist: Path) -> tuple[int, int]:
+    """Peak and average bits per second over a media playlist's real segments."""
+    segments = media_segments(playlist)
     rates = [path.stat().st_size * 8 / max(seconds, 0.001) for seconds, path in segments]
     total_bits = sum(path.stat().st_size * 8 for _, path in segments)
     total_seconds = sum(seconds for seconds, _ in segments) or 1.0
-    return Variant(playlist, int(max(rates, default=0)), int(total_bits / total_seconds),
-                   width, height, codecs_of(video, ffprobe_bin), frame_rate)
+    return int(max(rates, default=0)), int(total_bits / total_seconds)
 
 
-def write_master(job_dir: Path, variants: list[Variant]) -> str:
-    """Write ``hls/master.m3u8`` (highest bandwidth first); return its path in the job dir."""
+def variant(job_dir: Path, playlist: str, video: Path, width: int, height: int,
+            frame_rate: float, ffprobe_bin: str) -> Variant:
+    """Measure a packaged rendition: peak and average bitrate from its real segments."""
+    peak, average = _rates(job_dir / playlist)
+    return Variant(playlist, peak, average, width, height, codecs_of(video, ffprobe_bin),
+                   frame_rate)
+
+
+def audio_track(job_dir: Path, playlist: str, ffprobe_bin: str) -> AudioTrack:
+    """Measure the packaged audio rendition: rates from its segments, format from its init."""
+    peak, average = _rates(job_dir / playlist)
+    init = (job_dir / playlist).with_name(INIT_SEGMENT)
+    streams = run_ffprobe(init, ffprobe_bin).get("streams", [])
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), {})
+    return AudioTrack(playlist, peak, average, stream_codecs(audio) or "mp4a.40.2",
+                      int(audio.get("sample_rate") or 48000), int(audio.get("channels") or 2))
+
+
+def _audio_line(audio: AudioTrack) -> str:
+    return (f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="Main",DEFAULT=YES,'
+            f'AUTOSELECT=YES,CHANNELS="{audio.channels}",'
+            f'URI="{audio.playlist.removeprefix(f"{HLS_DIR}/")}"')
+
+
+def _variant_line(v: Variant, audio: AudioTrack | None) -> str:
+    """The STREAM-INF of a video rendition; with an audio group its rates include the audio."""
+    peak, average = v.bandwidth, v.average_bandwidth
+    codecs, group = v.codecs, ""
+    if audio is not None:
+        peak, average = peak + audio.bandwidth, average + audio.average_bandwidth
+        codecs, group = f"{v.video_codecs},{audio.codecs}", f',AUDIO="{AUDIO_GROUP}"'
+    return (f"#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},"
+            f'RESOLUTION={v.width}x{v.height},CODECS="{codecs}",FRAME-RATE={v.frame_rate:.3f}'
+            f"{group}")
+
+
+def write_master(job_dir: Path, variants: list[Variant], audio: AudioTrack | None) -> str:
+    """Write ``hls/master.m3u8`` (highest bandwidth first, the audio rendition as a group
+    every variant names); return its path in the job dir."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    if audio is not None:
+        lines.append(_audio_line(audio))
     for v in sorted(variants, key=lambda v: v.bandwidth, reverse=True):
-        lines.append(
-            f"#EXT-X-STREAM-INF:BANDWIDTH={v.bandwidth},AVERAGE-BANDWIDTH={v.average_bandwidth},"
-            f'RESOLUTION={v.width}x{v.height},CODECS="{v.codecs}",FRAME-RATE={v.frame_rate:.3f}'
-        )
+        lines.append(_variant_line(v, audio))
         lines.append(v.playlist.removeprefix(f"{HLS_DIR}/"))
     master = job_dir / HLS_DIR / MASTER_PLAYLIST
     partial = master.with_name(f".{MASTER_PLAYLIST}.part")

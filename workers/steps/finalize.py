@@ -1,4 +1,4 @@
-"""The finalize step: once every rendition ended, poster, master playlist, quality, state."""
+"""The finalize step: once every rendition ended, poster, manifests, quality, state."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from common.states import JobState, RenditionState
 from common.storage import StorageError, Workspace
 from common.store import StaleUpdate
 from common.tasknames import FINALIZE_JOB
+from workers.ffmpeg.hls import PackagingFailed
 from workers.ffmpeg.poster import make_poster
 from workers.ffmpeg.quality import measure_quality
 from workers.runtime.context import WorkerContext
 from workers.steps import layout
-from workers.steps.package import write_master_playlist
+from workers.steps.package import write_manifests
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +84,17 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> JobState | None:
     try:
         with ctx.storage.workspace() as ws:
             poster = _poster(ctx, ws, job, finished)
-            master = write_master_playlist(ctx, ws, job, finished)
+            manifests = write_manifests(ctx, ws, job, finished)
             scores = _measure(ctx, ws, job, finished) if job.quality else {}
-    except StorageError as exc:
+    except (StorageError, PackagingFailed) as exc:
         fail_job(ctx, job_id, f"The finished renditions could not be packaged: {exc}")
         return JobState.FAILED
 
     def apply(job: Job) -> None:
         job.state = state
         job.poster = poster
-        job.master_playlist = master
+        job.master_playlist = manifests.master_playlist
+        job.dash_manifest = manifests.dash_manifest
         for rendition in job.renditions:
             if rendition.profile in scores:
                 rendition.ssim, rendition.psnr = scores[rendition.profile]

@@ -1,12 +1,25 @@
-"""Packaging steps: HLS segments per finished rendition and the job's master playlist."""
+"""Packaging steps: CMAF segments per finished rendition, then the job's audio rendition,
+HLS master playlist and DASH manifest."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from common.codecs import family_of
 from common.jobs import Job, Rendition
+from common.ladder import AUDIO_RENDITION
 from common.storage import Guard, Workspace
+from workers.ffmpeg.dash import write_mpd
 from workers.ffmpeg.encode import EncodeResult
-from workers.ffmpeg.hls import Variant, package_rendition, variant, write_master
+from workers.ffmpeg.hls import (
+    AudioTrack,
+    Variant,
+    audio_track,
+    package_audio,
+    package_rendition,
+    variant,
+    write_master,
+)
 from workers.runtime.context import WorkerContext
 from workers.steps import layout
 
@@ -46,14 +59,43 @@ def _variant_of(ctx: WorkerContext, ws: Workspace, job: Job, rendition: Renditio
                    rendition.height or 0, fps, ctx.settings.ffprobe_bin)
 
 
-def write_master_playlist(ctx: WorkerContext, ws: Workspace, job: Job,
-                          finished: list[Rendition]) -> str | None:
-    """Write and publish the job's HLS master playlist over every packaged rendition."""
+@dataclass(frozen=True)
+class Manifests:
+    """What the finalize step records: the HLS master playlist and the DASH manifest."""
+
+    master_playlist: str | None = None
+    dash_manifest: str | None = None
+
+
+def _audio(ctx: WorkerContext, ws: Workspace, job: Job,
+           packaged: list[Rendition]) -> AudioTrack | None:
+    """Package the job's audio rendition from its tallest finished rendition (copy)."""
+    if job.source is None or not job.source.has_audio:
+        return None
+    top = max(packaged, key=lambda r: ((r.height or 0), r.bandwidth or 0))
+    settings = ctx.settings
+    playlist = package_audio(ws.fetch(layout.rendition_key(job.id, top)),
+                             ws.path(layout.job_key(job.id)), settings.segment_seconds,
+                             settings.ffmpeg_bin, nice=settings.ffmpeg_nice)
+    ws.publish_tree(layout.hls_key(job.id, AUDIO_RENDITION))
+    return audio_track(ws.path(layout.job_key(job.id)), playlist, settings.ffprobe_bin)
+
+
+def write_manifests(ctx: WorkerContext, ws: Workspace, job: Job,
+                    finished: list[Rendition]) -> Manifests:
+    """Package the audio, then write and publish the HLS master playlist and the DASH
+    manifest over every packaged rendition (the same segments serve both)."""
     packaged = [r for r in finished if r.playlist]
     if not packaged or job.source is None:
-        return None
+        return Manifests()
     job_dir = ws.path(layout.job_key(job.id))
     (job_dir / layout.HLS_DIR).mkdir(parents=True, exist_ok=True)
-    master = write_master(job_dir, [_variant_of(ctx, ws, job, r) for r in packaged])
+    for rendition in packaged:  # the MPD's timelines come from the media playlists
+        ws.fetch(layout.job_key(job.id, layout.playlist_name(rendition.profile)))
+    variants = [_variant_of(ctx, ws, job, r) for r in packaged]
+    audio = _audio(ctx, ws, job, packaged)
+    master = write_master(job_dir, variants, audio)
+    mpd = write_mpd(job_dir, variants, audio)
+    ws.publish(layout.job_key(job.id, mpd))
     ws.publish(layout.job_key(job.id, master))
-    return master
+    return Manifests(master, mpd)
