@@ -12,8 +12,8 @@ from common.ladder import DEFAULT_LADDER, RenditionPlan
 from workers.ffmpeg.commands import (
     EncodeOptions,
     Window,
-    build_encode_command,
     build_audio_hls_command,
+    build_encode_command,
     build_hls_command,
     build_ladder_command,
     build_poster_command,
