@@ -112,6 +112,10 @@ class ApiClient:
     def get_json(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs).json()
 
+    def submit_url(self, url: str, fields: dict[str, str]) -> dict[str, Any]:
+        """Ask ``POST /api/jobs`` to fetch the source at ``url`` (a worker fetches it)."""
+        return self.request("POST", "/api/jobs", json={"source_url": url, **fields}).json()
+
     def submit(self, path: Path, fields: dict[str, str],
                on_read: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Stream ``path`` to ``POST /api/jobs`` and return the job JSON."""

@@ -80,7 +80,9 @@ def _add_client_options(parser: argparse.ArgumentParser) -> None:
 def _add_submit(sub: argparse._SubParsersAction) -> None:
     submit = sub.add_parser("submit", help="upload videos and optionally wait for them",
                             description="Upload each FILE as a job through POST /api/jobs.")
-    submit.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    submit.add_argument("files", nargs="+", metavar="FILE_OR_URL",
+                        help="a local file (uploaded) or an https://, http:// or s3:// URL "
+                             "(fetched by a worker)")
     submit.add_argument("--profiles", help="comma list of ladder profiles, e.g. 720p,480p")
     submit.add_argument("--mode", choices=("encode", "passthrough"),
                         help="passthrough copies the video stream when it already fits")

@@ -113,19 +113,29 @@ def _failure(job: dict[str, Any]) -> str:
     return text or f"the job ended {job['state']}"
 
 
+SOURCE_URL_SCHEMES = ("https://", "http://", "s3://")
+
+
+def is_source_url(source: str) -> bool:
+    return source.lower().startswith(SOURCE_URL_SCHEMES)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    missing = [str(f) for f in args.files if not f.is_file()]
+    missing = [f for f in args.files if not is_source_url(f) and not Path(f).is_file()]
     if missing:
         raise CliError(f"No such file: {', '.join(missing)}.")
     client = ApiClient(args.url or default_url(settings), args.token or settings.api_token)
     err, out = Console(stderr=True), Console(highlight=False)
     fields = {k: v for k, v in (("profiles", args.profiles), ("mode", args.mode)) if v}
     jobs = []
-    for path in args.files:
-        job = _upload(client, path, fields, err)
+    for source in args.files:
+        if is_source_url(source):
+            job = client.submit_url(source, fields)
+        else:
+            job = _upload(client, Path(source), fields, err)
         jobs.append(job)
         if not args.json:
-            out.print(f"{path}: job {job['id']} {job['state']}")
+            out.print(f"{source}: job {job['id']} {job['state']}")
     if args.wait:
         jobs = wait_for_jobs(client, jobs, err)
     if args.json:

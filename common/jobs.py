@@ -160,6 +160,11 @@ class Job:
     hls: bool = True
     quality: bool = False
     """Measure each rendition's SSIM and PSNR against the source when it is done."""
+    source_url: str | None = None
+    """Where a worker fetches the source from (``https://``, ``http://``, ``s3://``)."""
+    ingest_bytes: int = 0
+    ingest_total: int | None = None
+    """The source's size while it is fetched, when the server says (Content-Length)."""
     master_playlist: str | None = None
     dash_manifest: str | None = None
     """The DASH MPD over the same CMAF segments as the master playlist."""

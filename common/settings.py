@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tempfile
 from collections.abc import Mapping
@@ -203,6 +204,20 @@ class Settings:
         metadata={"help": "Hours the upload of a failed or canceled job is kept for a retry; "
                   "0 keeps it until the job is retried."},
     )
+    ingest_allow: str | None = field(
+        default=None,
+        metadata={"help": "Comma list of networks (CIDR) a `source_url` may reach although "
+                  "they are not public: loopback, private, link-local and metadata addresses "
+                  "are refused unless listed here."},
+    )
+    ingest_timeout_s: int = field(
+        default=3600, metadata={"help": "Most seconds a worker spends fetching one `source_url`."}
+    )
+    upload_expiry_h: float = field(
+        default=24.0,
+        metadata={"help": "Hours an unfinished resumable (tus) upload is kept; then its bytes "
+                  "are removed."},
+    )
     webhook_url: str | None = field(
         default=None,
         metadata={"help": "POSTed `{\"event\": \"job\", \"job\": <job JSON>}` on every job "
@@ -255,7 +270,7 @@ class Settings:
             raise SettingsError(f"FFCLUSTER_GPU must be auto, on or off, not {self.gpu!r}.")
         for name in ("concurrency", "max_attempts", "max_upload_mb", "lease_s", "segment_seconds",
                      "max_source_seconds", "max_chunks", "chunk_window", "web_threads",
-                     "s3_attempts"):
+                     "s3_attempts", "ingest_timeout_s"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_env_name(name)} must be at least 1.")
         if self.redis_url and self.redis_url.startswith("redis+sentinel:"):
@@ -274,9 +289,21 @@ class Settings:
         if self.s3_prefix.startswith("/") or (self.s3_prefix and not self.s3_prefix.endswith("/")):
             raise SettingsError("FFCLUSTER_S3_PREFIX must be relative and end with a slash "
                                 f"(like 'ffcluster/'), not {self.s3_prefix!r}.")
+        try:
+            self.ingest_networks  # noqa: B018 (parsed once here so a typo stops start-up)
+        except ValueError as exc:
+            raise SettingsError(f"FFCLUSTER_INGEST_ALLOW: {exc}.") from None
+        if self.upload_expiry_h <= 0:
+            raise SettingsError("FFCLUSTER_UPLOAD_EXPIRY_H must be more than 0.")
         for name in ("heartbeat_s", "progress_hz"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{_env_name(name)} must be more than 0.")
+
+    @property
+    def ingest_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The non-public networks ``FFCLUSTER_INGEST_ALLOW`` lets a source URL reach."""
+        return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                     for part in (self.ingest_allow or "").split(",") if part.strip())
 
     @property
     def effective_redis_url(self) -> str:

@@ -16,6 +16,8 @@ from typing import Any, Generic, TypeVar
 
 class JobState(StrEnum):
     QUEUED = "queued"
+    INGESTING = "ingesting"
+    """A worker is fetching the source from its URL."""
     PROBING = "probing"
     ENCODING = "encoding"
     DONE = "done"
@@ -108,6 +110,10 @@ J, R = JobState, RenditionState
 
 JOB_MACHINE: StateMachine[JobState] = StateMachine("job", J.QUEUED, {
     (J.QUEUED, J.PROBING): NOTHING,
+    (J.QUEUED, J.INGESTING): NOTHING,    # a source URL: a worker fetches it first
+    (J.INGESTING, J.QUEUED): NOTHING,    # fetched and stored; the probe takes it from here
+    (J.INGESTING, J.FAILED): FINISH,     # refused, unreachable, too large or too slow
+    (J.INGESTING, J.CANCELED): FINISH,
     (J.QUEUED, J.FAILED): FINISH,        # the queue was unreachable
     (J.QUEUED, J.CANCELED): FINISH,
     (J.PROBING, J.ENCODING): NOTHING,    # probed and planned

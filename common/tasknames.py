@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+INGEST_SOURCE = "ffcluster.ingest_source"
+"""Fetch a job's source from its URL into storage, then send the probe."""
 PROBE_JOB = "ffcluster.probe_job"
 ENCODE_RENDITION = "ffcluster.encode_rendition"
 ENCODE_RENDITIONS = "ffcluster.encode_renditions"

@@ -71,9 +71,11 @@ def parse_chunk_seconds(raw: str | None) -> int | None:
 
 
 def enqueue_probe(ctx: WebContext, job: Job) -> Job:
-    """Send the probe task; if the broker refuses, fail the job and answer 503."""
+    """Send the job's first task (the fetch of a URL source, else the probe); if the broker
+    refuses, fail the job and answer 503."""
+    first = tasknames.INGEST_SOURCE if job.source_url else tasknames.PROBE_JOB
     try:
-        ctx.producer.send_task(tasknames.PROBE_JOB, args=[job.id], queue=tasknames.QUEUE_CPU)
+        ctx.producer.send_task(first, args=[job.id], queue=tasknames.QUEUE_CPU)
     except Exception as exc:
         log.error("could not enqueue job %s: %s", job.id, exc)
         failed = ctx.store.set_state(job.id, JobState.FAILED, error="The queue was unreachable.")

@@ -19,6 +19,7 @@ from web.downloads import serve_output
 from web.errors import ApiError
 from web.openapi import OFFSET_MAX, PAGE_DEFAULT, PAGE_MAX, openapi_document
 from web.uploads import receive_upload
+from web.url_jobs import read_json_body, url_job
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,12 @@ def profiles() -> Response:
 
 @bp.post("/jobs")
 def create_job() -> tuple[Response, int]:
-    """Stream the upload to the uploads dir, record the job and enqueue its probe."""
+    """Stream the upload to the uploads dir, record the job and enqueue its probe; or, for
+    a JSON body with ``source_url``, record the job and enqueue the fetch of its source."""
     ctx = web_context()
+    if request.mimetype == "application/json":
+        job = actions.submit(ctx, url_job(ctx, read_json_body(_body_stream())))
+        return jsonify(job.to_dict()), 202
     limit = ctx.settings.max_upload_mb * 1024 * 1024
     if request.content_length is not None and request.content_length > limit + 1024 * 1024:
         raise ApiError(413, f"The upload is larger than {ctx.settings.max_upload_mb} MiB.")

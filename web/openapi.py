@@ -35,6 +35,23 @@ def _profiles_field(profile_names: list[str]) -> dict[str, Any]:
                            f"{','.join(profile_names[:2]) or '720p,480p'}; empty: all."}
 
 
+def _url_job_schema(profile_names: list[str]) -> dict[str, Any]:
+    """A job whose source a worker fetches from a URL (the SSRF guard runs there)."""
+    return {
+        "type": "object", "required": ["source_url"], "additionalProperties": False,
+        "properties": {
+            "source_url": {"type": "string", "maxLength": 2048,
+                           "pattern": r"^(https?://[^\s/?#@]+|s3://[^\s/?#]+/\S+)\S*$",
+                           "description": "https://, http:// or (with s3 storage) "
+                                          "s3://bucket/key."},
+            "profiles": _profiles_field(profile_names),
+            "mode": {"type": "string", "enum": ["", "encode", "passthrough"]},
+            "hls": {"type": "boolean"}, "quality": {"type": "boolean"},
+            "chunk_seconds": {"type": "integer", "minimum": 0, "maximum": 3600},
+        },
+    }
+
+
 def _paths(profile_names: list[str]) -> dict[str, Any]:
     job_ok = {"description": "The job JSON.", "content": _JOB}
     return {
@@ -72,7 +89,7 @@ def _paths(profile_names: list[str]) -> dict[str, Any]:
                               "400": _ERROR, "401": _ERROR},
             },
             "post": {
-                "summary": "Upload a video and start a job.",
+                "summary": "Upload a video (multipart) or name its URL (JSON) and start a job.",
                 "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                     "type": "object", "required": ["file"],
                     "properties": {
@@ -88,7 +105,7 @@ def _paths(profile_names: list[str]) -> dict[str, Any]:
                             "description": "Split-and-stitch chunk length; 0 never chunks; "
                                            "absent: chunk sources over FFCLUSTER_CHUNK_ABOVE_S."},
                     },
-                }}}},
+                }}, "application/json": {"schema": _url_job_schema(profile_names)}}},
                 "responses": {"202": {"description": "Job accepted.", "content": _JOB},
                               "400": _ERROR, "401": _ERROR, "403": _ERROR, "413": _ERROR,
                               "503": _ERROR, "507": _ERROR},

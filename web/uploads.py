@@ -59,7 +59,8 @@ def boundary_of(content_type: str | None) -> bytes:
     mimetype, options = parse_options_header(content_type or "")
     boundary = options.get("boundary", "")
     if mimetype != "multipart/form-data" or not boundary:
-        raise ApiError(400, "Send the upload as multipart/form-data with the video in 'file'.")
+        raise ApiError(400, "Send the upload as multipart/form-data with the video in 'file', "
+                            "or a JSON body with its source_url.")
     return boundary.encode("latin-1")
 
 

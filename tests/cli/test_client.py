@@ -25,6 +25,9 @@ def _app() -> Flask:
 
     @app.post("/api/jobs")
     def create() -> Any:
+        if request.is_json:
+            received.update(json=request.get_json(), auth=request.headers.get("Authorization"))
+            return jsonify(id="j2", state="queued"), 202
         upload = request.files["file"]
         received.update(
             filename=upload.filename, data=upload.read(), form=dict(request.form),
@@ -48,6 +51,15 @@ def server() -> Iterator[BaseWSGIServer]:
     yield srv
     srv.shutdown()
     thread.join(timeout=5)
+
+
+def test_a_url_source_is_sent_as_json_for_a_worker_to_fetch(server: BaseWSGIServer) -> None:
+    client = ApiClient(f"http://127.0.0.1:{server.port}", "secret")
+    job = client.submit_url("https://cdn.example.com/a.mov", {"profiles": "720p"})
+    assert job == {"id": "j2", "state": "queued"}
+    assert received["json"] == {"source_url": "https://cdn.example.com/a.mov",
+                                "profiles": "720p"}
+    assert received["auth"] == "Bearer secret"
 
 
 def test_upload_streams_with_a_content_length(server: BaseWSGIServer, tmp_path: Path) -> None:

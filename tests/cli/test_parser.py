@@ -46,7 +46,7 @@ def test_submit_options() -> None:
         ["submit", "a.mp4", "b.mov", "--profiles", "720p,480p", "--mode", "passthrough",
          "--wait", "--json", "--url", "http://h:1", "--token", "t"]
     )
-    assert args.files == [Path("a.mp4"), Path("b.mov")]
+    assert args.files == ["a.mp4", "b.mov"]
     assert (args.profiles, args.mode, args.wait, args.json) == ("720p,480p", "passthrough",
                                                                 True, True)
     assert (args.url, args.token) == ("http://h:1", "t")

@@ -76,7 +76,9 @@ def test_missing_empty_and_extra_files_are_400(app: Flask, client: FlaskClient) 
 
 
 def test_not_multipart_and_malformed_are_400(app: Flask, client: FlaskClient) -> None:
-    assert "multipart/form-data" in _error(client.post("/api/jobs", json={"file": "x"}), 400)
+    text = client.post("/api/jobs", data="x", content_type="text/plain")
+    assert "multipart/form-data with the video in 'file', or a JSON" in _error(text, 400)
+    assert "Unknown field 'file'" in _error(client.post("/api/jobs", json={"file": "x"}), 400)
     garbage = client.post("/api/jobs", data=b"--zz\r\nnot a part",
                           content_type="multipart/form-data; boundary=zz")
     assert "malformed" in _error(garbage, 400)

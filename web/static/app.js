@@ -5,7 +5,7 @@
   const CONFIG = window.FFCLUSTER || {};
   const TOKEN_KEY = "ffcluster.token";
   const PAGE = 50;
-  const ACTIVE = new Set(["queued", "probing", "encoding"]);
+  const ACTIVE = new Set(["queued", "ingesting", "probing", "encoding"]);
   const TERMINAL = new Set(["done", "failed", "canceled"]);
 
   const state = {
@@ -299,6 +299,18 @@
     };
   }
 
+  function pendingText(job) {
+    if (job.state === "ingesting") {
+      const total = job.ingest_total ? ` of ${fmtBytes(job.ingest_total)}` : "";
+      return `Fetching the source from its URL: ${fmtBytes(job.ingest_bytes || 0)}${total}…`;
+    }
+    if (job.state === "queued" || job.state === "probing") {
+      return job.source_url && !job.ingest_bytes ? "Waiting for a worker to fetch the source…"
+        : "Waiting for the probe to plan renditions…";
+    }
+    return "No renditions.";
+  }
+
   function jobCard(job) {
     const poster = job.poster
       ? h("img", { class: "poster", src: outputUrl(job, job.poster), alt: "", loading: "lazy" })
@@ -325,9 +337,7 @@
     }
     const renditions = job.renditions.length
       ? job.renditions.map((r) => renditionRow(job, r))
-      : [h("div", { class: "rendition-pending" },
-        job.state === "queued" || job.state === "probing" ? "Waiting for the probe to plan renditions…"
-          : "No renditions.")];
+      : [h("div", { class: "rendition-pending" }, pendingText(job))];
     return h("article", { class: `job state-${job.state}`, dataset: { jobId: job.id, state: job.state } },
       poster,
       h("div", { class: "job-body" },

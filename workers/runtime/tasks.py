@@ -18,10 +18,16 @@ from celery import Task, shared_task
 from common import tasknames
 from workers.runtime import webhook
 from workers.runtime.context import context_of
-from workers.steps import chunks, finalize, plan, stitch
+from workers.steps import chunks, finalize, ingest, plan, stitch
 from workers.steps.renditions import run_renditions
 
 log = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, name=tasknames.INGEST_SOURCE)
+def ingest_source(self: Task, job_id: str) -> str:
+    """Fetch a URL job's source into storage, then send its probe."""
+    return ingest.ingest_source(context_of(self.app), job_id)
 
 
 @shared_task(bind=True, name=tasknames.PROBE_JOB)
