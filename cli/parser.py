@@ -7,6 +7,8 @@ from pathlib import Path
 
 from common.settings import ASYNC_MODES, GPU_MODES
 
+UPLOAD_CHUNK_MB = 64
+"""Default bytes per tus PATCH of `ffcluster submit`, in MiB."""
 COMMANDS = ("up", "worker", "web", "submit", "status", "health")
 
 
@@ -84,6 +86,13 @@ def _add_submit(sub: argparse._SubParsersAction) -> None:
                         help="a local file (uploaded) or an https://, http:// or s3:// URL "
                              "(fetched by a worker)")
     submit.add_argument("--profiles", help="comma list of ladder profiles, e.g. 720p,480p")
+    submit.add_argument("--chunk-mb", type=int, default=UPLOAD_CHUNK_MB, metavar="MB",
+                        help="bytes per upload request (tus PATCH), for proxies that limit "
+                             f"request bodies (default {UPLOAD_CHUNK_MB})")
+    submit.add_argument("--resume-file", type=Path, metavar="FILE",
+                        help="where unfinished uploads are remembered so that running the "
+                             "same command again resumes them (default "
+                             "~/.cache/ffcluster/uploads.json)")
     submit.add_argument("--mode", choices=("encode", "passthrough"),
                         help="passthrough copies the video stream when it already fits")
     submit.add_argument("--wait", action="store_true",

@@ -21,6 +21,7 @@ from rich.progress import (
 
 from cli.client import ApiClient, ApiError, default_url
 from cli.errors import CliError
+from cli.resumable import DEFAULT_STATE_FILE, ResumableUploader
 from common.settings import Settings
 from common.states import JOB_TERMINAL, JobState
 
@@ -29,12 +30,13 @@ log = logging.getLogger(__name__)
 POLL_S = 0.5
 
 
-def _upload(client: ApiClient, path: Path, fields: dict[str, str], err: Console) -> dict[str, Any]:
+def _upload(uploader: ResumableUploader, path: Path, fields: dict[str, str],
+            err: Console) -> dict[str, Any]:
     columns = (TextColumn("upload {task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task(path.name, total=path.stat().st_size)
-        return client.submit(path, fields, lambda n: progress.advance(task, n))
+        return uploader.upload(path, fields, lambda n: progress.update(task, completed=n))
 
 
 def _detail(rendition: dict[str, Any]) -> str:
@@ -124,15 +126,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     missing = [f for f in args.files if not is_source_url(f) and not Path(f).is_file()]
     if missing:
         raise CliError(f"No such file: {', '.join(missing)}.")
+    if args.chunk_mb < 1:
+        raise CliError("--chunk-mb must be at least 1.")
     client = ApiClient(args.url or default_url(settings), args.token or settings.api_token)
     err, out = Console(stderr=True), Console(highlight=False)
     fields = {k: v for k, v in (("profiles", args.profiles), ("mode", args.mode)) if v}
+    uploader = ResumableUploader(client, args.resume_file or DEFAULT_STATE_FILE, args.chunk_mb)
     jobs = []
     for source in args.files:
         if is_source_url(source):
             job = client.submit_url(source, fields)
         else:
-            job = _upload(client, Path(source), fields, err)
+            job = _upload(uploader, Path(source), fields, err)
         jobs.append(job)
         if not args.json:
             out.print(f"{source}: job {job['id']} {job['state']}")

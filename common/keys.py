@@ -69,3 +69,17 @@ def worker_disk_full(hostname: str) -> str:
 def worker_tasks(hostname: str) -> str:
     """Set of the work refs a worker is doing now."""
     return f"{PREFIX}:worker:{hostname}:tasks"
+
+
+RESUMABLE_EXPIRY = f"{PREFIX}:resumable:expiring"
+"""Sorted set of unfinished resumable (tus) upload ids scored by when they expire."""
+
+
+def resumable(upload_id: str) -> str:
+    """Hash holding one resumable (tus) upload's record (field ``upload``, JSON)."""
+    return f"{PREFIX}:resumable:{upload_id}"
+
+
+def resumable_lock(upload_id: str) -> str:
+    """Held while one PATCH appends to a resumable upload, so that two never interleave."""
+    return f"{PREFIX}:resumable:{upload_id}:lock"

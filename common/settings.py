@@ -136,8 +136,8 @@ class Settings:
     )
     hls: bool = field(
         default=True,
-        metadata={"help": "Also package every job as HLS (fMP4 segments, master playlist); a "
-                  "job's `hls` field overrides it."},
+        metadata={"help": "Also package every job for streaming (CMAF segments, an HLS master "
+                  "playlist and a DASH manifest); a job's `hls` field overrides it."},
     )
     segment_seconds: int = field(
         default=4,

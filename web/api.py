@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import IO, Any
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -18,7 +18,7 @@ from web.context import web_context
 from web.downloads import serve_output
 from web.errors import ApiError
 from web.openapi import OFFSET_MAX, PAGE_DEFAULT, PAGE_MAX, openapi_document
-from web.uploads import receive_upload
+from web.uploads import body_stream, receive_upload
 from web.url_jobs import read_json_body, url_job
 
 log = logging.getLogger(__name__)
@@ -57,18 +57,6 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ApiError(400, f"The query parameter {name!r} must be between {low} and {high}.")
     return value
-
-
-def _body_stream() -> IO[bytes]:
-    """Return the request body; chunked bodies come raw from servers that dechunk themselves.
-
-    Werkzeug hides a body without Content-Length unless the server sets
-    ``wsgi.input_terminated`` (eventlet's server does not, yet dechunks on read).
-    """
-    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-    if request.content_length is None and chunked:
-        return request.environ["wsgi.input"]  # type: ignore[no-any-return]
-    return request.stream
 
 
 @bp.get("/health")
@@ -118,14 +106,14 @@ def create_job() -> tuple[Response, int]:
     a JSON body with ``source_url``, record the job and enqueue the fetch of its source."""
     ctx = web_context()
     if request.mimetype == "application/json":
-        job = actions.submit(ctx, url_job(ctx, read_json_body(_body_stream())))
+        job = actions.submit(ctx, url_job(ctx, read_json_body(body_stream())))
         return jsonify(job.to_dict()), 202
     limit = ctx.settings.max_upload_mb * 1024 * 1024
     if request.content_length is not None and request.content_length > limit + 1024 * 1024:
         raise ApiError(413, f"The upload is larger than {ctx.settings.max_upload_mb} MiB.")
     job_id = new_job_id()
     try:
-        upload = receive_upload(_body_stream(), request.content_type, ctx.storage, job_id, limit)
+        upload = receive_upload(body_stream(), request.content_type, ctx.storage, job_id, limit)
     except RequestEntityTooLarge:
         raise ApiError(
             413, f"The upload is larger than {ctx.settings.max_upload_mb} MiB."
@@ -193,4 +181,6 @@ def workers() -> Response:
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    return jsonify(openapi_document(request.host_url.rstrip("/"), web_context().profile_names))
+    ctx = web_context()
+    return jsonify(openapi_document(request.host_url.rstrip("/"), ctx.profile_names,
+                                    ctx.settings.storage, ctx.settings.max_upload_mb))

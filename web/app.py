@@ -17,7 +17,7 @@ from common.redis_client import connect
 from common.settings import Settings
 from common.storage import open_storage
 from common.store import JobStore
-from web import api, dashboard, metrics, security
+from web import api, dashboard, metrics, security, tus
 from web import sockets as _sockets  # noqa: F401  (registers the Socket.IO handlers)
 from web.context import EXTENSION_KEY, TaskProducer, WebContext
 from web.errors import register_error_handlers
@@ -102,6 +102,7 @@ def create_app(
     security.install(app, settings)
     register_error_handlers(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(tus.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(dashboard.bp)
     log.info("web app ready (async_mode=%s, redis=%s)", settings.async_mode,

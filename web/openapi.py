@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from common.settings import FALSE_WORDS, TRUE_WORDS
+from web.url_jobs import MAX_URL_LENGTH, source_url_pattern
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 200
@@ -35,16 +36,17 @@ def _profiles_field(profile_names: list[str]) -> dict[str, Any]:
                            f"{','.join(profile_names[:2]) or '720p,480p'}; empty: all."}
 
 
-def _url_job_schema(profile_names: list[str]) -> dict[str, Any]:
+def _url_job_schema(profile_names: list[str], storage_kind: str) -> dict[str, Any]:
     """A job whose source a worker fetches from a URL (the SSRF guard runs there)."""
     return {
         "type": "object", "required": ["source_url"], "additionalProperties": False,
         "properties": {
-            "source_url": {"type": "string", "maxLength": 2048,
-                           "pattern": r"^(https?://[^\s/?#@]+|s3://[^\s/?#]+/\S+)\S*$",
-                           "description": "https://, http:// or (with s3 storage) "
+            "source_url": {"type": "string", "maxLength": MAX_URL_LENGTH,
+                           "pattern": source_url_pattern(storage_kind),
+                           "description": "https:// or http://, or (with s3 storage) "
                                           "s3://bucket/key."},
-            "profiles": _profiles_field(profile_names),
+            "profiles": {"anyOf": [_profiles_field(profile_names), {
+                "type": "array", "items": {"type": "string", "enum": profile_names}}]},
             "mode": {"type": "string", "enum": ["", "encode", "passthrough"]},
             "hls": {"type": "boolean"}, "quality": {"type": "boolean"},
             "chunk_seconds": {"type": "integer", "minimum": 0, "maximum": 3600},
@@ -52,7 +54,63 @@ def _url_job_schema(profile_names: list[str]) -> dict[str, Any]:
     }
 
 
-def _paths(profile_names: list[str]) -> dict[str, Any]:
+_TUS = {"name": "Tus-Resumable", "in": "header", "required": True,
+        "schema": {"type": "string", "enum": ["1.0.0"]}}
+_UPLOAD_ID = {"name": "upload_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_TUS_DONE = {"description": "Done; the tus headers say where the upload stands."}
+
+
+def _header(name: str, schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": required, "schema": schema}
+
+
+def _tus_paths(max_upload_bytes: int) -> dict[str, Any]:
+    """tus 1.0 resumable uploads (core, creation, termination, checksum, expiration)."""
+    return {
+        "/api/uploads": {
+            "options": {"summary": "tus discovery: version, extensions, largest upload.",
+                        "responses": {"204": _TUS_DONE}},
+            "post": {
+                "summary": "Create a resumable upload; answers its Location (tus creation).",
+                "parameters": [
+                    _TUS, _header("Upload-Length", {"type": "integer", "minimum": 1,
+                                                     "maximum": max_upload_bytes}),
+                    _header("Upload-Metadata", {"type": "string", "maxLength": 4096,
+                            "description": "filename and job options (profiles, mode, hls, "
+                                           "quality, chunk_seconds), each base64"}, False)],
+                "responses": {"201": {"description": "Created; see Location."},
+                              "400": _ERROR, "403": _ERROR, "412": _ERROR, "413": _ERROR,
+                              "503": _ERROR},
+            },
+        },
+        "/api/uploads/{upload_id}": {
+            "parameters": [_UPLOAD_ID],
+            "head": {"summary": "How many bytes arrived (Upload-Offset); FFcluster-Job-Id "
+                                "once the upload became a job.",
+                     "parameters": [_TUS],
+                     "responses": {"200": _TUS_DONE, "404": {"description": "No such upload."},
+                                   "412": {"description": "Wrong tus version."}}},
+            "patch": {
+                "summary": "Append bytes at Upload-Offset; the last byte starts the job.",
+                "parameters": [
+                    _TUS, _header("Upload-Offset", {"type": "integer", "minimum": 0}),
+                    _header("Upload-Checksum", {"type": "string"}, False)],
+                "requestBody": {"required": True, "content": {
+                    "application/offset+octet-stream": {"schema": {"type": "string",
+                                                                    "format": "binary"}}}},
+                "responses": {"204": _TUS_DONE, "400": _ERROR, "403": _ERROR, "404": _ERROR,
+                              "409": _ERROR, "412": _ERROR, "415": _ERROR, "423": _ERROR,
+                              "460": _ERROR, "503": _ERROR, "507": _ERROR},
+            },
+            "delete": {"summary": "Terminate an upload and remove its bytes (tus termination).",
+                       "parameters": [_TUS],
+                       "responses": {"204": _TUS_DONE, "403": _ERROR, "404": _ERROR,
+                                     "412": _ERROR}},
+        },
+    }
+
+
+def _paths(profile_names: list[str], storage_kind: str) -> dict[str, Any]:
     job_ok = {"description": "The job JSON.", "content": _JOB}
     return {
         "/api/health": {"get": {
@@ -105,7 +163,7 @@ def _paths(profile_names: list[str]) -> dict[str, Any]:
                             "description": "Split-and-stitch chunk length; 0 never chunks; "
                                            "absent: chunk sources over FFCLUSTER_CHUNK_ABOVE_S."},
                     },
-                }}, "application/json": {"schema": _url_job_schema(profile_names)}}},
+                }}, "application/json": {"schema": _url_job_schema(profile_names, storage_kind)}}},
                 "responses": {"202": {"description": "Job accepted.", "content": _JOB},
                               "400": _ERROR, "401": _ERROR, "403": _ERROR, "413": _ERROR,
                               "503": _ERROR, "507": _ERROR},
@@ -151,8 +209,8 @@ def _with_unauthorized(paths: dict[str, Any]) -> dict[str, Any]:
     return paths
 
 
-def openapi_document(server_url: str = "", profile_names: list[str] | None = None
-                     ) -> dict[str, Any]:
+def openapi_document(server_url: str = "", profile_names: list[str] | None = None,
+                     storage_kind: str = "local", max_upload_mb: int = 4096) -> dict[str, Any]:
     """Return the OpenAPI 3.0 document for this cluster's API (its profiles named)."""
     return {
         "openapi": "3.0.3",
@@ -160,7 +218,8 @@ def openapi_document(server_url: str = "", profile_names: list[str] | None = Non
                  "description": "Distributed video encoding: upload, watch, download."},
         "servers": [{"url": server_url}] if server_url else [],
         "security": [{"bearer": []}],
-        "paths": _with_unauthorized(_paths(profile_names or [])),
+        "paths": _with_unauthorized({**_paths(profile_names or [], storage_kind),
+                                     **_tus_paths(max_upload_mb * 1024 * 1024)}),
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},

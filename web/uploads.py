@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import IO
 
+from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
@@ -40,6 +41,18 @@ class Upload:
 
     def discard(self) -> None:
         self.storage.remove(upload_key(self.file_name))
+
+
+def body_stream() -> IO[bytes]:
+    """Return the request body; chunked bodies come raw from servers that dechunk themselves.
+
+    Werkzeug hides a body without Content-Length unless the server sets
+    ``wsgi.input_terminated`` (eventlet's server does not, yet dechunks on read).
+    """
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if request.content_length is None and chunked:
+        return request.environ["wsgi.input"]  # type: ignore[no-any-return]
+    return request.stream
 
 
 def safe_suffix(filename: str) -> str:

@@ -9,6 +9,7 @@ and its refusal is a sentence in the job's ``error``.
 from __future__ import annotations
 
 import json
+import re
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
@@ -20,31 +21,33 @@ from web.uploads import display_name, safe_suffix
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_URL_LENGTH = 2048
-URL_SCHEMES = ("https", "http", "s3")
-FIELDS = frozenset({"source_url", "profiles", "mode", "hls", "quality", "chunk_seconds"})
+HTTP_URL = r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][!-~]*)?"
+"""A host name or IPv4 address, an optional port, then visible ASCII: what the API takes
+(the same pattern is the OpenAPI document's, so the document and the code agree)."""
+S3_URL = r"s3://[a-z0-9][a-z0-9.-]{1,62}/[!-~]+"
+
+
+def source_url_pattern(storage_kind: str) -> str:
+    """The anchored pattern a ``source_url`` must match in this cluster."""
+    kinds = [HTTP_URL, S3_URL] if storage_kind == "s3" else [HTTP_URL]
+    return "^(" + "|".join(kinds) + ")$"
 
 
 def checked_source_url(raw: object, storage_kind: str) -> str:
     """Return the URL if its shape can be fetched, else raise a 400 with a sentence."""
-    if not isinstance(raw, str) or not raw.strip():
+    if not isinstance(raw, str) or not raw:
         raise ApiError(400, "source_url must be a URL (https://, http:// or s3://).")
-    url = raw.strip()
-    if len(url) > MAX_URL_LENGTH or any(ch.isspace() or not ch.isprintable() for ch in url):
-        raise ApiError(400, f"source_url must be one line of at most {MAX_URL_LENGTH} "
-                            "characters without spaces.")
-    parts = urlsplit(url)
-    if parts.scheme not in URL_SCHEMES:
-        raise ApiError(400, "source_url must start with https://, http:// or s3://.")
-    if parts.scheme == "s3" and storage_kind != "s3":
+    url = raw
+    if len(url) > MAX_URL_LENGTH:
+        raise ApiError(400, f"source_url is longer than {MAX_URL_LENGTH} characters.")
+    if url.startswith("s3://") and storage_kind != "s3":
         raise ApiError(400, "s3:// sources need the cluster's bucket credentials "
                             "(FFCLUSTER_STORAGE=s3).")
-    try:
-        parts.port  # noqa: B018 (raises for a port that is not a number)
-    except ValueError:
-        raise ApiError(400, "source_url has a port that is not a number from 1 to 65535.") \
-            from None
-    if not parts.hostname or (parts.scheme == "s3" and len(parts.path) < 2):
-        raise ApiError(400, "source_url must name a host (or, for s3://, a bucket and a key).")
+    if not re.fullmatch(source_url_pattern(storage_kind), url):
+        raise ApiError(400, "source_url must be an https:// or http:// URL with a host name "
+                            "or IPv4 address, in visible ASCII (percent-encode the rest), "
+                            "without user:password@" + (", or s3://bucket/key." if
+                                                        storage_kind == "s3" else "."))
     return url
 
 
@@ -55,18 +58,28 @@ def source_name_of(url: str) -> str:
     return display_name(last or parts.hostname or "source")
 
 
-def _text(name: str, value: Any) -> str | None:
-    """A JSON option as the form parsers read it: strings as they are, numbers and booleans
-    spelled out, lists of names joined."""
-    if value is None or isinstance(value, str):
-        return value
+OPTION_TYPES: dict[str, tuple[type, ...]] = {
+    "profiles": (str, list), "mode": (str,), "hls": (bool,), "quality": (bool,),
+    "chunk_seconds": (int,),
+}
+
+
+def _option(name: str, body: dict[str, Any]) -> str | None:
+    """A JSON option as the form parsers read it (None when absent), of the JSON type the
+    OpenAPI document gives it: booleans, an integer, a string or a list of profile names."""
+    if name not in body:
+        return None
+    value = body[name]
+    wrong_bool = isinstance(value, bool) and bool not in OPTION_TYPES[name]
+    names = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if wrong_bool or not isinstance(value, OPTION_TYPES[name]) or (
+            isinstance(value, list) and not names):
+        raise ApiError(400, f"The field {name!r} has a value of the wrong type.")
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if name == "profiles" and isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return ",".join(value)
-    raise ApiError(400, f"The field {name!r} has a value of the wrong type.")
+    if isinstance(value, list):
+        return ",".join(value) or None
+    return str(value)
 
 
 def read_json_body(stream: IO[bytes]) -> Any:
@@ -84,12 +97,13 @@ def url_job(ctx: WebContext, body: Any) -> Job:
     """The job a JSON body asks for (not yet stored), or a 400 with a sentence."""
     if not isinstance(body, dict):
         raise ApiError(400, "The JSON body must be an object with a source_url.")
-    unknown = sorted(set(body) - FIELDS)
+    fields = {"source_url", *OPTION_TYPES}
+    unknown = sorted(set(body) - fields)
     if unknown:
         raise ApiError(400, f"Unknown field {unknown[0][:40]!r}; the fields are "
-                            f"{', '.join(sorted(FIELDS))}.")
+                            f"{', '.join(sorted(fields))}.")
     url = checked_source_url(body.get("source_url"), ctx.settings.storage)
-    options = {name: _text(name, body.get(name)) for name in FIELDS - {"source_url"}}
+    options = {name: _option(name, body) for name in OPTION_TYPES}
     job_id = new_job_id()
     return Job(
         id=job_id, source_name=source_name_of(url),

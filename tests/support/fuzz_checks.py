@@ -1,4 +1,5 @@
-"""A schemathesis check of our own, loaded by ``SCHEMATHESIS_HOOKS`` in the fuzz runs."""
+"""A schemathesis check and serializer of our own, loaded by ``SCHEMATHESIS_HOOKS`` in the
+fuzz runs."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from typing import Any
 
 import schemathesis
 from schemathesis.core.parameters import ParameterLocation
+
+# A tus PATCH body is raw bytes, sent as application/offset+octet-stream.
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
 
 
 def _guarded(case: Any) -> bool:

@@ -8,12 +8,11 @@ so that each hop is checked again.
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from urllib.parse import unquote, urljoin
+from urllib.parse import urljoin
 
 import urllib3
 
@@ -56,21 +55,17 @@ def _pool(target: Target, timeout: urllib3.Timeout) -> urllib3.HTTPConnectionPoo
                                       retries=False, maxsize=1)
 
 
-def _headers(target: Target, credentials: bool) -> dict[str, str]:
+def _headers(target: Target) -> dict[str, str]:
     host = target.host if ":" not in target.host else f"[{target.host}]"
     default = target.port == (443 if target.url.scheme == "https" else 80)
-    headers = {"Host": host if default else f"{host}:{target.port}", "User-Agent": USER_AGENT,
-               "Accept-Encoding": "identity"}
-    if credentials and target.url.username:
-        pair = f"{unquote(target.url.username)}:{unquote(target.url.password or '')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-    return headers
+    return {"Host": host if default else f"{host}:{target.port}", "User-Agent": USER_AGENT,
+            "Accept-Encoding": "identity"}
 
 
-def _open(target: Target, credentials: bool) -> urllib3.BaseHTTPResponse:
+def _open(target: Target) -> urllib3.BaseHTTPResponse:
     pool = _pool(target, urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S))
     try:
-        return pool.urlopen("GET", target.request_target, headers=_headers(target, credentials),
+        return pool.urlopen("GET", target.request_target, headers=_headers(target),
                             redirect=False, preload_content=False, assert_same_host=False)
     except urllib3.exceptions.HTTPError as exc:
         raise IngestFailed(f"The source URL's server {target.host!r} could not be reached "
@@ -129,11 +124,9 @@ def _copy(response: urllib3.BaseHTTPResponse, sink: Sink, limits: Limits,
 def fetch_url(url: str, policy: AddressPolicy, sink: Sink, limits: Limits,
               progress: Progress) -> int:
     """Copy the body at ``url`` into ``sink``, following checked redirects; return its bytes."""
-    first_host = None
     for _hop in range(MAX_REDIRECTS + 1):
         target = policy.target(url)
-        first_host = first_host or target.host
-        response = _open(target, credentials=target.host == first_host)
+        response = _open(target)
         try:
             if response.status in REDIRECTS:
                 location = response.headers.get("Location")

@@ -10,10 +10,15 @@ from common import registry
 from common.codecs import FAMILIES, codec_of_encoder, parse_codec
 from common.redis_client import connect
 from common.registry import WorkerInfo
+from common.resumable import ResumableStore
 from common.store import JobStore
 from workers.runtime.context import WorkerContext
 from workers.runtime.reaper import requeue_abandoned, rescue_stranded_gpu_tasks
-from workers.runtime.retention import evict_finished_sources, remove_expired_uploads
+from workers.runtime.retention import (
+    evict_finished_sources,
+    remove_expired_resumable_uploads,
+    remove_expired_uploads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,7 @@ class Heartbeat(threading.Thread):
         requeue_abandoned(self.ctx.producer, store)
         rescue_stranded_gpu_tasks(self.client)
         remove_expired_uploads(store, self.ctx.storage, settings)
+        remove_expired_resumable_uploads(ResumableStore(self.client), self.ctx.storage)
         evict_finished_sources(store, self.ctx.storage)
         self.ctx.storage.clear_scratch()
 

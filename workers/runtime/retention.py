@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
+from common.resumable import ResumableStore, partial_file
 from common.settings import Settings
 from common.storage import Storage, StorageError
 from common.store import UPLOAD_EXPIRES_IN, JobStore
@@ -34,6 +35,25 @@ def remove_expired_uploads(store: JobStore, storage: Storage, settings: Settings
                 log.info("removed the upload of %s job %s (kept %.0f h)", job.state, job_id,
                          settings.upload_retention_h)
         store.forget_expiry(job_id)
+    return removed
+
+
+def remove_expired_resumable_uploads(store: ResumableStore, storage: Storage,
+                                     now: float | None = None) -> list[str]:
+    """Remove the bytes and records of resumable uploads that expired unfinished."""
+    removed = []
+    for upload_id in store.expired_ids(now):
+        upload = store.get(upload_id)
+        if upload is not None and upload.job_id is not None:
+            continue  # finished meanwhile; its bytes are a job's source now
+        try:
+            partial_file(storage, upload_id).remove()
+        except (StorageError, OSError) as exc:
+            log.warning("not removing expired upload %s: %s", upload_id, exc)
+            continue
+        store.delete(upload_id)
+        removed.append(upload_id)
+        log.info("removed expired unfinished upload %s", upload_id)
     return removed
 
 
