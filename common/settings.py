@@ -213,6 +213,11 @@ class Settings:
     ingest_timeout_s: int = field(
         default=3600, metadata={"help": "Most seconds a worker spends fetching one `source_url`."}
     )
+    upload_chunk_mb: int = field(
+        default=64,
+        metadata={"help": "MiB per request (tus PATCH) of the dashboard's resumable uploads; "
+                  "keep it under any proxy's request-body limit."},
+    )
     upload_expiry_h: float = field(
         default=24.0,
         metadata={"help": "Hours an unfinished resumable (tus) upload is kept; then its bytes "
@@ -270,7 +275,7 @@ class Settings:
             raise SettingsError(f"FFCLUSTER_GPU must be auto, on or off, not {self.gpu!r}.")
         for name in ("concurrency", "max_attempts", "max_upload_mb", "lease_s", "segment_seconds",
                      "max_source_seconds", "max_chunks", "chunk_window", "web_threads",
-                     "s3_attempts", "ingest_timeout_s"):
+                     "s3_attempts", "ingest_timeout_s", "upload_chunk_mb"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_env_name(name)} must be at least 1.")
         if self.redis_url and self.redis_url.startswith("redis+sentinel:"):

@@ -18,5 +18,6 @@ def index() -> str:
         "flowerUrl": ctx.settings.flower_url,
         "tokenRequired": bool(ctx.settings.api_token),
         "maxUploadMb": ctx.settings.max_upload_mb,
+        "uploadChunkMb": ctx.settings.upload_chunk_mb,
     }
     return render_template("index.html", config=config)

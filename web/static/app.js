@@ -461,6 +461,22 @@
     return chosen.length === boxes.length ? [] : chosen;
   }
 
+  function uploadMetadata(file) {
+    const metadata = { filename: file.name, mode: $("mode-select").value };
+    const profiles = selectedProfiles();
+    if (profiles.length) metadata.profiles = profiles.join(",");
+    return metadata;
+  }
+
+  function errorSentence(err) {
+    const response = err && err.originalResponse;
+    if (!response) return "network error; drop the file again to resume";
+    try { return JSON.parse(response.getBody()).error; } catch (e) { return `failed (${response.getStatus()})`; }
+  }
+
+  /* Resumable (tus) upload: the bytes go in PATCHes of CONFIG.uploadChunkMb; after a dropped
+     connection tus-js-client retries from the server's offset, and after a page reload the
+     same file dropped again resumes (its upload URL is remembered in localStorage). */
   function uploadFile(file) {
     const bar = h("div", { class: "fill" });
     const status = h("span", { class: "u-status" }, "starting");
@@ -472,44 +488,49 @@
       status.textContent = `larger than ${CONFIG.maxUploadMb} MiB`;
       return;
     }
-    const form = new FormData();
-    const profiles = selectedProfiles();
-    if (profiles.length) form.append("profiles", profiles.join(","));
-    form.append("mode", $("mode-select").value);
-    form.append("file", file, file.name);
     const started = performance.now();
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/jobs");
-    if (state.token) xhr.setRequestHeader("Authorization", `Bearer ${state.token}`);
-    xhr.upload.onprogress = (e) => {
-      if (!e.lengthComputable) return;
-      const pct = (100 * e.loaded) / e.total;
-      const rate = e.loaded / Math.max(0.001, (performance.now() - started) / 1000);
-      bar.style.width = `${pct}%`;
-      status.textContent = `${pct.toFixed(0)}% · ${fmtBytes(rate)}/s`;
-    };
-    xhr.onload = () => {
-      let body = null;
-      try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
-      if (xhr.status === 401) {
-        row.remove();
-        askToken("Uploading needs the cluster's token.").then(() => uploadFile(file));
-        return;
-      }
-      if (xhr.status !== 202 || !body) {
+    let jobId = null;
+    const upload = new window.tus.Upload(file, {
+      endpoint: "/api/uploads",
+      chunkSize: (CONFIG.uploadChunkMb || 64) * 1048576,
+      retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
+      metadata: uploadMetadata(file),
+      headers: state.token ? { Authorization: `Bearer ${state.token}` } : {},
+      removeFingerprintOnSuccess: true,
+      onAfterResponse: (_req, res) => { jobId = res.getHeader("FFcluster-Job-Id") || jobId; },
+      onProgress: (sent, total) => {
+        const pct = (100 * sent) / total;
+        const rate = sent / Math.max(0.001, (performance.now() - started) / 1000);
+        bar.style.width = `${pct}%`;
+        status.textContent = `${pct.toFixed(0)}% · ${fmtBytes(rate)}/s`;
+      },
+      onError: (err) => {
+        if (err.originalResponse && err.originalResponse.getStatus() === 401) {
+          row.remove();
+          askToken("Uploading needs the cluster's token.").then(() => uploadFile(file));
+          return;
+        }
         row.classList.add("error");
-        status.textContent = (body && body.error) || `failed (${xhr.status})`;
-        return;
+        status.textContent = errorSentence(err);
+      },
+      onSuccess: () => {
+        bar.style.width = "100%";
+        row.classList.add("done");
+        status.textContent = jobId ? `queued as ${jobId}` : "uploaded";
+        if (jobId) {
+          api(`/api/jobs/${encodeURIComponent(jobId)}`).then((job) => onJobEvent({ job }));
+          if (socket && socket.connected) socket.emit("subscribe", { job_id: jobId });
+        }
+        setTimeout(() => row.remove(), 5000);
+      },
+    });
+    upload.findPreviousUploads().then((previous) => {
+      if (previous.length) {
+        upload.resumeFromPreviousUpload(previous[0]);
+        status.textContent = "resuming";
       }
-      bar.style.width = "100%";
-      row.classList.add("done");
-      status.textContent = `queued as ${body.id}`;
-      onJobEvent({ job: body });
-      if (socket && socket.connected) socket.emit("subscribe", { job_id: body.id });
-      setTimeout(() => row.remove(), 5000);
-    };
-    xhr.onerror = () => { row.classList.add("error"); status.textContent = "network error"; };
-    xhr.send(form);
+      upload.start();
+    });
   }
 
   function setupUploads() {
