@@ -9,7 +9,7 @@ from common.settings import ASYNC_MODES, GPU_MODES
 
 UPLOAD_CHUNK_MB = 64
 """Default bytes per tus PATCH of `ffcluster submit`, in MiB."""
-COMMANDS = ("up", "worker", "web", "submit", "status", "health")
+COMMANDS = ("up", "worker", "web", "submit", "watch", "status", "health")
 
 
 def positive_int(text: str) -> int:
@@ -101,6 +101,30 @@ def _add_submit(sub: argparse._SubParsersAction) -> None:
     _add_client_options(submit)
 
 
+def _add_watch(sub: argparse._SubParsersAction) -> None:
+    watch = sub.add_parser(
+        "watch", help="turn every file dropped in a folder into one job",
+        description="Watch FOLDER: each file that appears and stops changing becomes one job "
+                    "(exactly once, across restarts and renames); with --output-dir its "
+                    "renditions are downloaded when it is done.")
+    watch.add_argument("folder", type=Path, metavar="FOLDER")
+    watch.add_argument("--output-dir", type=Path, metavar="OUT",
+                       help="download each done job's renditions to OUT/<path>/<name>/")
+    watch.add_argument("--profiles", help="comma list of ladder profiles, e.g. 720p,480p")
+    watch.add_argument("--mode", choices=("encode", "passthrough"))
+    watch.add_argument("--settle", type=float, default=10.0, metavar="S",
+                       help="seconds a file must stay unchanged before it is submitted "
+                            "(default 10)")
+    watch.add_argument("--rescan", type=float, default=60.0, metavar="S",
+                       help="seconds between full rescans, the safety net for missed "
+                            "notifications (default 60)")
+    watch.add_argument("--chunk-mb", type=int, default=UPLOAD_CHUNK_MB, metavar="MB",
+                       help=f"bytes per upload request (default {UPLOAD_CHUNK_MB})")
+    watch.add_argument("--resume-file", type=Path, metavar="FILE",
+                       help="where unfinished uploads are remembered")
+    _add_client_options(watch)
+
+
 def _add_status(sub: argparse._SubParsersAction) -> None:
     status = sub.add_parser("status", help="show workers, queue depths and running jobs",
                             description="Show the cluster as the web tier sees it.")
@@ -122,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ffcluster", description="A distributed video-encoding cluster.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_up, _add_worker, _add_web, _add_submit, _add_status, _add_health):
+    for add in (_add_up, _add_worker, _add_web, _add_submit, _add_watch, _add_status,
+                _add_health):
         add(sub)
     return parser

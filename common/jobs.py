@@ -160,6 +160,8 @@ class Job:
     hls: bool = True
     quality: bool = False
     """Measure each rendition's SSIM and PSNR against the source when it is done."""
+    idempotency_key: str | None = None
+    """The caller's name for this source; no second job is created with the same one."""
     source_url: str | None = None
     """Where a worker fetches the source from (``https://``, ``http://``, ``s3://``)."""
     ingest_bytes: int = 0

@@ -83,3 +83,8 @@ def resumable(upload_id: str) -> str:
 def resumable_lock(upload_id: str) -> str:
     """Held while one PATCH appends to a resumable upload, so that two never interleave."""
     return f"{PREFIX}:resumable:{upload_id}:lock"
+
+
+def idempotency(key: str) -> str:
+    """String: the id of the job a caller's idempotency key created (no second job with it)."""
+    return f"{PREFIX}:idempotency:{key}"

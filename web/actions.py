@@ -6,6 +6,7 @@ import logging
 
 from common import lifecycle, tasknames
 from common.events import Envelope, JobNotifier
+from common.idempotency import IdempotencyKeys, is_idempotency_key
 from common.jobs import Job, JobMode
 from common.ladder import LadderError, select_profiles
 from common.settings import parse_bool
@@ -82,6 +83,22 @@ def enqueue_probe(ctx: WebContext, job: Job) -> Job:
         announce(ctx, failed)
         raise ApiError(503, "The job queue is unreachable; the job was not started.") from exc
     return job
+
+
+def parse_idempotency_key(raw: str | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if not is_idempotency_key(raw):
+        raise ApiError(400, "idempotency_key must be 1 to 128 letters, digits or . _ : -.")
+    return raw
+
+
+def existing_job(ctx: WebContext, job: Job) -> Job | None:
+    """The job that already owns ``job``'s idempotency key, if another does."""
+    if not job.idempotency_key:
+        return None
+    owner = IdempotencyKeys(ctx.redis).claim(job.idempotency_key, job.id)
+    return None if owner == job.id else ctx.store.get(owner)
 
 
 def submit(ctx: WebContext, job: Job) -> Job:

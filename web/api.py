@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from common.idempotency import IdempotencyKeys
 from common.jobs import Job, is_job_id, new_job_id
 from common.registry import list_workers
 from common.storage import output_key
@@ -106,8 +107,11 @@ def create_job() -> tuple[Response, int]:
     a JSON body with ``source_url``, record the job and enqueue the fetch of its source."""
     ctx = web_context()
     if request.mimetype == "application/json":
-        job = actions.submit(ctx, url_job(ctx, read_json_body(body_stream())))
-        return jsonify(job.to_dict()), 202
+        job = url_job(ctx, read_json_body(body_stream()))
+        existing = actions.existing_job(ctx, job)
+        if existing is not None:  # that idempotency key already made a job: answer it
+            return jsonify(existing.to_dict()), 200
+        return jsonify(actions.submit(ctx, job).to_dict()), 202
     limit = ctx.settings.max_upload_mb * 1024 * 1024
     if request.content_length is not None and request.content_length > limit + 1024 * 1024:
         raise ApiError(413, f"The upload is larger than {ctx.settings.max_upload_mb} MiB.")
@@ -124,20 +128,37 @@ def create_job() -> tuple[Response, int]:
         hls = actions.parse_flag("hls", upload.fields.get("hls"), ctx.settings.hls)
         chunk_seconds = actions.parse_chunk_seconds(upload.fields.get("chunk_seconds"))
         quality = actions.parse_flag("quality", upload.fields.get("quality"), False)
+        key = actions.parse_idempotency_key(upload.fields.get("idempotency_key"))
     except ApiError:
         upload.discard()
         raise
     job = Job(id=job_id, source_name=upload.original_name, source_file=upload.file_name,
               mode=mode, requested_profiles=requested, size_bytes=upload.size, hls=hls,
-              chunk_seconds=chunk_seconds, quality=quality)
+              chunk_seconds=chunk_seconds, quality=quality, idempotency_key=key)
+    existing = actions.existing_job(ctx, job)
+    if existing is not None:
+        upload.discard()
+        return jsonify(existing.to_dict()), 200
     actions.submit(ctx, job)
     return jsonify(job.to_dict()), 202
+
+
+def _job_with_key(raw: str) -> list[Job]:
+    ctx = web_context()
+    key = actions.parse_idempotency_key(raw)
+    owner = IdempotencyKeys(ctx.redis).owner(key) if key else None
+    job = ctx.store.get(owner) if owner else None
+    return [job] if job is not None else []
 
 
 @bp.get("/jobs")
 def list_jobs() -> Response:
     offset = _int_arg("offset", 0, 0, OFFSET_MAX)
     limit = _int_arg("limit", PAGE_DEFAULT, 1, PAGE_MAX)
+    if "idempotency_key" in request.args:  # the one job a key made, if any
+        found = _job_with_key(request.args["idempotency_key"])
+        return jsonify(jobs=[j.to_dict() for j in found], total=len(found), offset=0,
+                       limit=limit)
     jobs, total = web_context().store.list(offset=offset, limit=limit)
     return jsonify(jobs=[j.to_dict() for j in jobs], total=total, offset=offset, limit=limit)
 

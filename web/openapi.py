@@ -36,6 +36,12 @@ def _profiles_field(profile_names: list[str]) -> dict[str, Any]:
                            f"{','.join(profile_names[:2]) or '720p,480p'}; empty: all."}
 
 
+_IDEMPOTENCY_KEY = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{0,128}$",
+                    "description": "Your name for this source: a second job with the same "
+                                   "key is not made (the first one is answered, 200); "
+                                   "empty: none."}
+
+
 def _url_job_schema(profile_names: list[str], storage_kind: str) -> dict[str, Any]:
     """A job whose source a worker fetches from a URL (the SSRF guard runs there)."""
     return {
@@ -50,6 +56,7 @@ def _url_job_schema(profile_names: list[str], storage_kind: str) -> dict[str, An
             "mode": {"type": "string", "enum": ["", "encode", "passthrough"]},
             "hls": {"type": "boolean"}, "quality": {"type": "boolean"},
             "chunk_seconds": {"type": "integer", "minimum": 0, "maximum": 3600},
+            "idempotency_key": _IDEMPOTENCY_KEY,
         },
     }
 
@@ -142,6 +149,8 @@ def _paths(profile_names: list[str], storage_kind: str) -> dict[str, Any]:
                     {"name": "limit", "in": "query", "schema": {
                         "type": "integer", "minimum": 1, "maximum": PAGE_MAX,
                         "default": PAGE_DEFAULT}},
+                    {"name": "idempotency_key", "in": "query", "schema": _IDEMPOTENCY_KEY,
+                     "description": "Only the job this key made (an empty list if none)."},
                 ],
                 "responses": {"200": _json("A page of jobs with the total count."),
                               "400": _ERROR, "401": _ERROR},
@@ -162,9 +171,12 @@ def _paths(profile_names: list[str], storage_kind: str) -> dict[str, Any]:
                             "type": "integer", "minimum": 0, "maximum": 3600,
                             "description": "Split-and-stitch chunk length; 0 never chunks; "
                                            "absent: chunk sources over FFCLUSTER_CHUNK_ABOVE_S."},
+                        "idempotency_key": _IDEMPOTENCY_KEY,
                     },
                 }}, "application/json": {"schema": _url_job_schema(profile_names, storage_kind)}}},
                 "responses": {"202": {"description": "Job accepted.", "content": _JOB},
+                              "200": {"description": "The job its idempotency key made "
+                                                     "before.", "content": _JOB},
                               "400": _ERROR, "401": _ERROR, "403": _ERROR, "413": _ERROR,
                               "503": _ERROR, "507": _ERROR},
             },

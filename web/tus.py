@@ -58,7 +58,8 @@ def _job_for(ctx: WebContext, upload_id: str, meta: dict[str, str], size: int) -
                mode=actions.parse_mode(meta.get("mode")),
                hls=actions.parse_flag("hls", meta.get("hls"), ctx.settings.hls),
                quality=actions.parse_flag("quality", meta.get("quality"), False),
-               chunk_seconds=actions.parse_chunk_seconds(meta.get("chunk_seconds")))
+               chunk_seconds=actions.parse_chunk_seconds(meta.get("chunk_seconds")),
+               idempotency_key=actions.parse_idempotency_key(meta.get("idempotency_key")))
 
 
 @bp.route("", methods=["OPTIONS"])
@@ -174,6 +175,11 @@ def _finish(ctx: WebContext, store: ResumableStore, upload: ResumableUpload,
         store.delete(upload.id)
         raise
     partial.finish(upload_key(job.source_file))
+    existing = actions.existing_job(ctx, job)
+    if existing is not None:  # its idempotency key made a job meanwhile: no second one
+        ctx.storage.remove(upload_key(job.source_file))
+        store.finished(upload, existing.id)
+        return
     store.finished(upload, job.id)
     actions.submit(ctx, job)
 

@@ -60,7 +60,7 @@ def source_name_of(url: str) -> str:
 
 OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "profiles": (str, list), "mode": (str,), "hls": (bool,), "quality": (bool,),
-    "chunk_seconds": (int,),
+    "chunk_seconds": (int,), "idempotency_key": (str,),
 }
 
 
@@ -112,4 +112,5 @@ def url_job(ctx: WebContext, body: Any) -> Job:
         mode=actions.parse_mode(options["mode"]),
         hls=actions.parse_flag("hls", options["hls"], ctx.settings.hls),
         quality=actions.parse_flag("quality", options["quality"], False),
-        chunk_seconds=actions.parse_chunk_seconds(options["chunk_seconds"]))
+        chunk_seconds=actions.parse_chunk_seconds(options["chunk_seconds"]),
+        idempotency_key=actions.parse_idempotency_key(options["idempotency_key"]))

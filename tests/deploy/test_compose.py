@@ -42,7 +42,8 @@ def config() -> dict[str, Any]:
 
 
 def test_services(config: dict[str, Any]) -> None:
-    assert set(config["services"]) == {"redis", "web", "worker-cpu", "worker-gpu", "flower"}
+    assert set(config["services"]) == {"redis", "web", "worker-cpu", "worker-gpu", "flower",
+                                       "watch"}
     assert set(config["volumes"]) == {"media", "redis-data"}
 
 
@@ -78,7 +79,21 @@ def test_gpu_worker_is_in_a_profile_with_a_device(config: dict[str, Any]) -> Non
     device = gpu["deploy"]["resources"]["reservations"]["devices"][0]
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
     assert "video" in gpu["environment"]["NVIDIA_DRIVER_CAPABILITIES"]
-    assert all("profiles" not in s for n, s in config["services"].items() if n != "worker-gpu")
+    optional = {"worker-gpu", "watch"}
+    assert all("profiles" not in s for n, s in config["services"].items() if n not in optional)
+
+
+def test_the_watch_folder_is_an_optional_service_talking_to_the_api(
+    config: dict[str, Any]
+) -> None:
+    watch = config["services"]["watch"]
+    assert watch["profiles"] == ["watch"]
+    args = build_parser().parse_args(watch["command"])
+    assert (args.command, str(args.folder), str(args.output_dir), args.url) == (
+        "watch", "/watch/in", "/watch/out", "http://web:5000")
+    assert args.resume_file.name.startswith(".")  # hidden: the watcher never submits it
+    assert watch["depends_on"]["web"]["condition"] == "service_healthy"
+    assert "FFCLUSTER_REDIS_URL" not in watch["environment"]  # it needs only the API
 
 
 def test_scalable_workers_and_grace(config: dict[str, Any]) -> None:
