@@ -1,9 +1,10 @@
 """Resumable (tus 1.0) uploads: their records in Redis and their bytes so far in storage.
 
 An upload's id is the id its job will have. The record says how long the file will be,
-what its job should be (``metadata``) and when it expires; the bytes so far are kept as
-a partial file next to the uploads (``uploads/.tus/<id>.part``: hidden, so no download
-or job ever reads it) and become the job's source, renamed whole, once they are all there.
+what its job should be (``metadata``) and when it expires; the bytes so far are kept where
+no download or job reads them (``local``: a hidden ``uploads/.tus/<id>.part``; ``s3``: the
+parts of a multipart upload and a small tail object) and become the job's source whole,
+in one rename or one completed multipart upload, once they are all there.
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ from __future__ import annotations
 import json
 import os
 import time
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import redis
 
 from common import keys
 from common.jobs import is_job_id
 from common.redis_client import text
-from common.storage import UPLOADS, LocalStorage, Storage, StorageError
+from common.storage import UPLOADS, LocalStorage, Storage, upload_key
 
 LOCK_S = 120
 """How long one PATCH may hold an upload before another may take it over."""
@@ -34,8 +36,12 @@ class ResumableUpload:
     metadata: dict[str, str] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
     expires_at: float = 0.0
+    file_name: str = ""
+    """The name its bytes get in the uploads when the last one arrives."""
     job_id: str | None = None
     """Set when the last byte arrived and the job was created."""
+    storage_state: dict[str, Any] = field(default_factory=dict)
+    """What the storage needs to go on (``s3``: the multipart upload and its parts)."""
 
     @property
     def expired(self) -> bool:
@@ -59,6 +65,9 @@ class ResumableStore:
             return None
         raw = self.redis.hget(keys.resumable(upload_id), "upload")
         return ResumableUpload(**json.loads(text(raw))) if raw else None
+
+    def save(self, upload: ResumableUpload) -> None:
+        self.redis.hset(keys.resumable(upload.id), "upload", json.dumps(asdict(upload)))
 
     def finished(self, upload: ResumableUpload, job_id: str) -> None:
         """Record the job the upload became; it no longer expires."""
@@ -87,12 +96,45 @@ class ResumableStore:
             self.redis.delete(keys.resumable_lock(upload_id))
 
 
-class PartialFile:
-    """The bytes of one unfinished upload in ``local`` storage (one file, appended to)."""
+class PartialUpload(ABC):
+    """The bytes of one unfinished upload so far. One PATCH is one session: :meth:`begin`,
+    :meth:`write` blocks, then :meth:`keep` them or :meth:`drop` them all (a checksum that
+    did not match, a body past the length)."""
 
-    def __init__(self, storage: LocalStorage, upload_id: str) -> None:
-        self.storage = storage
-        self.path = storage.path(f"{PARTIAL_DIR}/{upload_id}.part")
+    @abstractmethod
+    def size(self) -> int: ...
+
+    @abstractmethod
+    def begin(self) -> int:
+        """Start a session; return the size so far (the offset it appends at)."""
+
+    @abstractmethod
+    def write(self, block: bytes) -> None: ...
+
+    @abstractmethod
+    def keep(self) -> int:
+        """End the session keeping what it wrote; return the new size."""
+
+    @abstractmethod
+    def drop(self) -> None:
+        """End the session as if it had written nothing."""
+
+    @abstractmethod
+    def finish(self) -> None:
+        """Make the whole upload the stored file ``uploads/<file_name>`` (after :meth:`keep`)."""
+
+    @abstractmethod
+    def remove(self) -> None: ...
+
+
+class LocalPartial(PartialUpload):
+    """``local`` storage: one hidden file appended to, renamed into the uploads at the end."""
+
+    def __init__(self, storage: LocalStorage, upload: ResumableUpload) -> None:
+        self.storage, self.upload = storage, upload
+        self.path = storage.path(f"{PARTIAL_DIR}/{upload.id}.part")
+        self.handle: BinaryIO | None = None
+        self.start = 0
 
     def size(self) -> int:
         try:
@@ -100,19 +142,28 @@ class PartialFile:
         except FileNotFoundError:
             return 0
 
-    def open_for_append(self) -> tuple[int, BinaryIO]:
-        """The current size and a binary file positioned at it (the caller closes it)."""
+    def begin(self) -> int:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("ab")
-        return handle.tell(), handle
+        self.handle = self.path.open("ab")
+        self.start = self.handle.tell()
+        return self.start
 
-    def truncate(self, size: int) -> None:
-        """Drop what one PATCH appended (a checksum that did not match)."""
-        os.truncate(self.path, size)
+    def write(self, block: bytes) -> None:
+        assert self.handle is not None
+        self.handle.write(block)
 
-    def finish(self, key: str) -> None:
-        """Make the whole partial file the stored file ``key`` (one rename)."""
-        final: Path = self.storage.path(key)
+    def keep(self) -> int:
+        assert self.handle is not None
+        self.handle.close()
+        return self.size()
+
+    def drop(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+        os.truncate(self.path, self.start)
+
+    def finish(self) -> None:
+        final: Path = self.storage.path(upload_key(self.upload.file_name))
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self.path, final)
 
@@ -120,9 +171,11 @@ class PartialFile:
         self.path.unlink(missing_ok=True)
 
 
-def partial_file(storage: Storage, upload_id: str) -> PartialFile:
+def partial_upload(storage: Storage, store: ResumableStore,
+                   upload: ResumableUpload) -> PartialUpload:
     """Where an unfinished upload's bytes are kept in this cluster's storage."""
-    if not isinstance(storage, LocalStorage):
-        raise StorageError("Resumable uploads need FFCLUSTER_STORAGE=local for now; use a "
-                           "multipart POST /api/jobs or a source_url with s3 storage.")
-    return PartialFile(storage, upload_id)
+    if isinstance(storage, LocalStorage):
+        return LocalPartial(storage, upload)
+    from common.resumable_s3 import S3Partial  # only with s3 storage (boto3)
+
+    return S3Partial(storage, store, upload)

@@ -116,8 +116,13 @@ class S3Storage(Storage):
                 failure = StorageUnavailable(str(failure))
             raise failure from None
 
+    @property
+    def part_bytes(self) -> int:
+        """Bytes per part of a multipart upload (``FFCLUSTER_S3_PART_MB``)."""
+        return int(self.transfer.multipart_chunksize)
+
     def writer(self, key: str) -> S3Writer:
-        return S3Writer(self, self.object_key(key), self.transfer.multipart_chunksize)
+        return S3Writer(self, self.object_key(key), self.part_bytes)
 
     def exists(self, key: str) -> bool:
         try:

@@ -19,7 +19,7 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import ClientDisconnected
 
 from common.jobs import Job, new_job_id
-from common.resumable import PartialFile, ResumableStore, ResumableUpload, partial_file
+from common.resumable import PartialUpload, ResumableStore, ResumableUpload, partial_upload
 from common.storage import StorageError, upload_key
 from web import actions, tus_headers
 from web.auth import require_token
@@ -77,11 +77,10 @@ def create() -> Response:
         raise ApiError(400, "The upload is empty; send a video.")
     meta = tus_headers.metadata(request)
     upload_id = new_job_id()
-    _job_for(ctx, upload_id, meta, length)  # refuse bad options before a byte is sent
-    partial_file(ctx.storage, upload_id)  # refuse storage that cannot keep partial files
+    job = _job_for(ctx, upload_id, meta, length)  # refuse bad options before a byte is sent
     now = time.time()
     upload = ResumableUpload(upload_id, length, meta, now,
-                             now + ctx.settings.upload_expiry_h * 3600)
+                             now + ctx.settings.upload_expiry_h * 3600, job.source_file)
     ResumableStore(ctx.redis).create(upload)
     log.info("resumable upload %s created (%d bytes)", upload_id, length)
     return _answer(201, {"Location": f"{request.host_url.rstrip('/')}/api/uploads/{upload_id}",
@@ -92,7 +91,7 @@ def _live(ctx: WebContext, store: ResumableStore, upload_id: str) -> ResumableUp
     """The upload, or 404; an expired one is removed on sight."""
     upload = store.get(upload_id)
     if upload is not None and upload.expired:
-        partial_file(ctx.storage, upload_id).remove()
+        partial_upload(ctx.storage, store, upload).remove()
         store.delete(upload_id)
         upload = None
     if upload is None:
@@ -113,13 +112,15 @@ def _state_headers(upload: ResumableUpload, offset: int) -> dict[str, str]:
 @bp.route("/<upload_id>", methods=["HEAD"])
 def status(upload_id: str) -> Response:
     ctx = web_context()
-    upload = _live(ctx, ResumableStore(ctx.redis), upload_id)
-    offset = upload.length if upload.job_id else partial_file(ctx.storage, upload_id).size()
+    store = ResumableStore(ctx.redis)
+    upload = _live(ctx, store, upload_id)
+    offset = upload.length if upload.job_id else partial_upload(ctx.storage, store,
+                                                                upload).size()
     return _answer(200, _state_headers(upload, offset))
 
 
-def _append(handle: IO[bytes], body: IO[bytes], room: int, digest: Any) -> int:
-    """Copy the body into ``handle``; return its bytes (400 past ``Upload-Length``)."""
+def _append(partial: PartialUpload, body: IO[bytes], room: int, digest: Any) -> int:
+    """Copy the body into the session; return its bytes (400 past ``Upload-Length``)."""
     received = 0
     while block := body.read(CHUNK):
         received += len(block)
@@ -128,53 +129,53 @@ def _append(handle: IO[bytes], body: IO[bytes], room: int, digest: Any) -> int:
                                 "was kept.")
         if digest is not None:
             digest[0].update(block)
-        handle.write(block)
-    handle.flush()
+        partial.write(block)
     return received
 
 
-def _write(ctx: WebContext, partial: PartialFile, upload: ResumableUpload, offset: int) -> int:
+def _write(partial: PartialUpload, upload: ResumableUpload, offset: int) -> int:
     """Append this PATCH's body at ``offset``; return the new offset. What a dropped
     connection delivered is kept (the client resumes after it) unless a checksum was sent."""
     digest = tus_headers.checksum(request)
-    start, handle = partial.open_for_append()
-    with handle:
-        if start != offset:
-            raise ApiError(409, f"The upload is at byte {start}, not {offset}; ask HEAD "
-                                "for Upload-Offset and send from there.")
-        try:
-            received = _append(handle, body_stream(), upload.length - start, digest)
-        except ClientDisconnected:
-            handle.flush()
-            if digest is not None:
-                partial.truncate(start)
-            raise ApiError(400, "The connection closed before the PATCH body ended.") from None
-        except OSError as exc:
-            partial.truncate(start)
-            if exc.errno == errno.ENOSPC:
-                raise ApiError(507, "The server has no space left to store this upload; "
-                                    "nothing of this PATCH was kept.") from None
-            raise
-        except ApiError:
-            partial.truncate(start)
-            raise
+    start = partial.begin()
+    if start != offset:
+        partial.drop()
+        raise ApiError(409, f"The upload is at byte {start}, not {offset}; ask HEAD "
+                            "for Upload-Offset and send from there.")
+    try:
+        _append(partial, body_stream(), upload.length - start, digest)
+    except ClientDisconnected:
+        if digest is not None:
+            partial.drop()
+        else:
+            partial.keep()
+        raise ApiError(400, "The connection closed before the PATCH body ended.") from None
+    except OSError as exc:
+        partial.drop()
+        if exc.errno == errno.ENOSPC:
+            raise ApiError(507, "The server has no space left to store this upload; "
+                                "nothing of this PATCH was kept.") from None
+        raise
+    except (ApiError, StorageError):
+        partial.drop()
+        raise
     if digest is not None and digest[0].digest() != digest[1]:
-        partial.truncate(start)
+        partial.drop()
         raise ApiError(tus_headers.CHECKSUM_MISMATCH, "Upload-Checksum does not match the "
                                                       "bytes sent; they were discarded.")
-    return start + received
+    return partial.keep()
 
 
 def _finish(ctx: WebContext, store: ResumableStore, upload: ResumableUpload,
-            partial: PartialFile) -> None:
-    """The last byte arrived: the partial file becomes the job's source, and the job starts."""
+            partial: PartialUpload) -> None:
+    """The last byte arrived: the bytes become the job's source, and the job starts."""
     try:
         job = _job_for(ctx, upload.id, upload.metadata, upload.length)
     except ApiError:
         partial.remove()
         store.delete(upload.id)
         raise
-    partial.finish(upload_key(job.source_file))
+    partial.finish()
     existing = actions.existing_job(ctx, job)
     if existing is not None:  # its idempotency key made a job meanwhile: no second one
         ctx.storage.remove(upload_key(job.source_file))
@@ -191,16 +192,16 @@ def append(upload_id: str) -> Response:
         raise ApiError(415, f"A PATCH body must be sent as {tus_headers.OFFSET_CONTENT_TYPE}.")
     offset = tus_headers.whole_number(request, "Upload-Offset")
     store = ResumableStore(ctx.redis)
-    upload = _live(ctx, store, upload_id)
-    if upload.job_id:
-        raise ApiError(409, f"The upload is complete; it became job {upload.job_id}.")
     token = secrets.token_hex(8)
     if not store.lock(upload_id, token):
         raise ApiError(423, "Another PATCH is writing this upload now; send again after it "
                             "ends.")
     try:
-        partial = partial_file(ctx.storage, upload_id)
-        new_offset = _write(ctx, partial, upload, offset)
+        upload = _live(ctx, store, upload_id)  # read under the lock: the last PATCH's state
+        if upload.job_id:
+            raise ApiError(409, f"The upload is complete; it became job {upload.job_id}.")
+        partial = partial_upload(ctx.storage, store, upload)
+        new_offset = _write(partial, upload, offset)
         if new_offset == upload.length:
             _finish(ctx, store, upload, partial)
     except StorageError as exc:
@@ -216,6 +217,6 @@ def terminate(upload_id: str) -> Response:
     store = ResumableStore(ctx.redis)
     upload = _live(ctx, store, upload_id)
     if upload.job_id is None:
-        partial_file(ctx.storage, upload_id).remove()
+        partial_upload(ctx.storage, store, upload).remove()
     store.delete(upload_id)  # a finished upload's job keeps its source
     return _answer(204)

@@ -17,7 +17,7 @@ import pytest
 import redis
 import requests
 
-from common.resumable import ResumableStore, ResumableUpload, partial_file
+from common.resumable import ResumableStore, ResumableUpload, partial_upload
 from common.settings import Settings
 from common.storage import LocalStorage
 from tests.conftest import cluster_settings
@@ -126,10 +126,11 @@ def test_the_worker_sweep_removes_expired_bytes(redis_server: RedisServer,
     fresh = ResumableUpload("freshupload0001", 10, expires_at=time.time() + 3600)
     for upload in (old, fresh):
         store.create(upload)
-        _, handle = partial_file(storage, upload.id).open_for_append()
-        with handle:
-            handle.write(b"12345")
+        partial = partial_upload(storage, store, upload)
+        partial.begin()
+        partial.write(b"12345")
+        assert partial.keep() == 5
     assert remove_expired_resumable_uploads(store, storage) == ["expiredupload01"]
     assert store.get("expiredupload01") is None and store.get("freshupload0001") is not None
-    assert partial_file(storage, "expiredupload01").size() == 0
-    assert partial_file(storage, "freshupload0001").size() == 5
+    assert partial_upload(storage, store, old).size() == 0
+    assert partial_upload(storage, store, fresh).size() == 5

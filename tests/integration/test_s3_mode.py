@@ -4,6 +4,8 @@ a real S3 API (moto's server). Every file of a job is in the bucket; neither dat
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import subprocess
 import sys
@@ -164,6 +166,83 @@ def test_an_upload_over_the_limit_leaves_nothing_in_the_bucket(
     assert response.status_code == 413 and "larger than 6 MiB" in response.json()["error"]
     assert s3.keys(BUCKET, "ffcluster/uploads/") == before
     assert s3.unfinished_uploads(BUCKET) == []
+
+
+TUS = {"Tus-Resumable": "1.0.0"}
+MIB = 1024 * 1024
+
+
+def test_an_s3_source_url_is_read_with_the_clusters_credentials(
+    web: WebProcess, worker: WorkerProcess, s3: S3Server, source: Path,
+) -> None:
+    s3.client().put_object(Bucket=BUCKET, Key="incoming/Camera 1.mp4", Body=source.read_bytes())
+    answer = requests.post(f"{web.url}/api/jobs", timeout=10, json={
+        "source_url": f"s3://{BUCKET}/incoming/Camera%201.mp4", "profiles": "144p",
+        "hls": False})
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["id"]
+    job = wait_for(lambda: (j := requests.get(f"{web.url}/api/jobs/{job_id}", timeout=5).json())
+                   ["state"] in ("done", "failed") and j, timeout=120, interval=0.2,
+                   message="the s3:// job")
+    assert job["state"] == "done", job
+    assert (job["source_name"], job["size_bytes"]) == ("Camera 1.mp4", source.stat().st_size)
+    stored = s3.client().get_object(Bucket=BUCKET, Key=f"ffcluster/uploads/{job['source_file']}")
+    assert stored["Body"].read() == source.read_bytes()
+    missing = requests.post(f"{web.url}/api/jobs", timeout=10, json={
+        "source_url": f"s3://{BUCKET}/incoming/nothing.mp4"}).json()["id"]
+    failed = wait_for(lambda: (j := requests.get(f"{web.url}/api/jobs/{missing}", timeout=5)
+                               .json())["state"] == "failed" and j, timeout=60, interval=0.2,
+                      message="the missing object's job to fail")
+    assert failed["error"] == f"The object s3://{BUCKET}/incoming/nothing.mp4 could not be " \
+                              "read (NoSuchKey)."
+
+
+def _create_upload(web: WebProcess, length: int) -> str:
+    meta = f"filename {base64.b64encode(b'Big.mov').decode()},hls " \
+           f"{base64.b64encode(b'false').decode()}"
+    created = requests.post(f"{web.url}/api/uploads", timeout=10, headers={
+        **TUS, "Upload-Length": str(length), "Upload-Metadata": meta})
+    assert created.status_code == 201, created.text
+    return str(created.headers["Location"])
+
+
+def _patch(url: str, offset: int, body: bytes, **headers: str) -> requests.Response:
+    return requests.patch(url, data=body, timeout=30, headers={
+        **TUS, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream",
+        **headers})
+
+
+def test_a_resumable_upload_becomes_one_multipart_object_in_the_bucket(
+    web: WebProcess, s3: S3Server,
+) -> None:
+    data = os.urandom(5 * MIB + MIB // 2)  # more than one 5 MiB part
+    url = _create_upload(web, len(data))
+    assert _patch(url, 0, data[:3 * MIB]).status_code == 204  # a tail only, no part yet
+    wrong = base64.b64encode(hashlib.sha1(b"x").digest()).decode()
+    assert _patch(url, 3 * MIB, data[3 * MIB:4 * MIB],
+                  **{"Upload-Checksum": f"sha1 {wrong}"}).status_code == 460
+    assert requests.head(url, headers=TUS, timeout=5).headers["Upload-Offset"] == str(3 * MIB)
+    assert s3.keys(BUCKET, "ffcluster/uploads/Big") == []  # nothing visible before the end
+    done = _patch(url, 3 * MIB, data[3 * MIB:])  # fills part 1, the rest is the last part
+    assert done.status_code == 204
+    job_id = done.headers["FFcluster-Job-Id"]
+    key = f"ffcluster/uploads/{job_id}.mov"
+    assert key in s3.keys(BUCKET, "ffcluster/uploads/")
+    stored = s3.client().get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert hashlib.sha256(stored).digest() == hashlib.sha256(data).digest()
+    assert s3.keys(BUCKET, "ffcluster/uploads/.tus/") == []
+    assert s3.unfinished_uploads(BUCKET) == []
+
+
+def test_a_terminated_resumable_upload_leaves_nothing_in_the_bucket(
+    web: WebProcess, s3: S3Server,
+) -> None:
+    url = _create_upload(web, 6 * MIB)
+    assert _patch(url, 0, os.urandom(5 * MIB + 1000)).status_code == 204  # one part sent
+    assert len(s3.unfinished_uploads(BUCKET)) == 1
+    assert requests.delete(url, headers=TUS, timeout=5).status_code == 204
+    assert s3.unfinished_uploads(BUCKET) == []
+    assert s3.keys(BUCKET, "ffcluster/uploads/.tus/") == []
 
 
 @pytest.mark.parametrize("command", ["web", "worker"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
-from common.resumable import ResumableStore, partial_file
+from common.resumable import ResumableStore, partial_upload
 from common.settings import Settings
 from common.storage import Storage, StorageError
 from common.store import UPLOAD_EXPIRES_IN, JobStore
@@ -47,7 +47,8 @@ def remove_expired_resumable_uploads(store: ResumableStore, storage: Storage,
         if upload is not None and upload.job_id is not None:
             continue  # finished meanwhile; its bytes are a job's source now
         try:
-            partial_file(storage, upload_id).remove()
+            if upload is not None:
+                partial_upload(storage, store, upload).remove()
         except (StorageError, OSError) as exc:
             log.warning("not removing expired upload %s: %s", upload_id, exc)
             continue
