@@ -17,6 +17,7 @@ from pathlib import Path
 
 from workers.ffmpeg.commands import INIT_SEGMENT
 from workers.ffmpeg.hls import HLS_DIR, AudioTrack, Variant, media_segments
+from workers.ffmpeg.staging import private_name
 
 DASH_MANIFEST = "manifest.mpd"
 MPD_NAMESPACE = "urn:mpeg:dash:schema:mpd:2011"
@@ -130,7 +131,7 @@ def write_mpd(job_dir: Path, variants: list[Variant], audio: AudioTrack | None) 
     mpd.set("mediaPresentationDuration", _duration(seconds))
     ET.indent(mpd)
     manifest = job_dir / HLS_DIR / DASH_MANIFEST
-    partial = manifest.with_name(f".{DASH_MANIFEST}.part")
+    partial = manifest.with_name(private_name(DASH_MANIFEST))
     partial.write_bytes(ET.tostring(mpd, encoding="utf-8", xml_declaration=True) + b"\n")
     os.replace(partial, manifest)
     return f"{HLS_DIR}/{DASH_MANIFEST}"

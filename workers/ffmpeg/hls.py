@@ -20,6 +20,7 @@ from workers.ffmpeg.commands import (
 )
 from workers.ffmpeg.probe import run_ffprobe
 from workers.ffmpeg.process import run_ffmpeg
+from workers.ffmpeg.staging import private_name
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +57,19 @@ def _package(job_dir: Path, folder: str, nice: int,
              command: Callable[[Path], list[str]]) -> str:
     """Run ``command`` into a staging folder and rename it into ``hls/<folder>/`` when done."""
     final = job_dir / HLS_DIR / folder
-    staging = job_dir / HLS_DIR / f".{folder}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = job_dir / HLS_DIR / private_name(folder)
     staging.mkdir(parents=True)
     run = run_ffmpeg(command(staging / MEDIA_PLAYLIST), nice=nice, timeout_s=PACKAGE_TIMEOUT_S)
     if not run.ok:
         shutil.rmtree(staging, ignore_errors=True)
         raise PackagingFailed(f"HLS packaging failed: {run.error_line}")
     shutil.rmtree(final, ignore_errors=True)
-    os.replace(staging, final)
+    try:
+        os.replace(staging, final)
+    except OSError:  # another copy of this step put the same files in place first
+        shutil.rmtree(staging, ignore_errors=True)
+        if not (final / MEDIA_PLAYLIST).is_file():
+            raise
     return f"{HLS_DIR}/{folder}/{MEDIA_PLAYLIST}"
 
 
@@ -189,7 +194,7 @@ def write_master(job_dir: Path, variants: list[Variant], audio: AudioTrack | Non
         lines.append(_variant_line(v, audio))
         lines.append(v.playlist.removeprefix(f"{HLS_DIR}/"))
     master = job_dir / HLS_DIR / MASTER_PLAYLIST
-    partial = master.with_name(f".{MASTER_PLAYLIST}.part")
+    partial = master.with_name(private_name(MASTER_PLAYLIST))
     partial.write_text("\n".join(lines) + "\n")
     os.replace(partial, master)
     return f"{HLS_DIR}/{MASTER_PLAYLIST}"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from workers.ffmpeg.commands import build_poster_command
 from workers.ffmpeg.process import run_ffmpeg
+from workers.ffmpeg.staging import private_name
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +18,7 @@ POSTER_TIMEOUT_S = 60
 def make_poster(video: Path, poster: Path, duration_s: float, ffmpeg_bin: str,
                 nice: int = 0) -> str | None:
     """Grab a frame a third of the way in (at most 5 s) as a JPEG; return its file name."""
-    partial = poster.with_name(f".{poster.name}.part")
+    partial = poster.with_name(private_name(poster.name))
     at_s = min(5.0, max(0.0, duration_s / 3))
     run = run_ffmpeg(build_poster_command(video, partial, at_s, ffmpeg_bin), nice=nice,
                      timeout_s=POSTER_TIMEOUT_S)
