@@ -108,6 +108,9 @@ class FolderWatcher:
         """Look at what changed (everything on a rescan), submit what is ready, collect."""
         look = set(candidates(self.root)) if rescan else {
             p for p in changed if is_candidate(p, self.root) and p.is_file()}
+        if rescan:
+            log.debug("rescanned %s: %d files, %d settling", self.root, len(look),
+                      len(self.settling.waiting))
         fresh = {p for p in look if p not in self.handled or not self._unchanged_since_handled(p)}
         try:
             for path in self.settling.look(fresh | set(self.settling.waiting)):

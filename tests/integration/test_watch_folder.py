@@ -4,6 +4,7 @@ settles, a restart or a renamed folder never submits a file twice, outputs land 
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -57,7 +58,8 @@ class Watcher:
                 [sys.executable, "-m", "cli.main", "watch", str(folder), "--url", web.url,
                  "--output-dir", str(out), "--profiles", "144p", "--settle", str(SETTLE_S),
                  "--rescan", "2", "--resume-file", str(state)],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, "FFCLUSTER_LOG_LEVEL": "DEBUG"})
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)
@@ -121,6 +123,26 @@ def test_a_file_still_being_written_waits_until_it_settles(
         assert _jobs(cluster, "growing.mp4")[0]["size_bytes"] == len(data)
     finally:
         watcher.stop()
+
+
+def test_a_file_whose_job_fails_is_not_submitted_again(
+    cluster: WebProcess, folders: tuple[Path, Path, Path]
+) -> None:
+    inbox, out, state = folders
+    (inbox / "notes.mp4").write_bytes(b"not a video at all" * 100)
+    watcher = Watcher(cluster, inbox, out, state)
+    try:
+        failed = wait_for(lambda: (jobs := _jobs(cluster, "notes.mp4")) and
+                          jobs[0]["state"] == "failed" and jobs[0], timeout=60, interval=0.2,
+                          message="the job of a file that is not a video to fail")
+        noted = f"job {failed['id']} failed"
+        wait_for(lambda: watcher.log.read_text().split(noted, 1)[-1].count("rescanned") >= 2
+                 if noted in watcher.log.read_text() else False, timeout=30, interval=0.2,
+                 message="two rescans after the watcher noted the failure")
+        assert len(_jobs(cluster, "notes.mp4")) == 1
+    finally:
+        watcher.stop()
+    assert not (out / "notes").exists()
 
 
 def test_a_restart_and_a_renamed_folder_submit_nothing_twice(

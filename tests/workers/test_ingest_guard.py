@@ -118,6 +118,17 @@ def test_sizes_over_the_limit_are_refused_with_or_without_a_length(
     assert len(sink) <= 200_000
 
 
+def test_a_source_that_arrives_too_slowly_is_stopped_at_the_deadline(
+    server: SourceServer
+) -> None:
+    sink = bytearray()
+    started = time.monotonic()
+    with pytest.raises(IngestFailed, match="not fetched in time"):
+        fetch_url(f"{server.url}/slow/a.bin?seconds=20", AddressPolicy(LOOPBACK), sink.extend,
+                  Limits(1 << 30, time.monotonic() + 1.0), lambda _r, _t: None)
+    assert time.monotonic() - started < 5 and 0 < len(sink) < 1 << 20
+
+
 def test_errors_and_short_bodies_are_sentences(server: SourceServer) -> None:
     with pytest.raises(IngestFailed, match=r"^The source URL answered 404 Not Found\.$"):
         _fetch(f"{server.url}/status/404", AddressPolicy(LOOPBACK))
