@@ -35,6 +35,14 @@ class Profile:
     h264_profile: str = "high"
     crf: int | None = None
     codec: str = VideoCodec.H264.value
+    bit_depth: int = 8
+    """8 (what every player decodes) or, for HEVC and AV1, 10 when asked for (HDR masters,
+    less banding)."""
+
+    @property
+    def pix_fmt(self) -> str:
+        """The frames the encoder is given: 4:2:0 at the rung's bit depth."""
+        return "yuv420p10le" if self.bit_depth == 10 else "yuv420p"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,7 +118,14 @@ def _profile_from_entry(entry: Any, path: Path) -> Profile:
     if preset not in family.presets:
         raise LadderError(f"Profile {name!r} in {path}: {family.software} has no preset "
                           f"{preset[:40]!r} (it takes {', '.join(sorted(family.presets))}).")
-    extra = {k: entry[k] for k in ("audio_bitrate_kbps", "h264_profile", "crf") if k in entry}
+    depth = entry.get("bit_depth", 8)
+    if depth not in (8, 10) or isinstance(depth, bool):
+        raise LadderError(f"Profile {name!r} in {path}: bit_depth is 8 or 10, not {depth!r}.")
+    if depth == 10 and family.codec == VideoCodec.H264:
+        raise LadderError(f"Profile {name!r} in {path}: 10-bit H.264 plays on almost no "
+                          "device; use codec hevc or av1 for 10-bit.")
+    extra = {k: entry[k] for k in ("audio_bitrate_kbps", "h264_profile", "crf", "bit_depth")
+             if k in entry}
     return Profile(
         name=name,
         height=height,
@@ -169,13 +184,14 @@ def plan_renditions(
 
 
 def _can_copy(source: SourceInfo, profile: Profile, height: int) -> bool:
-    """True when the source already is what the rung asks for: its codec (8-bit 4:2:0), same
-    size, under the cap."""
+    """True when the source already is what the rung asks for: its codec, 4:2:0 at the rung's
+    bit depth, same size, under the cap."""
     return (
         source.video_codec == profile.codec
         and source.height == height
         and source.width % 2 == 0
         and source.bitrate_kbps is not None
         and source.bitrate_kbps <= profile.maxrate_kbps + profile.audio_bitrate_kbps
-        and (source.pix_fmt in (None, "yuv420p", "yuvj420p"))
+        and (source.pix_fmt in ((None, "yuv420p", "yuvj420p") if profile.bit_depth == 8
+                                else ("yuv420p10le",)))
     )

@@ -76,6 +76,10 @@ def test_toml_profiles_file(tmp_path: Path) -> None:
     ('{"profiles": [{"name": "a/b", "height": 240, "video_bitrate_kbps": 300}]}', "unusable"),
     ('{"profiles": [{"name": "audio", "height": 240, "video_bitrate_kbps": 300}]}',
      "taken by the job's audio rendition"),
+    ('{"profiles": [{"name": "a", "height": 240, "video_bitrate_kbps": 300, "bit_depth": 10}]}',
+     "10-bit H.264 plays on almost no device"),
+    ('{"profiles": [{"name": "a", "height": 240, "video_bitrate_kbps": 300, "codec": "hevc", '
+     '"bit_depth": 12}]}', "bit_depth is 8 or 10, not 12"),
     ('{"profiles": [{"name": "a", "height": 240, "video_bitrate_kbps": 300},'
      ' {"name": "a", "height": 144, "video_bitrate_kbps": 150}]}', "names a profile twice"),
 ])

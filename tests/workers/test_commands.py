@@ -141,6 +141,15 @@ def test_libx265_keys_on_segments_and_tags_hvc1_for_apple_players() -> None:
     assert (value(argv, "-pix_fmt"), value(argv, "-profile:v")) == ("yuv420p", "main")
 
 
+def test_ten_bit_rungs_get_ten_bit_frames_and_the_main10_profile() -> None:
+    hevc = RenditionPlan(replace(LOW, codec="hevc", preset="fast", bit_depth=10), 160, 120)
+    argv = command("libx265", plan=hevc)
+    assert (value(argv, "-pix_fmt"), value(argv, "-profile:v")) == ("yuv420p10le", "main10")
+    assert value(command("hevc_nvenc", plan=hevc), "-profile:v") == "main10"
+    av1 = RenditionPlan(replace(LOW, codec="av1", preset="8", bit_depth=10), 160, 120)
+    assert value(command("libsvtav1", plan=av1), "-pix_fmt") == "yuv420p10le"
+
+
 def test_libsvtav1_uses_its_numeric_preset_and_a_fixed_gop() -> None:
     argv = command("libsvtav1", plan=_rung("av1", "8"))
     assert (value(argv, "-c:v"), value(argv, "-preset")) == ("libsvtav1", "8")
@@ -152,7 +161,7 @@ def test_libsvtav1_uses_its_numeric_preset_and_a_fixed_gop() -> None:
 def test_hevc_hardware_encoders_get_their_family_settings() -> None:
     nvenc = command("hevc_nvenc", plan=_rung("hevc", "medium"))
     assert (value(nvenc, "-forced-idr"), value(nvenc, "-tag:v")) == ("1", "hvc1")
-    assert "-profile:v" not in nvenc  # H.264 profile names mean nothing to HEVC
+    assert value(nvenc, "-profile:v") == "main"  # not an H.264 profile name
     vaapi = command("hevc_vaapi", plan=_rung("hevc", "medium"))
     assert "hwupload" in value(vaapi, "-filter_complex") and "-pix_fmt" not in vaapi
 

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from workers.ffmpeg.dash import TIMESCALE, Timeline, write_mpd
-from workers.ffmpeg.hls import AudioTrack, Variant
+from workers.ffmpeg.hls import AudioTrack, Variant, stream_codecs
 
 NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
 
@@ -74,3 +74,18 @@ def test_mpd_without_audio_has_only_video_sets(tmp_path: Path) -> None:
     sets = mpd.findall("d:Period/d:AdaptationSet", NS)
     assert [s.get("contentType") for s in sets] == ["video"]
     assert sets[0].find("d:Representation", NS).get("frameRate") == "25"  # type: ignore[union-attr]
+
+
+def test_rfc6381_strings_come_from_the_stream_facts() -> None:
+    assert stream_codecs({"codec_name": "h264", "profile": "Constrained Baseline",
+                          "level": 13}) == "avc1.42000d"
+    assert stream_codecs({"codec_name": "hevc", "profile": "Main 10", "level": 60}) == \
+        "hvc1.2.4.L60.B0"
+    assert stream_codecs({"codec_name": "hevc", "profile": "Main", "level": 93}) == \
+        "hvc1.1.6.L93.B0"
+    assert stream_codecs({"codec_name": "av1", "level": 4, "pix_fmt": "yuv420p10le"}) == \
+        "av01.0.04M.10"
+    assert stream_codecs({"codec_name": "av1", "level": 0, "pix_fmt": "yuv420p"}) == \
+        "av01.0.00M.08"
+    assert stream_codecs({"codec_name": "aac"}) == "mp4a.40.2"
+    assert stream_codecs({"codec_name": "opus"}) is None

@@ -68,7 +68,7 @@ def _video_args(source: SourceInfo, plan: RenditionPlan, codec: str,
         "force_key_frames": f"expr:gte(t,n_forced*{options.segment_seconds})",
     }
     if not codec.endswith(("_vaapi", "_qsv")):  # hardware frames carry their own format
-        args["pix_fmt"] = "yuv420p"  # 8-bit 4:2:0 in every codec: what every player decodes
+        args["pix_fmt"] = profile.pix_fmt  # 4:2:0; 8-bit unless the rung asks for 10
     args.update(_ENCODER_ARGS.get(codec, _no_args)(profile, options))
     return args
 
@@ -96,7 +96,8 @@ def _libx265(profile: Profile, options: EncodeOptions) -> dict[str, Any]:
     params = "scenecut=0:open-gop=0:log-level=error"
     if options.x264_threads:  # the same knob: software encoder threads per encode
         params += f":pools={options.x264_threads}:frame-threads=1"
-    return {"preset": profile.preset, "profile:v": "main", "x265-params": params}
+    return {"preset": profile.preset, "profile:v": "main10" if profile.bit_depth == 10 else "main",
+            "x265-params": params}
 
 
 def _libsvtav1(profile: Profile, options: EncodeOptions) -> dict[str, Any]:
@@ -108,6 +109,8 @@ def _nvenc(profile: Profile, options: EncodeOptions) -> dict[str, Any]:
     args: dict[str, Any] = {"preset": "p4", "rc": "vbr", "forced-idr": 1}
     if profile.codec == "h264":
         args["profile:v"] = profile.h264_profile
+    elif profile.codec == "hevc":
+        args["profile:v"] = "main10" if profile.bit_depth == 10 else "main"
     return args
 
 

@@ -123,6 +123,9 @@ def verify_output(path: Path, plan: RenditionPlan, source: SourceInfo, codec: st
         raise ValueError(f"the output's video is tagged {video.get('codec_tag_string')}, "
                          f"not {tag}")
     width, height = int(video["width"]), int(video["height"])
+    depth = 10 if "10" in str(video.get("pix_fmt")) else 8
+    if codec != COPY and depth != plan.profile.bit_depth:
+        raise ValueError(f"the output is {depth}-bit, not {plan.profile.bit_depth}-bit")
     if codec != COPY and (width, height) != (plan.width, plan.height):
         raise ValueError(f"the output is {width}x{height}, not {plan.width}x{plan.height}")
     if has_audio != source.has_audio:

@@ -117,7 +117,7 @@ def media_segments(playlist: Path) -> list[tuple[float, Path]]:
 
 def codecs_of(video: Path, ffprobe_bin: str) -> str:
     """Return the RFC 6381 CODECS value of a rendition's streams, read from the file:
-    ``avc1.PPCCLL``, ``hvc1.<profile>.<compat>.<tier><level>.B0``, ``av01.0.<level>M.08``
+    ``avc1.PPCCLL``, ``hvc1.<profile>.<compat>.<tier><level>.B0``, ``av01.0.<level>M.<bits>``
     and ``mp4a.40.2`` for AAC-LC."""
     streams = run_ffprobe(video, ffprobe_bin).get("streams", [])
     return ",".join(c for c in (stream_codecs(s) for s in streams) if c)
@@ -132,8 +132,9 @@ def stream_codecs(stream: dict[str, Any]) -> str | None:
     if name == "hevc":  # Main (idc 1, compatibility 6) or Main 10 (idc 2, compatibility 4)
         main10 = str(stream.get("profile")) == "Main 10"
         return f"hvc1.{2 if main10 else 1}.{4 if main10 else 6}.L{level or 93}.B0"
-    if name == "av1":  # Main profile, seq_level_idx, main tier, 8-bit (what the ladder makes)
-        return f"av01.0.{max(level, 0):02d}M.08"
+    if name == "av1":  # Main profile, seq_level_idx, main tier, 8 or 10 bits
+        depth = 10 if "10" in str(stream.get("pix_fmt")) else 8
+        return f"av01.0.{max(level, 0):02d}M.{depth:02d}"
     if name == "aac":
         return "mp4a.40.2"
     return None
