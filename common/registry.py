@@ -10,6 +10,7 @@ from typing import Any
 import redis
 
 from common import keys
+from common.codecs import FAMILIES, all_hardware_encoders, parse_codec
 from common.redis_client import text
 from common.tasknames import QUEUE_CPU, QUEUE_GPU
 
@@ -32,6 +33,9 @@ class WorkerInfo:
     hw_failures: dict[str, str] = field(default_factory=dict)
     codecs: list[str] = field(default_factory=lambda: ["h264"])
     """Video codecs it can encode (``h264``, ``hevc``, ``av1``): software or working hardware."""
+    hardware: list[str] = field(default_factory=list)
+    """The hardware encoders it tries first (a ``gpu`` worker: those whose test encode worked,
+    or with ``--gpu on`` every one its FFmpeg lists); routing reads it per codec."""
     online: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,9 +86,16 @@ def list_workers(client: redis.Redis, include_offline: bool = True) -> list[Work
     return sorted(online, key=lambda w: w.hostname) + sorted(offline, key=lambda w: w.hostname)
 
 
-def queue_for(online: list[WorkerInfo]) -> str:
-    """``gpu`` when one of the ``online`` workers consumes it, else ``cpu``."""
-    return QUEUE_GPU if any(QUEUE_GPU in w.queues for w in online) else QUEUE_CPU
+def queue_for(online: list[WorkerInfo], codec: str | None = None) -> str:
+    """``gpu`` when an ``online`` worker consumes it and has a hardware encoder for ``codec``
+    (any codec when None), else ``cpu`` (which every worker consumes): an AV1 rung is not
+    sent to GPU workers whose hardware encodes only H.264 and HEVC."""
+    wanted = set(all_hardware_encoders()) if codec is None else set(
+        FAMILIES[parse_codec(codec)].hardware)
+    for worker in online:
+        if QUEUE_GPU in worker.queues and (not worker.hardware or wanted & set(worker.hardware)):
+            return QUEUE_GPU
+    return QUEUE_CPU
 
 
 def choose_queue(client: redis.Redis) -> str:

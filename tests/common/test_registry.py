@@ -75,6 +75,19 @@ def test_choose_queue_routes_to_gpu_only_while_a_gpu_consumer_is_online(
     assert registry.choose_queue(client) == QUEUE_CPU
 
 
+def test_each_codec_goes_to_gpu_only_where_a_gpu_worker_has_hardware_for_it() -> None:
+    nvidia = WorkerInfo(hostname="gpu@host", gpu=True, encoders=["h264_nvenc", "libx264"],
+                        ffmpeg_version="5.1", concurrency=2, queues=[QUEUE_CPU, QUEUE_GPU],
+                        pid=1, hardware=["h264_nvenc", "hevc_nvenc"])
+    cpu = info("cpu@host", [QUEUE_CPU])
+    assert [registry.queue_for([nvidia, cpu], c) for c in ("h264", "hevc", "av1")] == [
+        QUEUE_GPU, QUEUE_GPU, QUEUE_CPU]  # no AV1 hardware: the CPU workers take it
+    assert registry.queue_for([nvidia, cpu]) == QUEUE_GPU
+    assert registry.queue_for([cpu], "h264") == QUEUE_CPU
+    older = info("old@host", [QUEUE_CPU, QUEUE_GPU], gpu=True)  # a record from before
+    assert registry.queue_for([older], "av1") == QUEUE_GPU      # `hardware`: as it was
+
+
 def test_metrics_add_and_read_all(client: fakeredis.FakeRedis) -> None:
     assert metrics.read_all(client) == {}
     metrics.add(client, metrics.RENDITIONS_ENCODED, "libx264")

@@ -89,6 +89,14 @@ def test_each_rung_is_its_codec_at_its_size_and_length(
         assert init is not None and int(init.get("extradata_size", 0)) > 0, rendition.profile
 
 
+def test_a_rung_goes_to_gpu_only_when_the_gpu_worker_has_hardware_for_its_codec(
+    mixed_job: Job
+) -> None:
+    # Debian's FFmpeg lists NVENC, QSV and VAAPI encoders for H.264 and HEVC, none for AV1.
+    queues = {r.profile: r.queue for r in mixed_job.renditions}
+    assert queues == {"hevc-240p": "gpu", "h264-144p": "gpu", "av1-180p": "cpu"}
+
+
 def test_each_codec_falls_back_through_its_own_hardware_encoders(mixed_job: Job) -> None:
     # A GPU-tagged worker on a machine without GPUs: every listed hardware encoder of the
     # rung's codec failed with FFmpeg's own line, and only those of that codec were tried.

@@ -32,7 +32,7 @@ def worker_info(ctx: WorkerContext, queues: list[str]) -> WorkerInfo:
         hostname=ctx.hostname, gpu=ctx.gpu_tagged, encoders=[*working, *software],
         codecs=list(codecs), ffmpeg_version=ctx.ffmpeg_version,
         concurrency=ctx.settings.concurrency, queues=queues, pid=os.getpid(),
-        hw_failures=ctx.hardware_failures,
+        hw_failures=ctx.hardware_failures, hardware=list(ctx.hardware_encoders),
     )
 
 

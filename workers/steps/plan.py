@@ -18,7 +18,7 @@ from common.registry import WorkerInfo, list_workers, queue_for
 from common.states import JobState, RenditionState
 from common.storage import StorageError
 from common.store import StaleUpdate
-from common.tasknames import ENCODE_CHUNK, ENCODE_RENDITIONS, FINALIZE_JOB
+from common.tasknames import ENCODE_CHUNK, ENCODE_RENDITIONS, FINALIZE_JOB, QUEUE_CPU, QUEUE_GPU
 from workers.ffmpeg.probe import ProbeError, probe_source
 from workers.runtime.context import WorkerContext
 from workers.steps import layout
@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 CURSOR_TTL_S = 7 * 24 * 3600
 
 
-def _fresh_or_kept(job: Job, plans: list[RenditionPlan], queue: str) -> list[Rendition]:
+def _fresh_or_kept(job: Job, plans: list[RenditionPlan],
+                   queues: dict[str, str]) -> list[Rendition]:
     """Return renditions for the plans, keeping any that a previous run finished."""
     existing = {r.profile: r for r in job.renditions}
     renditions = []
@@ -41,7 +42,8 @@ def _fresh_or_kept(job: Job, plans: list[RenditionPlan], queue: str) -> list[Ren
             continue
         renditions.append(Rendition(
             profile=plan.profile.name, width=plan.width, height=plan.height,
-            passthrough=plan.passthrough, queue=queue, output=f"{plan.profile.name}.mp4",
+            passthrough=plan.passthrough, queue=queues[plan.profile.codec],
+            output=f"{plan.profile.name}.mp4",
             target=plan.profile.to_dict(), video_codec=plan.profile.codec,
         ))
     return renditions
@@ -78,14 +80,14 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
         fail_job(ctx, job_id, str(exc))
         return []
     plans = plan_renditions(source, profiles, passthrough_mode=job.mode == JobMode.PASSTHROUGH)
-    queue = queue_for(online)
     length = 0.0 if job.mode == JobMode.PASSTHROUGH else chunk_length(
         source.duration, settings, job.chunk_seconds)
+    queues = _queues(online, plans, chunked=bool(length))
 
     def apply(job: Job) -> None:
         job.source = source
         job.state = JobState.ENCODING
-        job.renditions = _fresh_or_kept(job, plans, queue)
+        job.renditions = _fresh_or_kept(job, plans, queues)
         job.chunk_length_s = length
         if length:
             count = chunk_count(source.duration, length)
@@ -102,12 +104,10 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
         return []
     ctx.notify_job(job)
     pending = [r for r in job.renditions if r.state != RenditionState.DONE]
-    whole = [r for r in pending if not r.chunks]
-    consumers = sum(1 for w in online if queue in w.queues)
-    for group in group_renditions(whole, consumers, settings.fuse_renditions):
-        ctx.send(ENCODE_RENDITIONS, [job_id, group], queue=queue)
+    _send_whole(ctx, job, [r for r in pending if not r.chunks], online)
     chunked = [r for r in pending if r.chunks]
     if chunked:
+        queue = chunked[0].queue or QUEUE_CPU
         window = initial_window(chunked[0].chunks, settings)
         ctx.redis.set(keys.chunk_cursor(job_id), window, ex=CURSOR_TTL_S)
         for index in range(window):  # the rest follow one by one as slices end
@@ -115,8 +115,29 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
     if not pending:
         ctx.send(FINALIZE_JOB, [job_id])
     profiles = [r.profile for r in pending]
-    log.info("job %s: %s on queue %s", job_id, ", ".join(profiles) or "nothing to encode", queue)
+    log.info("job %s: %s", job_id, ", ".join(f"{r.profile} on {r.queue}" for r in pending)
+             or "nothing to encode")
     return profiles
+
+
+def _queues(online: list[WorkerInfo], plans: list[RenditionPlan],
+            chunked: bool) -> dict[str, str]:
+    """Each codec's queue: ``gpu`` where a GPU worker has hardware for it. One task per slice
+    encodes every rung of a chunked job, so there all codecs share one (gpu if any goes)."""
+    queues = {p.profile.codec: queue_for(online, p.profile.codec) for p in plans}
+    if chunked and QUEUE_GPU in queues.values():
+        queues = dict.fromkeys(queues, QUEUE_GPU)
+    return queues
+
+
+def _send_whole(ctx: WorkerContext, job: Job, whole: list[Rendition],
+                online: list[WorkerInfo]) -> None:
+    """Send the unchunked renditions, fused per codec, each group on its codec's queue."""
+    for queue in dict.fromkeys(r.queue or QUEUE_CPU for r in whole):
+        on_queue = [r for r in whole if (r.queue or QUEUE_CPU) == queue]
+        consumers = sum(1 for w in online if queue in w.queues)
+        for group in group_renditions(on_queue, consumers, ctx.settings.fuse_renditions):
+            ctx.send(ENCODE_RENDITIONS, [job.id, group], queue=queue)
 
 
 def _check_codecs_online(ctx: WorkerContext, profiles: tuple[Profile, ...],
