@@ -98,6 +98,7 @@ def queue_for(online: list[WorkerInfo], codec: str | None = None) -> str:
     return QUEUE_CPU
 
 
-def choose_queue(client: redis.Redis) -> str:
-    """Return ``gpu`` when a GPU-tagged worker is online, else ``cpu``: no task waits unserved."""
-    return queue_for(list_workers(client, include_offline=False))
+def choose_queue(client: redis.Redis, codec: str | None = None) -> str:
+    """Return ``gpu`` when a GPU worker with hardware for ``codec`` is online, else ``cpu``:
+    no task waits unserved."""
+    return queue_for(list_workers(client, include_offline=False), codec)

@@ -29,7 +29,8 @@ def _requeue(producer: TaskSender, store: JobStore, job: Job, ref: WorkRef) -> N
         for rendition in [r for r in job.renditions if r.chunk_open(index)]:
             store.update_rendition(job.id, rendition.profile, record.chunk_requeued(index))
     elif ref.kind == WorkKind.RENDITION:
-        queue = choose_queue(store.redis)  # a GPU worker may have gone since it was planned
+        codec = job.rendition(str(ref.profile)).video_codec
+        queue = choose_queue(store.redis, codec)  # a GPU worker may have gone since planning
         store.update_rendition(job.id, str(ref.profile), record.requeued(queue))
     name, args, queue = task_for(job, ref, queue)
     producer.send_task(name, args=args, queue=queue)
