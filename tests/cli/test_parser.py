@@ -12,9 +12,9 @@ from cli.parser import COMMANDS, build_parser
 
 def test_every_command_is_a_subcommand() -> None:
     parser = build_parser()
+    operands = {"submit": ["f.mp4"], "watch": ["inbox"]}
     for command in COMMANDS:
-        assert parser.parse_args([command] + (["f.mp4"] if command == "submit" else [])).command \
-            == command
+        assert parser.parse_args([command, *operands.get(command, [])]).command == command
 
 
 def test_up_options() -> None:
