@@ -17,8 +17,11 @@ from tests.support.workers import WorkerProcess, start_worker
 SERIAL_PATHS = ("tests/chaos/", "tests/security/test_bombs.py")
 """Tests that time what they prove (takeover within 30 s, p99 under load, a job failing
 within N s): `make test` runs them alone, after the rest has run two at a time."""
-PARALLEL_SAFE = ("tests/chaos/test_api_fuzz.py",)
-"""Chaos tests that time nothing, so they run two at a time with the rest."""
+PARALLEL_SAFE = ("tests/chaos/test_api_fuzz.py", "tests/chaos/test_disk_full.py",
+                 "tests/chaos/test_redis_failover.py", "tests/chaos/test_redis_restart.py",
+                 "tests/chaos/test_secrets.py", "tests/chaos/test_readme_table.py")
+"""Chaos tests that time nothing (they poll for outcomes with deadlines), so they run two at
+a time with the rest."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
