@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from common.settings import FALSE_WORDS, TRUE_WORDS
+from web.tus_headers import MAX_OFFSET_DIGITS, METADATA_PATTERN
 from web.url_jobs import MAX_URL_LENGTH, source_url_pattern
 
 PAGE_DEFAULT = 50
@@ -83,6 +84,7 @@ def _tus_paths(max_upload_bytes: int) -> dict[str, Any]:
                     _TUS, _header("Upload-Length", {"type": "integer", "minimum": 1,
                                                      "maximum": max_upload_bytes}),
                     _header("Upload-Metadata", {"type": "string", "maxLength": 4096,
+                                                "pattern": METADATA_PATTERN,
                             "description": "filename and job options (profiles, mode, hls, "
                                            "quality, chunk_seconds), each base64"}, False)],
                 "responses": {"201": {"description": "Created; see Location."},
@@ -100,7 +102,8 @@ def _tus_paths(max_upload_bytes: int) -> dict[str, Any]:
             "patch": {
                 "summary": "Append bytes at Upload-Offset; the last byte starts the job.",
                 "parameters": [
-                    _TUS, _header("Upload-Offset", {"type": "integer", "minimum": 0}),
+                    _TUS, _header("Upload-Offset", {"type": "integer", "minimum": 0,
+                                                    "maximum": 10**MAX_OFFSET_DIGITS - 1}),
                     _header("Upload-Checksum", {"type": "string"}, False)],
                 "requestBody": {"required": True, "content": {
                     "application/offset+octet-stream": {"schema": {"type": "string",

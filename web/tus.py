@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("tus", __name__, url_prefix="/api/uploads")
 JOB_ID_HEADER = "FFcluster-Job-Id"
-OPTION_FIELDS = ("profiles", "mode", "hls", "quality", "chunk_seconds")
+METADATA_KEYS = ("filename", "profiles", "mode", "hls", "quality", "chunk_seconds",
+                 "idempotency_key")
 
 
 @bp.before_request
@@ -75,7 +76,7 @@ def create() -> Response:
         raise ApiError(413, f"The upload is larger than {ctx.settings.max_upload_mb} MiB.")
     if length == 0:
         raise ApiError(400, "The upload is empty; send a video.")
-    meta = tus_headers.metadata(request)
+    meta = tus_headers.metadata(request, METADATA_KEYS)
     upload_id = new_job_id()
     job = _job_for(ctx, upload_id, meta, length)  # refuse bad options before a byte is sent
     now = time.time()

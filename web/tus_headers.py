@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from email.utils import formatdate
 from typing import Any
 
@@ -22,6 +23,12 @@ OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 CHECKSUM_MISMATCH = 460
 """The tus checksum extension's status for a PATCH whose body does not match its checksum."""
 MAX_METADATA_BYTES = 4096
+MAX_OFFSET_DIGITS = 18
+BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+METADATA_KEY = r"[!-+\--~]+"
+METADATA_PATTERN = rf"^({METADATA_KEY}( {BASE64})?)?(,{METADATA_KEY}( {BASE64})?)*$"
+"""``Upload-Metadata`` as tus defines it: ``key base64,key base64`` (keys without spaces or
+commas); the OpenAPI document states the same pattern."""
 
 
 def protocol_headers() -> dict[str, str]:
@@ -48,23 +55,28 @@ def check_version(request: Request) -> None:
 
 def whole_number(request: Request, name: str) -> int:
     raw = request.headers.get(name)
-    if raw is None or not raw.strip().isdigit() or len(raw.strip()) > 18:
+    if raw is None or not raw.strip().isdigit() or len(raw.strip()) > MAX_OFFSET_DIGITS:
         raise ApiError(400, f"The {name} header must be a whole number of bytes.")
     return int(raw)
 
 
-def metadata(request: Request) -> dict[str, str]:
-    """``Upload-Metadata: filename ZmlsZS5tcDQ=,profiles NzIwcA==`` as a dict of text."""
+def metadata(request: Request, known: tuple[str, ...]) -> dict[str, str]:
+    """``Upload-Metadata: filename ZmlsZS5tcDQ=,profiles NzIwcA==``: the ``known`` keys as
+    text (other keys a client adds are ignored; tus lets values be any bytes)."""
     raw = request.headers.get("Upload-Metadata", "")
     if len(raw) > MAX_METADATA_BYTES:
         raise ApiError(400, f"Upload-Metadata is longer than {MAX_METADATA_BYTES} bytes.")
+    if not re.fullmatch(METADATA_PATTERN, raw.strip()):
+        raise ApiError(400, "Upload-Metadata must be comma-separated 'key base64' pairs.")
     pairs: dict[str, str] = {}
     for item in (part.strip() for part in raw.split(",") if part.strip()):
         key, _, value = item.partition(" ")
+        if key not in known:
+            continue
         try:
             pairs[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            raise ApiError(400, f"Upload-Metadata {key[:40]!r} is not base64 of UTF-8 "
+            raise ApiError(400, f"Upload-Metadata {key!r} is not base64 of UTF-8 "
                                 "text.") from None
     return pairs
 

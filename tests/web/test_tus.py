@@ -106,7 +106,8 @@ def test_a_checksum_mismatch_is_460_and_the_bytes_are_discarded(client: FlaskCli
     ({"Upload-Length": "12abc"}, 400, "Upload-Length header must be a whole number"),
     ({}, 400, "Upload-Length header must be a whole number"),
     ({"Upload-Length": "0"}, 400, "empty"),
-    ({"Upload-Length": "10", "Upload-Metadata": "filename !!!"}, 400, "not base64"),
+    ({"Upload-Length": "10", "Upload-Metadata": "filename !!!"}, 400, "'key base64' pairs"),
+    ({"Upload-Length": "10", "Upload-Metadata": "filename //4="}, 400, "not base64 of UTF-8"),
     ({"Upload-Length": "10", "Upload-Metadata": _meta(profiles="9000p")}, 400, "9000p"),
     ({"Upload-Length": "10", "Tus-Resumable": "0.2.2"}, 412, "tus 1.0.0 only"),
 ])
@@ -116,6 +117,12 @@ def test_bad_creations_are_refused_before_a_byte(
     answer = client.post("/api/uploads", headers={**TUS, **headers})
     assert answer.status_code == status and fragment in answer.get_json()["error"]
     assert ResumableStore(web_context(app).redis).expired_ids(time.time() + 10**9) == []
+
+
+def test_metadata_keys_the_cluster_does_not_use_may_hold_any_bytes(client: FlaskClient) -> None:
+    answer = client.post("/api/uploads", headers={
+        **TUS, "Upload-Length": "10", "Upload-Metadata": "filename dHJpcC5tb3Y=,x-camera //4="})
+    assert answer.status_code == 201
 
 
 def test_a_body_past_the_length_and_the_wrong_type_are_refused(client: FlaskClient) -> None:
