@@ -45,10 +45,14 @@ class S3Partial(PartialUpload):
     def _fail(self, exc: Exception, doing: str) -> StorageError:
         return self.storage.failure(exc, doing)
 
-    def begin(self) -> int:
-        writer = S3Writer(self.storage, self.storage.object_key(upload_key(
-            self.upload.file_name)), self.storage.part_bytes)
+    def _writer(self) -> S3Writer:
+        """The multipart upload to the final key, as the record left it."""
+        writer = self.storage.writer(upload_key(self.upload.file_name))
         writer.upload_id = self._state.get("upload_id")
+        return writer
+
+    def begin(self) -> int:
+        writer = self._writer()
         writer.parts = [dict(part) for part in self._state.get("parts", [])]
         if self._state.get("tail", 0):
             try:
@@ -94,9 +98,5 @@ class S3Partial(PartialUpload):
             log.warning("could not delete the tail of upload %s: %s", self.upload.id, exc)
 
     def remove(self) -> None:
-        if self._state.get("upload_id"):
-            writer = S3Writer(self.storage, self.storage.object_key(upload_key(
-                self.upload.file_name)), self.storage.part_bytes)
-            writer.upload_id = self._state["upload_id"]
-            writer.abort()
+        self._writer().abort()  # nothing to abort before the first whole part
         self._delete_tail()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from common import lifecycle, tasknames
 from common.events import Envelope, JobNotifier
@@ -91,6 +93,22 @@ def parse_idempotency_key(raw: str | None) -> str | None:
     if not is_idempotency_key(raw):
         raise ApiError(400, "idempotency_key must be 1 to 128 letters, digits or . _ : -.")
     return raw
+
+
+JOB_OPTIONS = ("profiles", "mode", "hls", "quality", "chunk_seconds", "idempotency_key")
+"""The options a job takes however its source arrives (form, JSON, tus metadata)."""
+
+
+def job_options(ctx: WebContext, raw: Mapping[str, str | None]) -> dict[str, Any]:
+    """The :class:`Job` fields the text options in ``raw`` ask for, or a 400 with a sentence."""
+    return {
+        "requested_profiles": parse_profiles(ctx, raw.get("profiles")),
+        "mode": parse_mode(raw.get("mode")),
+        "hls": parse_flag("hls", raw.get("hls"), ctx.settings.hls),
+        "quality": parse_flag("quality", raw.get("quality"), False),
+        "chunk_seconds": parse_chunk_seconds(raw.get("chunk_seconds")),
+        "idempotency_key": parse_idempotency_key(raw.get("idempotency_key")),
+    }
 
 
 def existing_job(ctx: WebContext, job: Job) -> Job | None:

@@ -123,18 +123,12 @@ def create_job() -> tuple[Response, int]:
             413, f"The upload is larger than {ctx.settings.max_upload_mb} MiB."
         ) from None
     try:
-        requested = actions.parse_profiles(ctx, upload.fields.get("profiles"))
-        mode = actions.parse_mode(upload.fields.get("mode"))
-        hls = actions.parse_flag("hls", upload.fields.get("hls"), ctx.settings.hls)
-        chunk_seconds = actions.parse_chunk_seconds(upload.fields.get("chunk_seconds"))
-        quality = actions.parse_flag("quality", upload.fields.get("quality"), False)
-        key = actions.parse_idempotency_key(upload.fields.get("idempotency_key"))
+        options = actions.job_options(ctx, upload.fields)
     except ApiError:
         upload.discard()
         raise
     job = Job(id=job_id, source_name=upload.original_name, source_file=upload.file_name,
-              mode=mode, requested_profiles=requested, size_bytes=upload.size, hls=hls,
-              chunk_seconds=chunk_seconds, quality=quality, idempotency_key=key)
+              size_bytes=upload.size, **options)
     existing = actions.existing_job(ctx, job)
     if existing is not None:
         upload.discard()

@@ -31,8 +31,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("tus", __name__, url_prefix="/api/uploads")
 JOB_ID_HEADER = "FFcluster-Job-Id"
-METADATA_KEYS = ("filename", "profiles", "mode", "hls", "quality", "chunk_seconds",
-                 "idempotency_key")
+METADATA_KEYS = ("filename", *actions.JOB_OPTIONS)
 
 
 @bp.before_request
@@ -55,12 +54,7 @@ def _job_for(ctx: WebContext, upload_id: str, meta: dict[str, str], size: int) -
     name = meta.get("filename", "upload")
     return Job(id=upload_id, source_name=display_name(name),
                source_file=upload_id + safe_suffix(name), size_bytes=size,
-               requested_profiles=actions.parse_profiles(ctx, meta.get("profiles")),
-               mode=actions.parse_mode(meta.get("mode")),
-               hls=actions.parse_flag("hls", meta.get("hls"), ctx.settings.hls),
-               quality=actions.parse_flag("quality", meta.get("quality"), False),
-               chunk_seconds=actions.parse_chunk_seconds(meta.get("chunk_seconds")),
-               idempotency_key=actions.parse_idempotency_key(meta.get("idempotency_key")))
+               **actions.job_options(ctx, meta))
 
 
 @bp.route("", methods=["OPTIONS"])

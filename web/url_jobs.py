@@ -103,14 +103,8 @@ def url_job(ctx: WebContext, body: Any) -> Job:
         raise ApiError(400, f"Unknown field {unknown[0][:40]!r}; the fields are "
                             f"{', '.join(sorted(fields))}.")
     url = checked_source_url(body.get("source_url"), ctx.settings.storage)
-    options = {name: _option(name, body) for name in OPTION_TYPES}
+    options = actions.job_options(ctx, {name: _option(name, body) for name in OPTION_TYPES})
     job_id = new_job_id()
-    return Job(
-        id=job_id, source_name=source_name_of(url),
-        source_file=job_id + safe_suffix(source_name_of(url)), source_url=url,
-        requested_profiles=actions.parse_profiles(ctx, options["profiles"]),
-        mode=actions.parse_mode(options["mode"]),
-        hls=actions.parse_flag("hls", options["hls"], ctx.settings.hls),
-        quality=actions.parse_flag("quality", options["quality"], False),
-        chunk_seconds=actions.parse_chunk_seconds(options["chunk_seconds"]),
-        idempotency_key=actions.parse_idempotency_key(options["idempotency_key"]))
+    return Job(id=job_id, source_name=source_name_of(url),
+               source_file=job_id + safe_suffix(source_name_of(url)), source_url=url,
+               **options)
