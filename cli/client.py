@@ -114,7 +114,10 @@ class ApiClient:
 
     def submit_url(self, url: str, fields: dict[str, str]) -> dict[str, Any]:
         """Ask ``POST /api/jobs`` to fetch the source at ``url`` (a worker fetches it)."""
-        return self.request("POST", "/api/jobs", json={"source_url": url, **fields}).json()
+        body: dict[str, Any] = {"source_url": url, **fields}
+        if "target_ssim" in body:  # a JSON number there, as the API documents it
+            body["target_ssim"] = float(body["target_ssim"])
+        return self.request("POST", "/api/jobs", json=body).json()
 
     def submit(self, path: Path, fields: dict[str, str],
                on_read: Callable[[int], None] | None = None) -> dict[str, Any]:

@@ -79,13 +79,34 @@ def _add_client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
 
+JOB_OPTION_ARGS = ("profiles", "mode", "ladder", "target_ssim")
+"""The job options ``submit`` and ``watch`` pass through (the API's field names)."""
+
+
+def _add_job_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profiles", help="comma list of ladder profiles, e.g. 720p,480p")
+    parser.add_argument("--mode", choices=("encode", "passthrough"),
+                        help="passthrough copies the video stream when it already fits")
+    parser.add_argument("--ladder", choices=("fixed", "per-title"),
+                        help="per-title: each rung at the lowest bitrate that reaches the "
+                             "target SSIM (default: the cluster's FFCLUSTER_LADDER)")
+    parser.add_argument("--target-ssim", type=float, metavar="SSIM",
+                        help="per-title only: the SSIM each rung aims at, e.g. 0.98")
+
+
+def job_fields(args: argparse.Namespace) -> dict[str, str]:
+    """The job options given on the command line, as the API's text fields."""
+    values = {name: getattr(args, name, None) for name in JOB_OPTION_ARGS}
+    return {name: str(value) for name, value in values.items() if value is not None}
+
+
 def _add_submit(sub: argparse._SubParsersAction) -> None:
     submit = sub.add_parser("submit", help="upload videos and optionally wait for them",
                             description="Upload each FILE as a job through POST /api/jobs.")
     submit.add_argument("files", nargs="+", metavar="FILE_OR_URL",
                         help="a local file (uploaded) or an https://, http:// or s3:// URL "
                              "(fetched by a worker)")
-    submit.add_argument("--profiles", help="comma list of ladder profiles, e.g. 720p,480p")
+    _add_job_options(submit)
     submit.add_argument("--chunk-mb", type=int, default=UPLOAD_CHUNK_MB, metavar="MB",
                         help="bytes per upload request (tus PATCH), for proxies that limit "
                              f"request bodies (default {UPLOAD_CHUNK_MB})")
@@ -93,8 +114,6 @@ def _add_submit(sub: argparse._SubParsersAction) -> None:
                         help="where unfinished uploads are remembered so that running the "
                              "same command again resumes them (default "
                              "~/.cache/ffcluster/uploads.json)")
-    submit.add_argument("--mode", choices=("encode", "passthrough"),
-                        help="passthrough copies the video stream when it already fits")
     submit.add_argument("--wait", action="store_true",
                         help="show progress per rendition until every job ends; exit 1 if any "
                         "job failed or was canceled")
@@ -110,8 +129,7 @@ def _add_watch(sub: argparse._SubParsersAction) -> None:
     watch.add_argument("folder", type=Path, metavar="FOLDER")
     watch.add_argument("--output-dir", type=Path, metavar="OUT",
                        help="download each done job's renditions to OUT/<path>/<name>/")
-    watch.add_argument("--profiles", help="comma list of ladder profiles, e.g. 720p,480p")
-    watch.add_argument("--mode", choices=("encode", "passthrough"))
+    _add_job_options(watch)
     watch.add_argument("--settle", type=float, default=10.0, metavar="S",
                        help="seconds a file must stay unchanged before it is submitted "
                             "(default 10)")

@@ -21,6 +21,7 @@ from rich.progress import (
 
 from cli.client import ApiClient, ApiError, default_url
 from cli.errors import CliError
+from cli.parser import job_fields
 from cli.resumable import DEFAULT_STATE_FILE, ResumableUploader
 from common.settings import Settings
 from common.states import JOB_TERMINAL, JobState
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError("--chunk-mb must be at least 1.")
     client = ApiClient(args.url or default_url(settings), args.token or settings.api_token)
     err, out = Console(stderr=True), Console(highlight=False)
-    fields = {k: v for k, v in (("profiles", args.profiles), ("mode", args.mode)) if v}
+    fields = job_fields(args)
     uploader = ResumableUploader(client, args.resume_file or DEFAULT_STATE_FILE, args.chunk_mb)
     jobs = []
     for source in args.files:

@@ -21,6 +21,7 @@ from watchfiles import watch
 
 from cli.client import ApiClient, ApiError, default_url
 from cli.errors import CliError
+from cli.parser import job_fields
 from cli.resumable import DEFAULT_STATE_FILE, ResumableUploader
 from cli.watch_folder import (
     Settling,
@@ -44,7 +45,7 @@ class FolderWatcher:
     def __init__(self, args: argparse.Namespace, api: ApiClient) -> None:
         self.root: Path = args.folder.resolve()
         self.out: Path | None = args.output_dir
-        self.fields = {k: v for k, v in (("profiles", args.profiles), ("mode", args.mode)) if v}
+        self.fields = job_fields(args)
         self.api = api
         self.uploader = ResumableUploader(api, args.resume_file or DEFAULT_STATE_FILE,
                                           args.chunk_mb)

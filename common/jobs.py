@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
+from common.pertitle import LadderMode, PerTitle
 from common.states import JOB_TERMINAL, RENDITION_TERMINAL, JobState, RenditionState
 
 
@@ -103,6 +104,12 @@ class Rendition:
     """Mean SSIM (All) against the source, measured when the job asked for ``quality``."""
     psnr: float | None = None
     """Mean PSNR in dB against the source, measured with ``ssim``."""
+    missed_ssim: float | None = None
+    """A per-title rendition's first SSIM when it missed the target and was encoded again."""
+    reencoded_kbps: int | None = None
+    """The corrected bitrate of that second encode."""
+    quality_note: str | None = None
+    """What the per-title check of the finished rendition found, when it is not plain."""
     chunks: int = 0
     """How many chunks split-and-stitch cut this rendition into (0: encoded in one piece)."""
     chunk_percent: list[float] = field(default_factory=list)
@@ -160,6 +167,11 @@ class Job:
     hls: bool = True
     quality: bool = False
     """Measure each rendition's SSIM and PSNR against the source when it is done."""
+    ladder: LadderMode = LadderMode.FIXED
+    target_ssim: float | None = None
+    """The SSIM each per-title rung aims at (the cluster's setting when the job named none)."""
+    per_title: PerTitle | None = None
+    """The analysis of a per-title job: samples, fits, chosen and dropped rungs."""
     idempotency_key: str | None = None
     """The caller's name for this source; no second job is created with the same one."""
     source_url: str | None = None
@@ -203,6 +215,7 @@ class Job:
         data.pop("renditions")
         data["state"] = str(self.state)
         data["mode"] = str(self.mode)
+        data["ladder"] = str(self.ladder)
         data["profiles"] = [r.profile for r in self.renditions]
         return data
 
@@ -211,7 +224,20 @@ class Job:
         data = self.header_dict()
         data["renditions"] = [r.to_dict() for r in self.renditions]
         data["percent"] = self.percent
+        if data.get("per_title"):
+            self._add_measured(data["per_title"])
         return data
+
+    def _add_measured(self, per_title: dict[str, Any]) -> None:
+        """Put each kept rung's measured SSIM beside its prediction (read from its rendition,
+        the one place it is stored)."""
+        done = {r.profile: r for r in self.renditions}
+        for rung in per_title.get("rungs", []):
+            rendition = done.get(rung.get("profile"))
+            if rendition is not None:
+                rung["measured_ssim"] = rendition.ssim
+                rung["encoded_kbps"] = (rendition.target or {}).get("video_bitrate_kbps")
+                rung["reencoded"] = rendition.reencoded_kbps is not None
 
     @property
     def percent(self) -> float:
@@ -226,6 +252,9 @@ class Job:
         values = _known(cls, data)
         values["state"] = JobState(values.get("state", JobState.QUEUED))
         values["mode"] = JobMode(values.get("mode", JobMode.ENCODE))
+        values["ladder"] = LadderMode(values.get("ladder", LadderMode.FIXED))
+        if values.get("per_title"):
+            values["per_title"] = PerTitle.from_dict(values["per_title"])
         if values.get("source"):
             values["source"] = SourceInfo.from_dict(values["source"])
         values["renditions"] = [Rendition.from_dict(r) for r in data.get("renditions", [])]

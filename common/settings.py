@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from common.pertitle import LadderMode
+
 ASYNC_MODES = ("threading", "eventlet", "gevent")
 GPU_MODES = ("auto", "on", "off")
 STORAGE_KINDS = ("local", "s3")
@@ -138,6 +140,22 @@ class Settings:
         default=True,
         metadata={"help": "Also package every job for streaming (CMAF segments, an HLS master "
                   "playlist and a DASH manifest); a job's `hls` field overrides it."},
+    )
+    ladder: str = field(
+        default="fixed",
+        metadata={"help": "The ladder of a job that names none: `fixed` (every rung at its "
+                  "profile's bitrate) or `per-title` (each rung at the lowest bitrate that "
+                  "reaches the target SSIM, measured on samples of the source)."},
+    )
+    target_ssim: float = field(
+        default=0.98,
+        metadata={"help": "The SSIM (FFmpeg's `ssim` filter, All, against the source scaled to "
+                  "the rung) a per-title rung aims at; a job's `target_ssim` overrides it."},
+    )
+    ssim_tolerance: float = field(
+        default=0.003,
+        metadata={"help": "How far under the target a finished per-title rendition may measure "
+                  "before it is encoded again, once, at a corrected bitrate."},
     )
     segment_seconds: int = field(
         default=4,
@@ -285,6 +303,12 @@ class Settings:
                 sentinel_target(self.redis_url)
             except ValueError as exc:
                 raise SettingsError(f"FFCLUSTER_REDIS_URL: {exc}.") from None
+        if self.ladder not in set(LadderMode):
+            raise SettingsError(f"FFCLUSTER_LADDER must be fixed or per-title, not "
+                                f"{self.ladder!r}.")
+        if not 0.5 <= self.target_ssim < 1.0 or not 0.0 <= self.ssim_tolerance < 0.1:
+            raise SettingsError("FFCLUSTER_TARGET_SSIM must be at least 0.5 and under 1, and "
+                                "FFCLUSTER_SSIM_TOLERANCE between 0 and 0.1.")
         if self.storage not in STORAGE_KINDS:
             raise SettingsError(f"FFCLUSTER_STORAGE must be local or s3, not {self.storage!r}.")
         if self.storage == "s3" and not self.s3_bucket:

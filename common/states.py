@@ -19,6 +19,8 @@ class JobState(StrEnum):
     INGESTING = "ingesting"
     """A worker is fetching the source from its URL."""
     PROBING = "probing"
+    ANALYZING = "analyzing"
+    """A per-title job: a worker samples the source to choose the ladder's bitrates."""
     ENCODING = "encoding"
     DONE = "done"
     FAILED = "failed"
@@ -119,6 +121,10 @@ JOB_MACHINE: StateMachine[JobState] = StateMachine("job", J.QUEUED, {
     (J.PROBING, J.ENCODING): NOTHING,    # probed and planned
     (J.PROBING, J.FAILED): FINISH,       # not a video we can encode
     (J.PROBING, J.CANCELED): FINISH,
+    (J.PROBING, J.ANALYZING): NOTHING,   # probed; a per-title job samples it first
+    (J.ANALYZING, J.ENCODING): NOTHING,  # the ladder is chosen
+    (J.ANALYZING, J.FAILED): FINISH,
+    (J.ANALYZING, J.CANCELED): FINISH,
     (J.ENCODING, J.DONE): FINISH,        # finalized
     (J.ENCODING, J.FAILED): FINISH,
     (J.ENCODING, J.CANCELED): FINISH,

@@ -5,6 +5,8 @@ from __future__ import annotations
 INGEST_SOURCE = "ffcluster.ingest_source"
 """Fetch a job's source from its URL into storage, then send the probe."""
 PROBE_JOB = "ffcluster.probe_job"
+ANALYZE_LADDER = "ffcluster.analyze_ladder"
+"""Sample a per-title job's source and choose each rung's bitrate, then send the encodes."""
 ENCODE_RENDITION = "ffcluster.encode_rendition"
 ENCODE_RENDITIONS = "ffcluster.encode_renditions"
 """Several renditions of one job fused into one FFmpeg (one decode)."""

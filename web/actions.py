@@ -11,6 +11,7 @@ from common.events import Envelope, JobNotifier
 from common.idempotency import IdempotencyKeys, is_idempotency_key
 from common.jobs import Job, JobMode
 from common.ladder import LadderError, select_profiles
+from common.pertitle import LadderMode
 from common.settings import parse_bool
 from common.states import JobState
 from web.context import WebContext
@@ -95,13 +96,45 @@ def parse_idempotency_key(raw: str | None) -> str | None:
     return raw
 
 
-JOB_OPTIONS = ("profiles", "mode", "hls", "quality", "chunk_seconds", "idempotency_key")
+def parse_ladder(raw: str | None, default: str) -> LadderMode:
+    value = (raw or "").strip().lower() or default
+    try:
+        return LadderMode(value)
+    except ValueError:
+        raise ApiError(400, f"ladder must be 'fixed' or 'per-title', not {value[:40]!r}.") \
+            from None
+
+
+def parse_target_ssim(raw: str | None, ladder: LadderMode, default: float) -> float | None:
+    """The SSIM a per-title job aims at (the cluster's default when absent), or a 400."""
+    if raw is None or not raw.strip():
+        return default if ladder == LadderMode.PER_TITLE else None
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ApiError(400, f"target_ssim must be a number such as 0.98, not {raw[:40]!r}.") \
+            from None
+    if not 0.5 <= value < 1.0:
+        raise ApiError(400, "target_ssim must be at least 0.5 and under 1 (1 means a copy "
+                            "of the source, which no bitrate reaches).")
+    if ladder != LadderMode.PER_TITLE:
+        raise ApiError(400, "target_ssim applies to ladder 'per-title' only; this job's "
+                            "ladder is fixed.")
+    return value
+
+
+JOB_OPTIONS = ("profiles", "mode", "hls", "quality", "chunk_seconds", "idempotency_key",
+               "ladder", "target_ssim")
 """The options a job takes however its source arrives (form, JSON, tus metadata)."""
 
 
 def job_options(ctx: WebContext, raw: Mapping[str, str | None]) -> dict[str, Any]:
     """The :class:`Job` fields the text options in ``raw`` ask for, or a 400 with a sentence."""
+    ladder = parse_ladder(raw.get("ladder"), ctx.settings.ladder)
     return {
+        "ladder": ladder,
+        "target_ssim": parse_target_ssim(raw.get("target_ssim"), ladder,
+                                         ctx.settings.target_ssim),
         "requested_profiles": parse_profiles(ctx, raw.get("profiles")),
         "mode": parse_mode(raw.get("mode")),
         "hls": parse_flag("hls", raw.get("hls"), ctx.settings.hls),

@@ -43,6 +43,15 @@ _IDEMPOTENCY_KEY = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{0,128}$",
                                    "empty: none."}
 
 
+_LADDER = {"type": "string", "enum": ["", "fixed", "per-title"],
+           "description": "fixed: every rung at its profile's bitrate; per-title: each rung "
+                          "at the lowest bitrate that reaches target_ssim (measured on "
+                          "samples, verified on the result). Empty: FFCLUSTER_LADDER."}
+_TARGET_SSIM = {"minimum": 0.5, "exclusiveMaximum": 1,
+                "description": "Per-title only: the SSIM each rung aims at (default "
+                               "FFCLUSTER_TARGET_SSIM)."}
+
+
 def _url_job_schema(profile_names: list[str], storage_kind: str) -> dict[str, Any]:
     """A job whose source a worker fetches from a URL (the SSRF guard runs there)."""
     return {
@@ -58,6 +67,7 @@ def _url_job_schema(profile_names: list[str], storage_kind: str) -> dict[str, An
             "hls": {"type": "boolean"}, "quality": {"type": "boolean"},
             "chunk_seconds": {"type": "integer", "minimum": 0, "maximum": 3600},
             "idempotency_key": _IDEMPOTENCY_KEY,
+            "ladder": _LADDER, "target_ssim": {**_TARGET_SSIM, "type": "number"},
         },
     }
 
@@ -86,7 +96,8 @@ def _tus_paths(max_upload_bytes: int) -> dict[str, Any]:
                     _header("Upload-Metadata", {"type": "string", "maxLength": 4096,
                                                 "pattern": METADATA_PATTERN,
                             "description": "filename and job options (profiles, mode, hls, "
-                                           "quality, chunk_seconds), each base64"}, False)],
+                                           "quality, chunk_seconds, ladder, target_ssim), "
+                                           "each base64"}, False)],
                 "responses": {"201": {"description": "Created; see Location."},
                               "400": _ERROR, "403": _ERROR, "412": _ERROR, "413": _ERROR,
                               "503": _ERROR},
@@ -175,6 +186,7 @@ def _paths(profile_names: list[str], storage_kind: str) -> dict[str, Any]:
                             "description": "Split-and-stitch chunk length; 0 never chunks; "
                                            "absent: chunk sources over FFCLUSTER_CHUNK_ABOVE_S."},
                         "idempotency_key": _IDEMPOTENCY_KEY,
+                        "ladder": _LADDER, "target_ssim": {**_TARGET_SSIM, "type": "number"},
                     },
                 }}, "application/json": {"schema": _url_job_schema(profile_names, storage_kind)}}},
                 "responses": {"202": {"description": "Job accepted.", "content": _JOB},
@@ -250,6 +262,11 @@ def openapi_document(server_url: str = "", profile_names: list[str] | None = Non
                     "id": {"type": "string"}, "state": {"type": "string"},
                     "source_name": {"type": "string"}, "percent": {"type": "number"},
                     "renditions": {"type": "array", "items": {"type": "object"}},
+                    "ladder": {"type": "string", "enum": ["fixed", "per-title"]},
+                    "per_title": {"type": ["object", "null"],
+                                  "description": "The analysis of a per-title job: per rung "
+                                                 "its sample points, chosen bitrate, predicted "
+                                                 "and measured SSIM, or why it was dropped."},
                 },
             }},
         },

@@ -60,7 +60,8 @@ def source_name_of(url: str) -> str:
 
 OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "profiles": (str, list), "mode": (str,), "hls": (bool,), "quality": (bool,),
-    "chunk_seconds": (int,), "idempotency_key": (str,),
+    "chunk_seconds": (int,), "idempotency_key": (str,), "ladder": (str,),
+    "target_ssim": (float, int),
 }
 
 

@@ -16,6 +16,7 @@ from celery import Celery
 from common import keys, tasknames
 from common.celery_config import celery_config
 from common.jobs import Job, JobMode
+from common.pertitle import LadderMode
 from common.redis_client import connect
 from common.settings import Settings
 from common.store import JobStore
@@ -46,10 +47,12 @@ def producer(settings: Settings) -> Celery:
 
 def submit(settings: Settings, clip: Path, *, profiles: list[str] | None = None,
            mode: JobMode = JobMode.ENCODE, source_name: str | None = None,
-           hls: bool = True, chunk_seconds: int | None = None, quality: bool = False) -> Job:
+           hls: bool = True, chunk_seconds: int | None = None, quality: bool = False,
+           ladder: LadderMode = LadderMode.FIXED, target_ssim: float | None = None) -> Job:
     """Copy ``clip`` into the uploads dir, create its job and enqueue the probe task."""
     job = Job.new(source_name or clip.name, "", mode=mode, requested_profiles=profiles, hls=hls,
-                  chunk_seconds=chunk_seconds, quality=quality)
+                  chunk_seconds=chunk_seconds, quality=quality, ladder=ladder,
+                  target_ssim=target_ssim)
     job.source_file = f"{job.id}{clip.suffix.lower()}"
     uploads_dir(settings).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(clip, uploads_dir(settings) / job.source_file)

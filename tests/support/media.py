@@ -9,6 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+STILL_PICTURE = "trim=end_frame=1,loop=loop=-1:size=1,setpts=N/FRAME_RATE/TB,scroll=h=0.0005"
+"""testsrc2's first frame, drifting slowly sideways: content that needs few bits."""
+GRAIN = "noise=alls=40:allf=t+u"
+"""Heavy moving noise over testsrc2: content no rung's cap makes clean."""
+
 
 def make_clip(
     path: Path,
@@ -19,12 +24,16 @@ def make_clip(
     audio: bool = True,
     codec: str = "libx264",
     extra: list[str] | None = None,
+    video_filter: str | None = None,
 ) -> Path:
-    """Generate a test clip with FFmpeg's testsrc2 (and a sine tone when ``audio``)."""
+    """Generate a test clip with FFmpeg's testsrc2 (and a sine tone when ``audio``);
+    ``video_filter`` changes its pictures (see :data:`STILL_PICTURE`, :data:`GRAIN`)."""
     args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
             "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}"]
     if audio:
         args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
+    if video_filter:  # -t: a looped picture would never end by itself
+        args += ["-vf", video_filter, "-t", str(seconds)]
     args += ["-c:v", codec, "-pix_fmt", "yuv420p"]
     if codec == "libx264":
         args += ["-preset", "ultrafast"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.jobs import Rendition
-from workers.steps.plan import group_renditions
+from workers.steps.dispatch import group_renditions
 
 
 def _ladder() -> list[Rendition]:

@@ -58,7 +58,7 @@ def _audio_args(source: SourceInfo, plan: RenditionPlan, codec: str) -> dict[str
     return {"c:a": "aac", "b:a": f"{plan.profile.audio_bitrate_kbps}k", "ac": 2}
 
 
-def _video_args(source: SourceInfo, plan: RenditionPlan, codec: str,
+def video_args(source: SourceInfo, plan: RenditionPlan, codec: str,
                 options: EncodeOptions) -> dict[str, Any]:
     profile = plan.profile
     gop = max(1, round((source.fps or 25.0) * options.segment_seconds))
@@ -124,7 +124,7 @@ _ENCODER_ARGS = {
 }
 
 
-def _video_stream(stream: Any, source: SourceInfo, plan: RenditionPlan, codec: str) -> Any:
+def video_stream(stream: Any, source: SourceInfo, plan: RenditionPlan, codec: str) -> Any:
     if (plan.width, plan.height) != (source.width, source.height):
         stream = stream.filter("scale", plan.width, plan.height).filter("setsar", 1)
     if codec.endswith("_vaapi"):
@@ -161,9 +161,9 @@ def _output(source_input: Any, video: Any, source: SourceInfo, plan: RenditionPl
     if codec == COPY:
         out_args: dict[str, Any] = {"c:v": "copy", **_tag_args(plan), **audio_args}
     else:
-        out_args = {**_video_args(source, plan, codec, options), **_tag_args(plan),
+        out_args = {**video_args(source, plan, codec, options), **_tag_args(plan),
                     **audio_args}
-        video = _video_stream(video, source, plan, codec)
+        video = video_stream(video, source, plan, codec)
     if window is not None:
         out_args["t"] = f"{window.duration_s:.6f}"
     streams = [video, source_input["a:0"]] if audio else [video]

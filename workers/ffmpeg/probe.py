@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import subprocess
@@ -45,6 +46,31 @@ def run_ffprobe(path: Path, ffprobe_bin: str = "ffprobe", timeout_s: float = 30)
         raise ProbeError("The upload is not a video file FFmpeg can read in an accepted "
                          f"format ({_clean(detail[0], path)}).")
     return json.loads(done.stdout or "{}")
+
+
+def keyframes_before(path: Path, times: list[float], ffprobe_bin: str = "ffprobe",
+                     timeout_s: float = 30) -> list[float]:
+    """The video keyframe at or before each of ``times`` (ffprobe seeks there and reads one
+    packet, so a long file costs no more than a short one); sorted, without repeats."""
+    intervals = ",".join(f"{max(0.0, t):.3f}%+#1" for t in times)
+    args = [ffprobe_bin, "-v", "error", *INPUT_GUARDS, "-select_streams", "v:0",
+            "-read_intervals", intervals, "-show_entries", "packet=pts_time,flags",
+            "-of", "csv=p=0", "-i", f"file:{path}"]
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s,
+                              errors="replace", stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ProbeError(f"Finding the keyframes took longer than {timeout_s:.0f}s.") from None
+    if done.returncode != 0:
+        raise ProbeError("ffprobe could not read the keyframes "
+                         f"({_clean((done.stderr.strip().splitlines() or ['?'])[-1], path)}).")
+    found = set()
+    for line in done.stdout.splitlines():
+        pts, _, flags = line.partition(",")
+        with contextlib.suppress(ValueError):
+            if flags.startswith("K"):
+                found.add(round(float(pts), 6))
+    return sorted(found)
 
 
 def _clean(line: str, path: Path) -> str:

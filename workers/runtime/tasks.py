@@ -18,7 +18,7 @@ from celery import Task, shared_task
 from common import tasknames
 from workers.runtime import webhook
 from workers.runtime.context import context_of
-from workers.steps import chunks, finalize, ingest, plan, stitch
+from workers.steps import analyze, chunks, finalize, ingest, plan, stitch
 from workers.steps.renditions import run_renditions
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,12 @@ def ingest_source(self: Task, job_id: str) -> str:
 def probe_job(self: Task, job_id: str) -> list[str]:
     """Probe the upload, plan its renditions and enqueue their encodes."""
     return plan.start_job(context_of(self.app), job_id)
+
+
+@shared_task(bind=True, name=tasknames.ANALYZE_LADDER)
+def analyze_ladder(self: Task, job_id: str) -> str:
+    """Sample a per-title job's source, choose its rungs' bitrates, send the encodes."""
+    return analyze.analyze_ladder(context_of(self.app), job_id)
 
 
 @shared_task(bind=True, name=tasknames.ENCODE_RENDITIONS)

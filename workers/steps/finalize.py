@@ -43,9 +43,12 @@ def _failure_summary(job: Job) -> str:
 
 def _measure(ctx: WorkerContext, ws: Workspace, job: Job,
              finished: list[Rendition]) -> dict[str, tuple[float, float]]:
-    """Measure SSIM and PSNR of every finished rendition against the source."""
+    """Measure SSIM and PSNR of every finished rendition against the source (those the
+    per-title check measured before publishing keep their figures)."""
     settings, scores = ctx.settings, {}
     for rendition in finished:
+        if rendition.ssim is not None:
+            continue
         score = measure_quality(ws.fetch(layout.rendition_key(job.id, rendition)),
                                 ws.fetch(layout.source_key(job)), rendition.width or 0,
                                 rendition.height or 0, settings.ffmpeg_bin, settings.ffmpeg_nice,

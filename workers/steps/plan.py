@@ -1,10 +1,11 @@
-"""The plan step: probe the upload, plan its ladder and slices, enqueue the encodes."""
+"""The plan step: probe the upload, plan its ladder and slices, enqueue the encodes (or,
+for a per-title job, its analysis)."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
-from common import keys
 from common.jobs import Job, JobMode, Rendition
 from common.ladder import (
     LadderError,
@@ -14,21 +15,20 @@ from common.ladder import (
     plan_renditions,
     select_profiles,
 )
+from common.pertitle import LadderMode
 from common.registry import WorkerInfo, list_workers, queue_for
 from common.states import JobState, RenditionState
 from common.storage import StorageError
 from common.store import StaleUpdate
-from common.tasknames import ENCODE_CHUNK, ENCODE_RENDITIONS, FINALIZE_JOB, QUEUE_CPU, QUEUE_GPU
+from common.tasknames import ANALYZE_LADDER, QUEUE_GPU
 from workers.ffmpeg.probe import ProbeError, probe_source
 from workers.runtime.context import WorkerContext
 from workers.steps import layout
+from workers.steps.dispatch import dispatch_encodes
 from workers.steps.finalize import fail_job
-from workers.steps.slices import chunk_count, chunk_length, initial_window
+from workers.steps.slices import chunk_count, chunk_length
 
 log = logging.getLogger(__name__)
-
-CURSOR_TTL_S = 7 * 24 * 3600
-
 
 def _fresh_or_kept(job: Job, plans: list[RenditionPlan],
                    queues: dict[str, str]) -> list[Rendition]:
@@ -80,13 +80,17 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
         fail_job(ctx, job_id, str(exc))
         return []
     plans = plan_renditions(source, profiles, passthrough_mode=job.mode == JobMode.PASSTHROUGH)
+    per_title = job.ladder == LadderMode.PER_TITLE and job.mode != JobMode.PASSTHROUGH
+    if per_title:  # a copy is not "the fewest bits that reach the target": every rung is encoded
+        plans = [replace(plan, passthrough=False) for plan in plans]
     length = 0.0 if job.mode == JobMode.PASSTHROUGH else chunk_length(
         source.duration, settings, job.chunk_seconds)
     queues = _queues(online, plans, chunked=bool(length))
 
     def apply(job: Job) -> None:
         job.source = source
-        job.state = JobState.ENCODING
+        job.state = JobState.ANALYZING if per_title else JobState.ENCODING
+        job.per_title = None
         job.renditions = _fresh_or_kept(job, plans, queues)
         job.chunk_length_s = length
         if length:
@@ -103,21 +107,11 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
     except StaleUpdate:
         return []
     ctx.notify_job(job)
-    pending = [r for r in job.renditions if r.state != RenditionState.DONE]
-    _send_whole(ctx, job, [r for r in pending if not r.chunks], online)
-    chunked = [r for r in pending if r.chunks]
-    if chunked:
-        queue = chunked[0].queue or QUEUE_CPU
-        window = initial_window(chunked[0].chunks, settings)
-        ctx.redis.set(keys.chunk_cursor(job_id), window, ex=CURSOR_TTL_S)
-        for index in range(window):  # the rest follow one by one as slices end
-            ctx.send(ENCODE_CHUNK, [job_id, index], queue=queue)
-    if not pending:
-        ctx.send(FINALIZE_JOB, [job_id])
-    profiles = [r.profile for r in pending]
-    log.info("job %s: %s", job_id, ", ".join(f"{r.profile} on {r.queue}" for r in pending)
-             or "nothing to encode")
-    return profiles
+    if job.state == JobState.ANALYZING:
+        ctx.send(ANALYZE_LADDER, [job_id])
+        log.info("job %s: per-title analysis queued", job_id)
+        return []
+    return dispatch_encodes(ctx, job, online)
 
 
 def _queues(online: list[WorkerInfo], plans: list[RenditionPlan],
@@ -128,16 +122,6 @@ def _queues(online: list[WorkerInfo], plans: list[RenditionPlan],
     if chunked and QUEUE_GPU in queues.values():
         queues = dict.fromkeys(queues, QUEUE_GPU)
     return queues
-
-
-def _send_whole(ctx: WorkerContext, job: Job, whole: list[Rendition],
-                online: list[WorkerInfo]) -> None:
-    """Send the unchunked renditions, fused per codec, each group on its codec's queue."""
-    for queue in dict.fromkeys(r.queue or QUEUE_CPU for r in whole):
-        on_queue = [r for r in whole if (r.queue or QUEUE_CPU) == queue]
-        consumers = sum(1 for w in online if queue in w.queues)
-        for group in group_renditions(on_queue, consumers, ctx.settings.fuse_renditions):
-            ctx.send(ENCODE_RENDITIONS, [job.id, group], queue=queue)
 
 
 def _check_codecs_online(ctx: WorkerContext, profiles: tuple[Profile, ...],
@@ -152,29 +136,3 @@ def _check_codecs_online(ctx: WorkerContext, profiles: tuple[Profile, ...],
         rungs = ", ".join(p.name for p in profiles if p.codec in missing)
         raise LadderError(f"No online worker can encode {', '.join(missing)} (profile "
                           f"{rungs}): their FFmpeg lacks the encoder.")
-
-
-def group_renditions(renditions: list[Rendition], workers: int, fuse: bool) -> list[list[str]]:
-    """Split renditions into one group per worker, balanced by pixels, each one FFmpeg.
-
-    Stream copies stay alone (they need no decode), and a group holds one codec (one
-    encoder chain); without ``fuse`` every rendition is its own group.
-    """
-    copies = [[r.profile] for r in renditions if r.passthrough]
-    encodes = sorted((r for r in renditions if not r.passthrough),
-                     key=lambda r: (r.width or 0) * (r.height or 0), reverse=True)
-    if not fuse:
-        return copies + [[r.profile] for r in encodes]
-    groups: list[list[str]] = []
-    for codec in dict.fromkeys(r.video_codec for r in encodes):
-        groups += _balanced([r for r in encodes if r.video_codec == codec], workers)
-    return copies + groups
-
-
-def _balanced(encodes: list[Rendition], workers: int) -> list[list[str]]:
-    count = max(1, min(workers, len(encodes)))
-    groups: list[list[Rendition]] = [[] for _ in range(count)]
-    for rendition in encodes:
-        lightest = min(groups, key=lambda g: sum((r.width or 0) * (r.height or 0) for r in g))
-        lightest.append(rendition)
-    return [[r.profile for r in group] for group in groups if group]

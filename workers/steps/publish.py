@@ -12,16 +12,22 @@ from workers.steps import layout, record
 from workers.steps.attempt import Attempt, AttemptEnded, fail
 from workers.steps.leased import Outcome
 from workers.steps.package import package_hls
+from workers.steps.verify import check_results
 
 
 def publish(ctx: WorkerContext, job: Job, attempt: Attempt, results: list[EncodeResult],
             seconds: float | None = None) -> None:
-    """Store each verified MP4 and its HLS segments, then mark the renditions done.
+    """Store each verified MP4 and its HLS segments, then mark the renditions done (a
+    per-title job's renditions are measured first, and a miss encoded again once).
 
     Every upload and every record write is fenced by the rendition's lease: work that
     passed to another worker meanwhile is neither published nor recorded by this one.
     """
     guards = {p: attempt.leases[p].renew for p in attempt.profiles}
+    try:
+        results, verdicts = check_results(ctx, job, attempt, results)
+    except StorageError as exc:
+        fail(ctx, job.id, attempt, str(exc))
     try:
         for profile in attempt.profiles:
             attempt.ws.publish(layout.mp4_key(job.id, profile), guards[profile])
@@ -33,7 +39,8 @@ def publish(ctx: WorkerContext, job: Job, attempt: Attempt, results: list[Encode
     for profile, result, variant in zip(attempt.profiles, results, packaged, strict=True):
         if seconds is not None:
             count_encode(ctx, result, seconds / len(results))
-        job = ctx.store.update_rendition(job.id, profile, record.finish(result, variant),
+        job = ctx.store.update_rendition(job.id, profile,
+                                         record.finish(result, variant, verdicts.get(profile)),
                                          fence=attempt.leases[profile].fence)
     ctx.notify_job(job)
 

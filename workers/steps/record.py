@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from common.jobs import Fallback, Job, Rendition
 from common.ladder import Profile, RenditionPlan
@@ -84,8 +86,34 @@ def _merge_fallbacks(rendition: Rendition, fallbacks: list[Fallback]) -> None:
     rendition.fallbacks += [f for f in fallbacks if (f.codec, f.error) not in known]
 
 
-def finish(result: EncodeResult, packaged: Variant | None) -> RenditionMutation:
+@dataclass
+class Verdict:
+    """What the check found for one rendition (stored on the rendition when it is done)."""
+
+    ssim: float | None = None
+    psnr: float | None = None
+    missed_ssim: float | None = None
+    reencoded_kbps: int | None = None
+    note: str | None = None
+
+
+def rescaled_target(target: dict[str, Any], kbps: int) -> dict[str, Any]:
+    """A rendition's settings at another bitrate, its peak and buffer scaled alike."""
+    scale = kbps / max(1, int(target["video_bitrate_kbps"]))
+    return {**target, "video_bitrate_kbps": kbps,
+            "maxrate_kbps": max(16, round(int(target["maxrate_kbps"]) * scale)),
+            "bufsize_kbps": max(16, round(int(target["bufsize_kbps"]) * scale))}
+
+
+def finish(result: EncodeResult, packaged: Variant | None,
+           verdict: Verdict | None = None) -> RenditionMutation:
     def apply(job: Job, rendition: Rendition) -> None:
+        if verdict is not None:
+            rendition.ssim, rendition.psnr = verdict.ssim, verdict.psnr
+            rendition.missed_ssim, rendition.quality_note = verdict.missed_ssim, verdict.note
+            rendition.reencoded_kbps = verdict.reencoded_kbps
+            if verdict.reencoded_kbps and rendition.target:  # what the file was encoded at
+                rendition.target = rescaled_target(rendition.target, verdict.reencoded_kbps)
         rendition.playlist = packaged.playlist if packaged else None
         rendition.bandwidth = packaged.bandwidth if packaged else None
         rendition.average_bandwidth = packaged.average_bandwidth if packaged else None

@@ -1,0 +1,192 @@
+"""Per-title sampling: stretches of the source encoded per rung at a few rates with a fast
+preset (one FFmpeg, one decode), then all of them measured with SSIM (one FFmpeg)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import ffmpeg
+
+from common.codecs import family_of
+from common.jobs import SourceInfo
+from common.ladder import RenditionPlan
+from common.pertitle import RatePoint
+from workers.ffmpeg.commands import EncodeOptions, Window, video_args, video_stream
+from workers.ffmpeg.probe import DEMUXER_WHITELIST, INPUT_GUARDS, PROTOCOL_WHITELIST
+from workers.ffmpeg.process import TickCallback, run_ffmpeg
+
+log = logging.getLogger(__name__)
+
+ANALYSIS_PRESETS = {"libx264": "superfast", "libx265": "ultrafast", "libsvtav1": "12"}
+"""The software encoder's preset for samples: several times faster than the rungs' own, and
+near them in how quality grows with bits (the finished renditions are measured anyway)."""
+SAMPLE_FRACTION = 0.1
+"""The share of the source the samples cover, in whole segments (at least one)."""
+MIN_SAMPLE_S = 2.0
+MOST_WINDOWS = 6
+MEASURE_EVERY = 4
+"""Samples are compared on every fourth frame: the same frames on both sides, a quarter of
+the scaling and SSIM work."""
+_SSIM = re.compile(r"\[ssim@([od])(\d+) @ [^\]]+\] SSIM .*All:([0-9.]+)")
+
+
+class SamplingFailed(Exception):
+    """A sample encode or its measurement did not complete; the message says why."""
+
+
+class SamplingStopped(SamplingFailed):
+    """The tick said stop (the job was canceled): nothing to report."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sample encode: a rung at one rate, and where its file goes."""
+
+    rung: str
+    plan: RenditionPlan
+    output: Path
+
+
+def ideal_starts(duration_s: float, segment_s: int) -> tuple[list[float], float]:
+    """Where samples would start, spread evenly, and how long each lasts: about a tenth of
+    the source in all (at least two seconds), in stretches of at most one segment."""
+    total = min(duration_s, max(MIN_SAMPLE_S, duration_s * SAMPLE_FRACTION))
+    length = min(float(segment_s), total)
+    count = max(1, min(MOST_WINDOWS, round(total / length)))
+    return [duration_s * (i + 0.5) / count - length / 2 for i in range(count)], length
+
+
+def sample_windows(duration_s: float, length_s: float, keyframes: list[float]) -> list[Window]:
+    """Windows that start on source keyframes (no decode before a sample's first frame),
+    each ``length_s`` long or up to the end, none twice."""
+    starts = sorted({k for k in keyframes if 0 <= k < duration_s} or {0.0})
+    return [Window(start, min(length_s, duration_s - start)) for start in starts]
+
+
+def sample_plan(plan: RenditionPlan, rate: float, preset: str) -> RenditionPlan:
+    """The rung's plan at ``rate`` times its profile's bitrate, buffer and peak scaled alike."""
+    profile = plan.profile
+    sampled = replace(profile, video_bitrate_kbps=max(16, round(profile.video_bitrate_kbps * rate)),
+                      maxrate_kbps=max(16, round(profile.maxrate_kbps * rate)),
+                      bufsize_kbps=max(16, round(profile.bufsize_kbps * rate)), preset=preset)
+    return replace(plan, profile=sampled, passthrough=False)
+
+
+def analysis_preset(codec: str) -> tuple[str, str]:
+    """The software encoder of a rung's codec and the fast preset samples use."""
+    encoder = family_of(codec).software
+    return encoder, ANALYSIS_PRESETS[encoder]
+
+
+def _window_inputs(source_path: Path, windows: list[Window], max_pixels: int) -> list[object]:
+    extra = {"max_pixels": max_pixels} if max_pixels else {}
+    return [ffmpeg.input(f"file:{source_path}", ss=f"{w.start_s:.6f}", t=f"{w.duration_s:.6f}",
+                         protocol_whitelist=PROTOCOL_WHITELIST, format_whitelist=DEMUXER_WHITELIST,
+                         **extra) for w in windows]
+
+
+def build_sample_command(source_path: Path, source: SourceInfo, samples: list[Sample],
+                         windows: list[Window], options: EncodeOptions) -> list[str]:
+    """One FFmpeg: the windows joined, scaled once per rung, split once per rate, encoded."""
+
+    def kind(sample: Sample) -> tuple[int, int, str]:
+        return sample.plan.width, sample.plan.height, sample.plan.profile.codec
+
+    inputs = _window_inputs(source_path, windows, options.max_pixels)
+    joined = (ffmpeg.concat(*(i["v:0"] for i in inputs), v=1, a=0) if len(inputs) > 1
+              else inputs[0]["v:0"]).filter("setpts", "PTS-STARTPTS")
+    sizes = list(dict.fromkeys(kind(x) for x in samples))
+    per_size = joined.filter_multi_output("split", len(sizes)) if len(sizes) > 1 else None
+    outputs = []
+    for index, size in enumerate(sizes):
+        group = [x for x in samples if kind(x) == size]
+        encoder = family_of(group[0].plan.profile.codec).software
+        stream = per_size.stream(index) if per_size is not None else joined
+        scaled = video_stream(stream, source, group[0].plan, encoder)  # scaled once a rung
+        branches = scaled.filter_multi_output("split", len(group))
+        for offset, sample in enumerate(group):
+            outputs.append(ffmpeg.output(
+                branches.stream(offset), str(sample.output), an=None, f="mp4", map_metadata=-1,
+                **video_args(source, sample.plan, encoder, options)))
+    return (ffmpeg.merge_outputs(*outputs)
+            .global_args("-hide_banner", "-nostdin", "-loglevel", "error")
+            .overwrite_output().compile(cmd=options.ffmpeg_bin))
+
+
+def build_measure_command(source_path: Path, samples: list[Sample], windows: list[Window],
+                          display: tuple[int, int], ffmpeg_bin: str,
+                          max_pixels: int = 0) -> list[str]:
+    """One FFmpeg: every sample against the same source frames scaled to its size (``o``)
+    and, scaled up, against the source at the ladder's top size (``d``, for the samples of
+    smaller rungs)."""
+    args = [ffmpeg_bin, "-hide_banner", "-nostdin", "-loglevel", "info"]
+    for sample in samples:
+        args += ["-protocol_whitelist", "file", "-i", f"file:{sample.output}"]
+    for window in windows:
+        args += [*INPUT_GUARDS, *(["-max_pixels", str(max_pixels)] if max_pixels else []),
+                 "-ss", f"{window.start_s:.6f}", "-t", f"{window.duration_s:.6f}",
+                 "-i", f"file:{source_path}"]
+    first = len(samples)
+    joined = "".join(f"[{first + i}:v]" for i in range(len(windows)))
+    joined += f"concat=n={len(windows)}:v=1:a=0," if len(windows) > 1 else "null,"
+    width, height = display
+    scaled_up = [i for i, x in enumerate(samples) if (x.plan.width, x.plan.height) != display]
+    count = len(samples) + len(scaled_up)
+    pick = f"select='not(mod(n\\,{MEASURE_EVERY}))',setpts=PTS-STARTPTS"
+    graph = [f"{joined}setpts=PTS-STARTPTS,{pick},format=yuv420p,split={count}"
+             + "".join(f"[ref{i}]" for i in range(count))]
+    for i, sample in enumerate(samples):
+        w, h = sample.plan.width, sample.plan.height
+        up = i in scaled_up
+        graph += [f"[{i}:v]setpts=PTS-STARTPTS,{pick},format=yuv420p"
+                  + (f",split=2[e{i}][u{i}]" if up else f"[e{i}]"),
+                  f"[ref{i}]scale={w}:{h}:flags=bicubic,setsar=1[ro{i}]",
+                  f"[e{i}][ro{i}]ssim@o{i}"]
+        if up:
+            ref = len(samples) + scaled_up.index(i)
+            graph += [f"[ref{ref}]scale={width}:{height}:flags=bicubic,setsar=1[rd{i}]",
+                      f"[u{i}]scale={width}:{height}:flags=bicubic,setsar=1[ud{i}]",
+                      f"[ud{i}][rd{i}]ssim@d{i}"]
+    return [*args, "-filter_complex", ";".join(graph), "-f", "null", "-"]
+
+
+def _bitrate_kbps(path: Path, seconds: float) -> float:
+    return round(path.stat().st_size * 8 / 1000 / max(seconds, 1e-3), 1)
+
+
+def run_samples(source_path: Path, source: SourceInfo, samples: list[Sample],
+                windows: list[Window], display: tuple[int, int], options: EncodeOptions,
+                *, nice: int = 0, on_tick: TickCallback | None = None,
+                timeout_s: float | None = None) -> list[RatePoint]:
+    """Encode and measure every sample; return one point per sample, in order."""
+    for sample in samples:
+        sample.output.parent.mkdir(parents=True, exist_ok=True)
+    encode = run_ffmpeg(build_sample_command(source_path, source, samples, windows, options),
+                        nice=nice, on_tick=on_tick, timeout_s=timeout_s)
+    if encode.stopped:
+        raise SamplingStopped("the analysis was stopped")
+    if not encode.ok:
+        raise SamplingFailed(f"the sample encodes failed: {encode.error_line}")
+    measure = run_ffmpeg(build_measure_command(source_path, samples, windows, display,
+                                               options.ffmpeg_bin, options.max_pixels),
+                         nice=nice, on_tick=on_tick, timeout_s=timeout_s)
+    if measure.stopped:
+        raise SamplingStopped("the analysis was stopped")
+    if not measure.ok:
+        raise SamplingFailed(f"measuring the samples failed: {measure.error_line}")
+    scores: dict[tuple[str, int], float] = {}
+    for line in measure.stderr_lines:
+        for kind, index, value in _SSIM.findall(line):
+            scores[(kind, int(index))] = float(value)
+    seconds = sum(w.duration_s for w in windows)
+    points = []
+    for index, sample in enumerate(samples):
+        if ("o", index) not in scores:
+            raise SamplingFailed(f"FFmpeg printed no SSIM for the {sample.rung} samples")
+        points.append(RatePoint(_bitrate_kbps(sample.output, seconds),
+                                round(scores[("o", index)], 5),
+                                round(scores.get(("d", index), scores[("o", index)]), 5)))
+    return points
