@@ -19,5 +19,7 @@ def index() -> str:
         "tokenRequired": bool(ctx.settings.api_token),
         "maxUploadMb": ctx.settings.max_upload_mb,
         "uploadChunkMb": ctx.settings.upload_chunk_mb,
+        "ladder": ctx.settings.ladder,
+        "targetSsim": ctx.settings.target_ssim,
     }
     return render_template("index.html", config=config)

@@ -5,7 +5,7 @@
   const CONFIG = window.FFCLUSTER || {};
   const TOKEN_KEY = "ffcluster.token";
   const PAGE = 50;
-  const ACTIVE = new Set(["queued", "ingesting", "probing", "encoding"]);
+  const ACTIVE = new Set(["queued", "ingesting", "probing", "analyzing", "encoding"]);
   const TERMINAL = new Set(["done", "failed", "canceled"]);
 
   const state = {
@@ -304,6 +304,9 @@
       const total = job.ingest_total ? ` of ${fmtBytes(job.ingest_total)}` : "";
       return `Fetching the source from its URL: ${fmtBytes(job.ingest_bytes || 0)}${total}…`;
     }
+    if (job.state === "analyzing") {
+      return "Sampling the source to choose each rung's bitrate…";
+    }
     if (job.state === "queued" || job.state === "probing") {
       return job.source_url && !job.ingest_bytes ? "Waiting for a worker to fetch the source…"
         : "Waiting for the probe to plan renditions…";
@@ -351,7 +354,21 @@
           h("code", { title: "job id" }, job.id), h("span", {}, fmtTime(job.created_at)),
           h("span", {}, sourceLine(job))),
         job.error ? h("div", { class: "job-error" }, job.error) : null,
-        h("div", { class: "renditions" }, renditions)));
+        h("div", { class: "renditions" }, renditions),
+        perTitlePanel(job)));
+  }
+
+  function perTitlePanel(job) {
+    const analysis = job.per_title;
+    if (!analysis) return null;
+    const chart = window.ffclusterLadderChart;
+    const head = analysis.note ? analysis.note
+      : `Per-title ladder for SSIM ${analysis.target_ssim}: sampled ${analysis.windows.length} ` +
+        `stretch(es) with ${analysis.encoder} ${analysis.preset} in ${fmtDuration(analysis.seconds)}`;
+    return h("details", { class: "per-title", open: "" },
+      h("summary", {}, head),
+      analysis.rungs.length ? chart.render(analysis) : null,
+      analysis.rungs.length ? chart.legend(analysis) : null);
   }
 
   function visible(job) {
@@ -462,9 +479,12 @@
   }
 
   function uploadMetadata(file) {
-    const metadata = { filename: file.name, mode: $("mode-select").value };
+    const metadata = { filename: file.name, mode: $("mode-select").value,
+      ladder: $("ladder-select").value };
     const profiles = selectedProfiles();
     if (profiles.length) metadata.profiles = profiles.join(",");
+    const target = $("target-ssim").value.trim();
+    if (metadata.ladder === "per-title" && target) metadata.target_ssim = target;
     return metadata;
   }
 
