@@ -33,6 +33,8 @@ class BenchConfig:
     """Size of the file timed through the web tier into the bucket and back to scratch."""
     codec_source: SourceSpec
     """The 1080p rung encoded once per codec (x264, x265, SVT-AV1 at default presets)."""
+    easy_source: SourceSpec
+    """The per-title comparison's easy title (the ladder source is its other one)."""
     settle_s: float = 1.0
     """Pause before each timed ladder run, so one run's tail never overlaps the next."""
 
@@ -55,6 +57,7 @@ FULL = BenchConfig(
     storage_pairs=2,
     transfer_mb=256,
     codec_source=SourceSpec(seconds=4, size="1920x1080", rate=25),
+    easy_source=SourceSpec(seconds=20, size="1920x1080", rate=25, still=True),
 )
 
 QUICK = BenchConfig(
@@ -75,5 +78,6 @@ QUICK = BenchConfig(
     storage_pairs=1,
     transfer_mb=16,
     codec_source=SourceSpec(seconds=0.4, size="1920x1080", rate=10),
+    easy_source=SourceSpec(seconds=2, size="640x360", rate=10, still=True),
     settle_s=0.2,
 )

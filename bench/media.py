@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.ladder import load_ladder, plan_renditions
-from tests.support.media import make_clip
+from tests.support.media import STILL_PICTURE, make_clip
 from workers.ffmpeg.commands import (
     PROGRESS_ARGS,
     SOFTWARE_H264,
@@ -29,10 +29,14 @@ class SourceSpec:
     rate: int
     codec: str = "libx264"
     crf: int = 18
+    still: bool = False
+    """testsrc2's first frame drifting slowly (an easy title) instead of its moving pattern."""
 
     @property
     def name(self) -> str:
-        return f"src-{self.size}-{self.rate}fps-{self.seconds:g}s-{self.codec}-crf{self.crf}.mp4"
+        kind = "-still" if self.still else ""
+        return (f"src-{self.size}-{self.rate}fps-{self.seconds:g}s-{self.codec}-crf{self.crf}"
+                f"{kind}.mp4")
 
 
 def ensure_source(spec: SourceSpec, cache_dir: Path = CACHE_DIR) -> Path:
@@ -43,7 +47,8 @@ def ensure_source(spec: SourceSpec, cache_dir: Path = CACHE_DIR) -> Path:
         partial = path.with_name(f".{path.name}.part.mp4")
         extra = ["-crf", str(spec.crf)] if spec.codec == "libx264" else ["-q:v", "3"]
         make_clip(partial, seconds=spec.seconds, size=spec.size, rate=spec.rate,
-                  codec=spec.codec, extra=extra)
+                  codec=spec.codec, extra=extra,
+                  video_filter=STILL_PICTURE if spec.still else None)
         partial.replace(path)
     return path
 

@@ -58,6 +58,13 @@ def targets(report: dict[str, Any]) -> list[Row]:
     s3_ratio = _get(report, "object_storage", "ladder", "ratio_s3_over_local")
     rows.append(("ladder job: s3 storage / local (median)", s3_ratio, "<= 1.10",
                  _below(s3_ratio, 1.10, inclusive=True)))
+    for source in ("moving", "easy"):
+        share = _get(report, "per_title", source, "per_title", "analysis_over_fixed_encode")
+        rows.append((f"per-title analysis / fixed encode, {source} 20 s 1080p", share, "<= 0.15",
+                     _below(share, 0.15, inclusive=True)))
+    bits = _get(report, "per_title", "easy", "per_title_equal_ssim", "bits_vs_fixed")
+    rows.append(("per-title bits / fixed, easy source, at the fixed ladder's SSIM", bits,
+                 "<= 0.70", _below(bits, 0.70, inclusive=True)))
     for name in ("web", "worker_total"):
         growth = _get(report, "memory", name, "growth_pct")
         jobs = _get(report, "memory", "jobs")
@@ -185,6 +192,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [f"Ladder job s3 / local: **{_fmt(lad['ratio_s3_over_local'])}**; upload "
                   f"through the web tier / the server's ceiling: {_fmt(tr['upload_over_peer'])}.",
                   ""]
+    lines += _per_title_lines(report.get("per_title"))
     codecs = report.get("codecs")
     if codecs:
         lines += [f"## One 1080p rung per codec ({codecs['source_s']:g} s, {codecs['frames']} "
@@ -217,3 +225,30 @@ def markdown(report: dict[str, Any]) -> str:
                      for name, p in meta["phases_s"].items()])
     lines += ["## Notes", "", *[f"- {note}" for note in meta.get("notes", [])], ""]
     return "\n".join(lines)
+
+
+def _per_title_lines(per_title: dict[str, Any] | None) -> list[str]:
+    """Bits and SSIM per rung for each ladder, per source; analysis against the encode."""
+    if not per_title:
+        return []
+    lines = ["## Per-title against fixed (video kb/s from the HLS segments; SSIM against the "
+             "source at the rung's size)", ""]
+    ladders = (("fixed", "fixed"), ("per_title", "per-title, default target"),
+               ("per_title_equal_ssim", "per-title, target = fixed's lowest SSIM"),
+               ("capped_crf", f"capped CRF {23} by hand (MediaCMS)"))
+    for source, row in per_title.items():
+        rows = []
+        for key, label in ladders:
+            run = row[key]
+            rungs = " · ".join(f"{name} {r['kbps']:g} @ {_fmt(r['ssim'])}"
+                               for name, r in run["rungs"].items())
+            dropped = ", ".join(run.get("dropped") or {}) or ""
+            rows.append([label, run.get("target_ssim"), run["total_kbps"],
+                         run.get("bits_vs_fixed"), rungs, dropped or None,
+                         run.get("analysis_s"), run.get("analysis_over_fixed_encode"),
+                         run.get("wall_s")])
+        lines += [f"### {source} source (fixed ladder's encode phase "
+                  f"{_fmt(row['fixed']['encode_s'])} s)", ""]
+        lines += _table(["Ladder", "Target", "Total kb/s", "Bits / fixed", "Rungs (kb/s @ SSIM)",
+                         "Dropped", "Analysis (s)", "Analysis / encode", "Wall (s)"], rows)
+    return lines

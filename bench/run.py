@@ -26,6 +26,7 @@ from bench.encoding import (
     throughput_and_memory,
 )
 from bench.media import ensure_source
+from bench.per_title import compare as compare_ladders
 from bench.procfs import ForeignCpu, machine_info
 from bench.progress_writes import progress_writes
 from bench.responsiveness import Series, measure
@@ -129,6 +130,8 @@ def _phases(config: BenchConfig, cluster: LocalCluster, source: Path, tiny: Path
     with_hls["ratio_to_median_direct"] = ratio(
         with_hls["wall_s"], statistics.median(p["direct_s"] for p in pairs))
     report["ladder"]["with_hls"] = with_hls
+    report["per_title"] = t.phase("per-title ladders", lambda: compare_ladders(
+        client, {"moving": source, "easy": ensure_source(config.easy_source)}, timeout))
     report["scheduling"] = t.phase("sequential jobs", lambda: sequential_starts(
         client, tiny, config.sequential_jobs, timeout))
     throughput, memory = t.phase("throughput and memory", lambda: throughput_and_memory(

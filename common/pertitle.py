@@ -14,8 +14,10 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-RATE_POINTS = (1.0, 0.5, 0.25)
+RATE_POINTS = (1.0, 0.35)
 """Where each rung is sampled, as fractions of its profile's bitrate (its cap)."""
+CALIBRATION_RATE = 0.35
+"""The rate of the one sample made with the rung's own preset (the smallest rung's)."""
 EXTRAPOLATE_BELOW = 0.8
 """The lowest bitrate chosen is this fraction of the lowest sampled one (no wild guesses)."""
 HULL_MIN_GAIN_DB = 0.3
@@ -62,7 +64,7 @@ class Fit:
     slope: float
 
     @classmethod
-    def of(cls, pairs: list[tuple[float, float]]) -> Fit:
+    def of(cls, pairs: list[tuple[float, float]], offset_db: float = 0.0) -> Fit:
         xs = [math.log(max(kbps, 1.0)) for kbps, _ in pairs]
         ys = [ssim_db(ssim) for _, ssim in pairs]
         mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
@@ -70,13 +72,25 @@ class Fit:
         slope = (sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread
                  if spread > 1e-9 else 0.0)
         slope = max(slope, 0.05)  # quality never falls with more bits; a flat fit stays flat
-        return cls(mean_y - slope * mean_x, slope)
+        return cls(mean_y - slope * mean_x + offset_db, slope)
 
     def ssim_at(self, kbps: float) -> float:
         return ssim_of_db(self.intercept + self.slope * math.log(max(kbps, 1.0)))
 
     def kbps_for(self, ssim: float) -> float:
         return math.exp((ssim_db(ssim) - self.intercept) / self.slope)
+
+
+@dataclass
+class Calibration:
+    """One sample with the rung's own preset beside the fast one: how much better the real
+    encoder does on this content, applied to every rung's fit (in SSIM dB)."""
+
+    profile: str
+    preset: str
+    kbps: float
+    ssim: float
+    offset_db: float = 0.0
 
 
 @dataclass
@@ -117,6 +131,7 @@ class PerTitle:
     seconds: float = 0.0
     """Wall time of the analysis."""
     rungs: list[RungAnalysis] = field(default_factory=list)
+    calibration: Calibration | None = None
     note: str | None = None
     """Why the job has no per-title ladder after all (the samples could not be made)."""
 
@@ -127,6 +142,8 @@ class PerTitle:
     def from_dict(cls, data: dict[str, Any]) -> PerTitle:
         values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         values["rungs"] = [RungAnalysis.from_dict(r) for r in values.get("rungs", [])]
+        if values.get("calibration"):
+            values["calibration"] = Calibration(**values["calibration"])
         return cls(**values)
 
     def rung(self, profile: str) -> RungAnalysis | None:
@@ -137,9 +154,10 @@ class PerTitle:
         return [r for r in self.rungs if r.dropped is None]
 
 
-def choose_rate(rung: RungAnalysis, target_ssim: float) -> None:
-    """Set the rung's bitrate: the lowest its fit says reaches the target, within its cap."""
-    fit = Fit.of([(p.kbps, p.ssim) for p in rung.points])
+def choose_rate(rung: RungAnalysis, target_ssim: float, offset_db: float = 0.0) -> None:
+    """Set the rung's bitrate: the lowest its fit (moved by the calibration's ``offset_db``)
+    says reaches the target, within its cap."""
+    fit = Fit.of([(p.kbps, p.ssim) for p in rung.points], offset_db)
     rung.slope_db = round(fit.slope, 3)
     lowest = min(p.kbps for p in rung.points) * EXTRAPOLATE_BELOW
     wanted = fit.kbps_for(target_ssim)
@@ -152,7 +170,8 @@ def choose_rate(rung: RungAnalysis, target_ssim: float) -> None:
     rung.predicted_ssim = round(fit.ssim_at(rung.chosen_kbps), 5)
     displays = [(p.kbps, p.display_ssim) for p in rung.points if p.display_ssim is not None]
     if len(displays) == len(rung.points):
-        rung.predicted_display_ssim = round(Fit.of(displays).ssim_at(rung.chosen_kbps), 5)
+        rung.predicted_display_ssim = round(
+            Fit.of(displays, offset_db).ssim_at(rung.chosen_kbps), 5)
 
 
 def _gain_db(upper: RungAnalysis, lower: RungAnalysis) -> float | None:
@@ -181,10 +200,26 @@ def prune_hull(rungs: list[RungAnalysis]) -> None:
         kept.append(rung)
 
 
+def calibrate(per_title: PerTitle) -> float:
+    """The calibration's offset: its own-preset SSIM dB against what its rung's fast-preset
+    fit predicts at the same bitrate (0 without one). Either sign: where the fast preset
+    scores better, every rung gets more bits."""
+    calibration = per_title.calibration
+    rung = per_title.rung(calibration.profile) if calibration else None
+    if calibration is None or rung is None:
+        return 0.0
+    fit = Fit.of([(p.kbps, p.ssim) for p in rung.points])
+    offset = ssim_db(calibration.ssim) - ssim_db(fit.ssim_at(calibration.kbps))
+    calibration.offset_db = round(offset, 3)
+    return calibration.offset_db
+
+
 def choose_ladder(per_title: PerTitle) -> PerTitle:
-    """Choose every rung's bitrate, then prune the ladder to its hull; returns ``per_title``."""
+    """Calibrate, choose every rung's bitrate, then prune the ladder to its hull; returns
+    ``per_title``."""
+    offset = calibrate(per_title)
     for rung in per_title.rungs:
-        choose_rate(rung, per_title.target_ssim)
+        choose_rate(rung, per_title.target_ssim, offset)
     prune_hull(per_title.rungs)
     return per_title
 

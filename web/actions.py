@@ -96,8 +96,11 @@ def parse_idempotency_key(raw: str | None) -> str | None:
     return raw
 
 
-def parse_ladder(raw: str | None, default: str) -> LadderMode:
-    value = (raw or "").strip().lower() or default
+def parse_ladder(raw: str | None, target_given: bool, default: str) -> LadderMode:
+    """The job's ladder: as named, else per-title when a target SSIM is given, else the
+    cluster's default."""
+    value = (raw or "").strip().lower() or (LadderMode.PER_TITLE.value if target_given
+                                            else default)
     try:
         return LadderMode(value)
     except ValueError:
@@ -105,10 +108,10 @@ def parse_ladder(raw: str | None, default: str) -> LadderMode:
             from None
 
 
-def parse_target_ssim(raw: str | None, ladder: LadderMode, default: float) -> float | None:
-    """The SSIM a per-title job aims at (the cluster's default when absent), or a 400."""
+def parse_target_ssim(raw: str | None) -> float | None:
+    """The SSIM a per-title job aims at, None when absent, or a 400."""
     if raw is None or not raw.strip():
-        return default if ladder == LadderMode.PER_TITLE else None
+        return None
     try:
         value = float(raw.strip())
     except ValueError:
@@ -117,9 +120,6 @@ def parse_target_ssim(raw: str | None, ladder: LadderMode, default: float) -> fl
     if not 0.5 <= value < 1.0:
         raise ApiError(400, "target_ssim must be at least 0.5 and under 1 (1 means a copy "
                             "of the source, which no bitrate reaches).")
-    if ladder != LadderMode.PER_TITLE:
-        raise ApiError(400, "target_ssim applies to ladder 'per-title' only; this job's "
-                            "ladder is fixed.")
     return value
 
 
@@ -130,11 +130,12 @@ JOB_OPTIONS = ("profiles", "mode", "hls", "quality", "chunk_seconds", "idempoten
 
 def job_options(ctx: WebContext, raw: Mapping[str, str | None]) -> dict[str, Any]:
     """The :class:`Job` fields the text options in ``raw`` ask for, or a 400 with a sentence."""
-    ladder = parse_ladder(raw.get("ladder"), ctx.settings.ladder)
+    target = parse_target_ssim(raw.get("target_ssim"))
+    ladder = parse_ladder(raw.get("ladder"), target is not None, ctx.settings.ladder)
+    per_title = ladder == LadderMode.PER_TITLE
     return {
-        "ladder": ladder,
-        "target_ssim": parse_target_ssim(raw.get("target_ssim"), ladder,
-                                         ctx.settings.target_ssim),
+        "ladder": ladder,  # a fixed job has no target (one given with ladder=fixed is unused)
+        "target_ssim": (target or ctx.settings.target_ssim) if per_title else None,
         "requested_profiles": parse_profiles(ctx, raw.get("profiles")),
         "mode": parse_mode(raw.get("mode")),
         "hls": parse_flag("hls", raw.get("hls"), ctx.settings.hls),

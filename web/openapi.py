@@ -47,9 +47,10 @@ _LADDER = {"type": "string", "enum": ["", "fixed", "per-title"],
            "description": "fixed: every rung at its profile's bitrate; per-title: each rung "
                           "at the lowest bitrate that reaches target_ssim (measured on "
                           "samples, verified on the result). Empty: FFCLUSTER_LADDER."}
-_TARGET_SSIM = {"minimum": 0.5, "exclusiveMaximum": 1,
-                "description": "Per-title only: the SSIM each rung aims at (default "
-                               "FFCLUSTER_TARGET_SSIM)."}
+_TARGET_SSIM = {"minimum": 0.5, "maximum": 1, "exclusiveMaximum": True,
+                "description": "The SSIM each per-title rung aims at (default "
+                               "FFCLUSTER_TARGET_SSIM); given without ladder it makes the job "
+                               "per-title; a fixed job does not use it."}
 
 
 def _url_job_schema(profile_names: list[str], storage_kind: str) -> dict[str, Any]:

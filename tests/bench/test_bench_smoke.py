@@ -61,6 +61,10 @@ def test_every_section_has_numeric_percentiles(quick_run: tuple[dict[str, Any], 
     for way in ("upload", "download"):
         assert _numeric(report, "object_storage", "transfers", f"{way}_median_mb_s") > 0
     assert _numeric(report, "object_storage", "ladder", "ratio_s3_over_local") > 0
+    for source in ("moving", "easy"):
+        for ladder in ("per_title", "per_title_equal_ssim", "capped_crf"):
+            assert _numeric(report, "per_title", source, ladder, "bits_vs_fixed") > 0
+        assert _numeric(report, "per_title", source, "per_title", "analysis_s") > 0
     for codec in ("h264", "hevc", "av1"):
         assert _numeric(report, "codecs", "codecs", codec, "fps") > 0
         assert 0 < _numeric(report, "codecs", "codecs", codec, "ssim") <= 1
@@ -72,7 +76,8 @@ def test_records_the_machine_and_targets(quick_run: tuple[dict[str, Any], Path])
     assert machine["nproc"] >= 1 and machine["memory_mb"] > 0
     assert machine["ffmpeg"] != "unknown" and machine["python"].startswith("3.")
     assert {t["target"] for t in report["targets"]} >= {"< 20", "< 50", "<= 1.05", "< 250",
-                                                        ">= 1.8", ">= 200", "<= 1.10"}
+                                                        ">= 1.8", ">= 200", "<= 1.10",
+                                                        "<= 0.15", "<= 0.70"}
     table = (out / "latest.md").read_text()
     assert "| What | Measured | Target | Met |" in table
     assert report["ladder"]["pairs"][0]["cluster"]["renditions"] == ["1080p", "720p", "480p"]

@@ -9,6 +9,7 @@ import pytest
 from common.jobs import Job
 from common.pertitle import (
     EXTRAPOLATE_BELOW,
+    Calibration,
     Fit,
     LadderMode,
     PerTitle,
@@ -98,3 +99,17 @@ def test_the_analysis_survives_the_record_and_the_job_json_shows_what_was_measur
     again = Job.from_dict(job.to_dict())
     assert again.ladder == LadderMode.PER_TITLE and again.per_title == per_title
     assert job.to_dict()["ladder"] == "per-title"
+
+
+def test_the_calibration_moves_every_fit_by_what_the_real_preset_does_better() -> None:
+    rung = _rung("480p", 480, 1400, -12.0, 4.0)
+    kbps = 1400 * 0.35
+    better = ssim_of_db(ssim_db(_curve(-12.0, 4.0, kbps)) + 2.0)  # 2 dB better at that rate
+    per_title = PerTitle(0.98, 0.003, rungs=[rung, _rung("720p", 720, 2800, -14.0, 4.0)],
+                         calibration=Calibration("480p", "medium", kbps, better))
+    plain = choose_ladder(PerTitle(0.98, 0.003, rungs=[_rung("480p", 480, 1400, -12.0, 4.0)]))
+    choose_ladder(per_title)
+    assert per_title.calibration is not None
+    assert per_title.calibration.offset_db == pytest.approx(2.0, abs=0.01)
+    assert per_title.rungs[0].chosen_kbps < plain.rungs[0].chosen_kbps
+    assert PerTitle.from_dict(per_title.to_dict()) == per_title

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from common.jobs import Job
-from common.pertitle import LadderMode, misses
+from common.pertitle import RATE_POINTS, LadderMode, misses
 from common.settings import Settings
 from common.states import JobState
 from tests.support.files import job_dir
@@ -58,8 +58,11 @@ def test_an_easy_title_gets_far_fewer_bits_and_still_meets_its_target(
     analysis = job.per_title
     assert analysis.target_ssim == TARGET and analysis.note is None
     assert analysis.encoder == "libx264" and analysis.windows and analysis.seconds > 0
+    calibration = analysis.calibration  # the smallest rung, once more with its own preset
+    assert calibration is not None and (calibration.profile, calibration.preset) == (
+        "144p", "veryfast")
     for rung in analysis.rungs:
-        assert len(rung.points) == 3 and rung.chosen_kbps <= rung.cap_kbps
+        assert len(rung.points) == len(RATE_POINTS) and rung.chosen_kbps <= rung.cap_kbps
         assert [p.kbps for p in rung.points] == sorted((p.kbps for p in rung.points),
                                                         reverse=True)
     fixed_bits = sum(_video_kbps(gpu_settings, fixed, r.profile) for r in fixed.renditions)

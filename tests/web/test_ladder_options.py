@@ -21,6 +21,10 @@ def test_a_per_title_upload_records_its_ladder_and_the_default_target(
     assert (plain["ladder"], plain["target_ssim"]) == ("fixed", None)
     asked = upload(client, ladder="Per-Title", target_ssim="0.955").get_json()
     assert (asked["ladder"], asked["target_ssim"]) == ("per-title", 0.955)
+    implied = upload(client, target_ssim="0.96").get_json()  # a target asks for per-title
+    assert (implied["ladder"], implied["target_ssim"]) == ("per-title", 0.96)
+    fixed = upload(client, ladder="fixed", target_ssim="0.96").get_json()  # named: fixed wins
+    assert (fixed["ladder"], fixed["target_ssim"]) == ("fixed", None)
 
 
 def test_the_cluster_default_ladder_and_target_come_from_the_settings(
@@ -48,7 +52,6 @@ def test_a_url_job_takes_the_target_as_a_json_number(client: FlaskClient) -> Non
     ({"ladder": "per-title", "target_ssim": "0.2"}, "at least 0.5"),
     ({"ladder": "per-title", "target_ssim": "nan"}, "at least 0.5"),
     ({"ladder": "per-title", "target_ssim": "high"}, "a number such as 0.98"),
-    ({"target_ssim": "0.97"}, "applies to ladder 'per-title' only"),
 ])
 def test_bad_ladder_options_get_a_400_sentence_and_nothing_is_enqueued(
         client: FlaskClient, producer: RecordingProducer, fields: dict[str, str],

@@ -89,6 +89,15 @@ def test_rate_control_and_gop_from_the_profile() -> None:
     assert value(argv, "-force_key_frames") == "expr:gte(t,n_forced*4)"
 
 
+def test_a_crf_profile_is_capped_crf_in_software_and_a_bitrate_in_hardware() -> None:
+    capped = RenditionPlan(replace(LOW, crf=23), 160, 120)
+    argv = command(plan=capped)
+    assert value(argv, "-crf") == "23" and "-b:v" not in argv
+    assert (value(argv, "-maxrate"), value(argv, "-bufsize")) == ("1498k", "2100k")
+    hardware = command("h264_nvenc", plan=capped)
+    assert "-crf" not in hardware and value(hardware, "-b:v") == "1400k"
+
+
 def test_no_audio_stream_means_an() -> None:
     argv = command(source=info(has_audio=False))
     assert "-an" in argv

@@ -69,8 +69,17 @@ def video_args(source: SourceInfo, plan: RenditionPlan, codec: str,
     }
     if not codec.endswith(("_vaapi", "_qsv")):  # hardware frames carry their own format
         args["pix_fmt"] = profile.pix_fmt  # 4:2:0; 8-bit unless the rung asks for 10
+    if profile.crf is not None and codec in CAPPED_CRF_ENCODERS:
+        del args["b:v"]  # constant quality, the peak and buffer still capped by VBV
+        args["crf"] = profile.crf
+        if codec == "libsvtav1":  # FFmpeg 5.1's SVT-AV1 wrapper caps no CRF encode
+            del args["maxrate"], args["bufsize"]
     args.update(_ENCODER_ARGS.get(codec, _no_args)(profile, options))
     return args
+
+
+CAPPED_CRF_ENCODERS = ("libx264", "libx265", "libsvtav1")
+"""The encoders a profile's ``crf`` applies to; hardware encoders keep the bitrate."""
 
 
 def _tag_args(plan: RenditionPlan) -> dict[str, Any]:

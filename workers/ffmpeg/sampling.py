@@ -71,7 +71,8 @@ def sample_plan(plan: RenditionPlan, rate: float, preset: str) -> RenditionPlan:
     profile = plan.profile
     sampled = replace(profile, video_bitrate_kbps=max(16, round(profile.video_bitrate_kbps * rate)),
                       maxrate_kbps=max(16, round(profile.maxrate_kbps * rate)),
-                      bufsize_kbps=max(16, round(profile.bufsize_kbps * rate)), preset=preset)
+                      bufsize_kbps=max(16, round(profile.bufsize_kbps * rate)), preset=preset,
+                      crf=None)  # per-title rungs are rate-controlled at the chosen bitrate
     return replace(plan, profile=sampled, passthrough=False)
 
 

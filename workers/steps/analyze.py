@@ -14,7 +14,14 @@ import time
 from pathlib import Path
 
 from common.jobs import Job, Rendition
-from common.pertitle import RATE_POINTS, PerTitle, RungAnalysis, choose_ladder
+from common.pertitle import (
+    CALIBRATION_RATE,
+    RATE_POINTS,
+    Calibration,
+    PerTitle,
+    RungAnalysis,
+    choose_ladder,
+)
 from common.registry import list_workers
 from common.states import JobState, RenditionState
 from common.storage import StorageError
@@ -84,6 +91,11 @@ def sample_job(ctx: WorkerContext, job: Job, per_title: PerTitle) -> PerTitle:
                                                              preset),
                                Path(folder) / f"{rendition.profile}-{index}.mp4")
                         for index, rate in enumerate(RATE_POINTS)]
+        smallest = min(rungs, key=lambda r: plans[r.profile].height)
+        plan = plans[smallest.profile]
+        samples.append(Sample(smallest.profile, sample_plan(plan, CALIBRATION_RATE,
+                                                            plan.profile.preset),
+                              Path(folder) / f"{smallest.profile}-calibration.mp4"))
         options = EncodeOptions(settings.ffmpeg_bin, settings.x264_threads or SAMPLE_THREADS,
                                 settings.segment_seconds, settings.max_source_pixels)
         points = run_samples(source_file, source, samples, windows, (top.width, top.height),
@@ -91,11 +103,14 @@ def sample_job(ctx: WorkerContext, job: Job, per_title: PerTitle) -> PerTitle:
                              on_tick=_StillAnalyzing(ctx, job.id),
                              timeout_s=settings.task_time_limit_s)
     per_title.windows = [[w.start_s, w.duration_s] for w in windows]
+    *fast, (calibrated, own) = list(zip(samples, points, strict=True))
     per_title.rungs = [
         RungAnalysis(r.profile, plans[r.profile].height,
                      plans[r.profile].profile.video_bitrate_kbps,
-                     [p for s, p in zip(samples, points, strict=True) if s.rung == r.profile])
+                     [p for s, p in fast if s.rung == r.profile])
         for r in rungs]
+    per_title.calibration = Calibration(calibrated.rung, calibrated.plan.profile.preset,
+                                        own.kbps, own.ssim)
     return choose_ladder(per_title)
 
 
@@ -131,9 +146,12 @@ def analyze_ladder(ctx: WorkerContext, job_id: str) -> str:
             per_title = sample_job(ctx, job, per_title)
     except SamplingStopped:
         return "stopped"
-    except (SamplingFailed, ProbeError, StorageError, layout.UnsafeRecord) as exc:
-        log.warning("job %s: analysis failed, fixed ladder: %s", job_id, exc)
-        per_title.note = f"The analysis failed ({exc}); the job is encoded with the fixed ladder."
+    except (SamplingFailed, ProbeError, StorageError, layout.UnsafeRecord, OSError) as exc:
+        reason = (f"its samples could not be written: {exc.strerror or exc}"
+                  if isinstance(exc, OSError) and not isinstance(exc, StorageError) else exc)
+        log.warning("job %s: analysis failed, fixed ladder: %s", job_id, reason)
+        per_title.note = (f"The analysis failed ({reason}); the job is encoded with the fixed "
+                          "ladder.")
         per_title.rungs = []
     per_title.seconds = round(time.monotonic() - started, 2)
 

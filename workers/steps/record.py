@@ -100,7 +100,7 @@ class Verdict:
 def rescaled_target(target: dict[str, Any], kbps: int) -> dict[str, Any]:
     """A rendition's settings at another bitrate, its peak and buffer scaled alike."""
     scale = kbps / max(1, int(target["video_bitrate_kbps"]))
-    return {**target, "video_bitrate_kbps": kbps,
+    return {**target, "video_bitrate_kbps": kbps, "crf": None,
             "maxrate_kbps": max(16, round(int(target["maxrate_kbps"]) * scale)),
             "bufsize_kbps": max(16, round(int(target["bufsize_kbps"]) * scale))}
 
