@@ -27,8 +27,8 @@ SAMPLE_FRACTION = 0.1
 """The share of the source the samples cover, in whole segments (at least one)."""
 MIN_SAMPLE_S = 2.0
 MOST_WINDOWS = 6
-MEASURE_EVERY = 4
-"""Samples are compared on every fourth frame: the same frames on both sides, a quarter of
+MEASURE_EVERY = 5
+"""Samples are compared on every fifth frame: the same frames on both sides, a fifth of
 the scaling and SSIM work."""
 _SSIM = re.compile(r"\[ssim@([od])(\d+) @ [^\]]+\] SSIM .*All:([0-9.]+)")
 
@@ -48,6 +48,8 @@ class Sample:
     rung: str
     plan: RenditionPlan
     output: Path
+    display: bool = True
+    """Also measure it scaled up to the ladder's top size (the calibration sample is not)."""
 
 
 def ideal_starts(duration_s: float, segment_s: int) -> tuple[list[float], float]:
@@ -134,7 +136,8 @@ def build_measure_command(source_path: Path, samples: list[Sample], windows: lis
     joined = "".join(f"[{first + i}:v]" for i in range(len(windows)))
     joined += f"concat=n={len(windows)}:v=1:a=0," if len(windows) > 1 else "null,"
     width, height = display
-    scaled_up = [i for i, x in enumerate(samples) if (x.plan.width, x.plan.height) != display]
+    scaled_up = [i for i, x in enumerate(samples)
+                 if x.display and (x.plan.width, x.plan.height) != display]
     count = len(samples) + len(scaled_up)
     pick = f"select='not(mod(n\\,{MEASURE_EVERY}))',setpts=PTS-STARTPTS"
     graph = [f"{joined}setpts=PTS-STARTPTS,{pick},format=yuv420p,split={count}"

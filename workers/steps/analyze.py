@@ -95,7 +95,8 @@ def sample_job(ctx: WorkerContext, job: Job, per_title: PerTitle) -> PerTitle:
         plan = plans[smallest.profile]
         samples.append(Sample(smallest.profile, sample_plan(plan, CALIBRATION_RATE,
                                                             plan.profile.preset),
-                              Path(folder) / f"{smallest.profile}-calibration.mp4"))
+                              Path(folder) / f"{smallest.profile}-calibration.mp4",
+                              display=False))
         options = EncodeOptions(settings.ffmpeg_bin, settings.x264_threads or SAMPLE_THREADS,
                                 settings.segment_seconds, settings.max_source_pixels)
         points = run_samples(source_file, source, samples, windows, (top.width, top.height),
