@@ -60,6 +60,12 @@ def _run(client: ApiClient, source: Path, chunked: bool, timeout_s: float) -> di
     result = cluster_ladder(client, source, timeout_s, fields)
     job = client.job(result["job_id"])
     result["chunks"] = max((r.get("chunks", 0) for r in job["renditions"]), default=0)
+    cuts = job.get("chunk_cuts") or []
+    result["keyframe_cuts"] = sum(1 for c in cuts[1:] if c == "keyframe")
+    result["seek_cuts"] = sum(1 for c in cuts[1:] if c == "seek")
+    posted_at = job["finished_at"] - result["wall_s"]
+    done = [r["finished_at"] for r in job["renditions"] if r.get("finished_at")]
+    result["first_rendition_s"] = round(min(done) - posted_at, 2) if done else None
     print(f"  split-and-stitch {'chunked' if chunked else 'whole'}: {result['wall_s']} s",
           file=sys.stderr, flush=True)
     return result

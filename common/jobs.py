@@ -186,6 +186,11 @@ class Job:
     """Requested chunk length (0: never chunk; None: the cluster decides by duration)."""
     chunk_length_s: float = 0.0
     """Planned chunk length in seconds; 0 when the job is encoded unchunked."""
+    chunk_bounds: list[float] = field(default_factory=list)
+    """Where each slice starts, then the source's end (the slices' lengths differ by at most
+    a segment); empty in records older than balanced slices (``chunk_length_s`` applies)."""
+    chunk_cuts: list[str] = field(default_factory=list)
+    """How each slice starts: ``keyframe`` (no decode before it) or ``seek``."""
     error: str | None = None
     source: SourceInfo | None = None
     renditions: list[Rendition] = field(default_factory=list)

@@ -45,8 +45,8 @@ def test_killed_chunk_runs_again_alone(
 
     final = wait_for_job(chaos_settings, job.id, timeout=180)
     [rendition] = final.renditions
-    assert rendition.chunks == 3
-    assert rendition.chunk_attempts == [2, 1, 1]  # only the lost chunk ran again
+    assert rendition.chunks == len(final.chunk_cuts) >= 2  # 10 s GOPs: two keyframe slices
+    assert rendition.chunk_attempts == [2] + [1] * (rendition.chunks - 1)  # only the lost one
     assert rendition.state == "done"
 
 

@@ -66,6 +66,16 @@ def whole_job(chunk_settings: Settings, two_workers: list[WorkerProcess],
     return wait_for_job(chunk_settings, job.id, timeout=240)
 
 
+@pytest.fixture(scope="module")
+def keyed_job(chunk_settings: Settings, two_workers: list[WorkerProcess], media_dir: Path,
+              chunked_job: Job) -> Job:
+    """A source with a keyframe on every segment boundary: every slice is cut on one."""
+    source = make_clip(media_dir / "keyed.mp4", seconds=SECONDS, size="640x360",
+                       extra=["-g", "100", "-keyint_min", "100", "-sc_threshold", "0"])
+    job = submit(chunk_settings, source, profiles=["144p"])
+    return wait_for_job(chunk_settings, job.id, timeout=240)
+
+
 def _probe_rows(path: Path, entries: str, *extra: str) -> list[list[str]]:
     out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", *extra,
                           "-show_entries", entries, "-of", "csv=p=0", str(path)],
@@ -77,6 +87,8 @@ def test_every_chunk_was_encoded_once_by_the_two_workers(
     chunk_settings: Settings, chunked_job: Job, two_workers: list[WorkerProcess]
 ) -> None:
     assert chunked_job.chunk_length_s == CHUNK
+    assert chunked_job.chunk_bounds == [0.0, 4.0, 8.0, 12.0, 16.0, SECONDS]
+    assert chunked_job.chunk_cuts == ["keyframe"] + ["seek"] * 4  # keyframes every 10.01 s
     for rendition in chunked_job.renditions:
         assert rendition.chunks == SECONDS // CHUNK
         assert rendition.chunk_attempts == [1] * rendition.chunks
@@ -150,3 +162,19 @@ def test_quality_near_boundaries_and_bitrate_cost_match_an_unchunked_encode(
     print("split-and-stitch:", figures)
     assert boundary_ssim >= middle_ssim - 0.02, figures
     assert 0.8 < size_ratio < 1.2, figures
+
+
+def test_slices_that_start_on_source_keyframes_are_cut_there_and_join_whole(
+    chunk_settings: Settings, keyed_job: Job, media_dir: Path
+) -> None:
+    assert keyed_job.chunk_cuts == ["keyframe"] * 5
+    [rendition] = keyed_job.renditions
+    assert rendition.chunks == 5 and rendition.chunk_attempts == [1] * 5
+    output = job_dir(chunk_settings, keyed_job.id) / str(rendition.output)
+    source_frames = len(_probe_rows(media_dir / "keyed.mp4", "packet=pts_time"))
+    assert len(_probe_rows(output, "packet=pts_time")) == source_frames
+    keys = _probe_rows(output, "frame=pts_time", "-skip_frame", "nokey")
+    assert [round(float(row[0]), 1) for row in keys] == [0.0, 4.0, 8.0, 12.0, 16.0]
+    info = ffprobe(output)
+    video, audio = stream(info, "video"), stream(info, "audio")
+    assert video and audio and abs(float(video["duration"]) - float(audio["duration"])) <= 0.05

@@ -289,3 +289,13 @@ def test_quality_command_scales_the_source_to_the_rendition() -> None:
     graph = value(argv, "-lavfi")
     assert "[1:v]scale=160:120" in graph and "ssim" in graph and "psnr" in graph
     assert argv[-3:] == ["-f", "null", "-"]
+
+
+def test_a_slice_cut_mid_segment_keeps_the_global_segment_keyframes() -> None:
+    plan = RenditionPlan(LOW, 160, 120)
+    argv = build_ladder_command(SOURCE, info(), [plan], "libx264", [OUTPUT], EncodeOptions(),
+                                Window(10.0, 10.0))
+    assert value(argv, "-force_key_frames") == "expr:gte(t,n_forced*4-2.000000)"
+    aligned = build_ladder_command(SOURCE, info(), [plan], "libx264", [OUTPUT], EncodeOptions(),
+                                   Window(8.0, 4.0))
+    assert value(aligned, "-force_key_frames") == "expr:gte(t,n_forced*4)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,19 @@ from common.jobs import Job, Rendition, SourceInfo
 from common.settings import Settings
 from common.states import JobState, RenditionState
 from common.workref import WorkRef
+from workers.ffmpeg.commands import Window
 from workers.ffmpeg.hls import AudioTrack, Variant, media_segments, write_master
 from workers.steps.layout import chunk_key, chunk_list_lines
 from workers.steps.leased import work_open
-from workers.steps.slices import chunk_count, chunk_length, chunk_window
+from workers.steps.slices import (
+    KEYFRAME_CUT,
+    SEEK_CUT,
+    SlicePlan,
+    chunk_count,
+    chunk_length,
+    chunk_window,
+    plan_slices,
+)
 
 SETTINGS = Settings(segment_seconds=4, chunk_seconds=32, chunk_above_s=180)
 
@@ -101,3 +111,41 @@ def test_work_open_by_kind() -> None:
     job.state = JobState.CANCELED
     assert not work_open(job, WorkRef.stitch(job.id, "720p"))
     assert not work_open(None, WorkRef.chunk("j", 0))
+
+
+def _no_keyframes(times: list[float]) -> list[float]:
+    return [0.0 for _ in times]
+
+
+def _lengths(plan: SlicePlan) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(plan.bounds)]
+
+
+def test_without_source_keyframes_slices_are_equal_shares_on_segment_boundaries() -> None:
+    plan = plan_slices(60.0, 8.0, 4, 2, _no_keyframes)
+    assert len(plan.cuts) % 2 == 0 and plan.bounds[0] == 0.0 and plan.bounds[-1] == 60.0
+    assert all(b % 4 == 0 for b in plan.bounds[:-1])
+    assert max(_lengths(plan)) - min(_lengths(plan)) <= 4
+    assert plan.cuts[0] == KEYFRAME_CUT and set(plan.cuts[1:]) == {SEEK_CUT}
+    three = plan_slices(60.0, 32.0, 4, 3, _no_keyframes)  # 2 slices of 32 s: 3 shares instead
+    assert len(three.cuts) == 3
+
+
+def test_a_source_with_ten_second_gops_asked_for_eight_gets_ten_second_keyframe_slices() -> None:
+    def every_ten_seconds(times: list[float]) -> list[float]:
+        return [10.0 * (t // 10) for t in times]
+
+    for slots in (1, 2, 3):
+        plan = plan_slices(60.0, 8.0, 4, slots, every_ten_seconds)
+        assert plan.bounds == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0]
+        assert plan.cuts == [KEYFRAME_CUT] * 6 and len(plan.cuts) % slots == 0
+    keyed = plan_slices(20.0, 4.0, 4, 2, lambda ts: [4.0 * (t // 4) for t in ts])
+    assert keyed.bounds == [0.0, 4.0, 8.0, 12.0, 16.0, 20.0] and keyed.seeks == 0
+
+
+def test_balanced_windows_follow_the_recorded_bounds() -> None:
+    source = SourceInfo(duration=18.5, width=320, height=240, video_codec="h264", fps=25,
+                        has_audio=True)
+    job = Job.new("a", "a", source=source, chunk_length_s=8.0, chunk_bounds=[0.0, 8.0, 12.0, 18.5])
+    assert [chunk_window(job, i) for i in range(3)] == [
+        Window(0.0, 8.0), Window(8.0, 4.0), Window(12.0, 6.5)]

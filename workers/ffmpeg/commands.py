@@ -175,6 +175,11 @@ def _output(source_input: Any, video: Any, source: SourceInfo, plan: RenditionPl
         video = video_stream(video, source, plan, codec)
     if window is not None:
         out_args["t"] = f"{window.duration_s:.6f}"
+        offset = window.start_s % options.segment_seconds
+        if codec != COPY and offset > 1e-6:  # a slice cut on a source keyframe mid-segment:
+            # its own first frame is a keyframe, then the global segment boundaries again
+            out_args["force_key_frames"] = (f"expr:gte(t,n_forced*{options.segment_seconds}"
+                                            f"-{offset:.6f})")
     streams = [video, source_input["a:0"]] if audio else [video]
     if segments is not None and codec != COPY and window is None:
         # The tee muxer cannot ask the encoders for global headers on its muxers' behalf:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from pathlib import Path
 
 from common.jobs import Job, JobMode, Rendition
 from common.ladder import (
@@ -20,13 +21,13 @@ from common.registry import WorkerInfo, list_workers, queue_for
 from common.states import JobState, RenditionState
 from common.storage import StorageError
 from common.store import StaleUpdate
-from common.tasknames import ANALYZE_LADDER, QUEUE_GPU
-from workers.ffmpeg.probe import ProbeError, probe_source
+from common.tasknames import ANALYZE_LADDER, QUEUE_CPU, QUEUE_GPU
+from workers.ffmpeg.probe import ProbeError, keyframes_before, probe_source
 from workers.runtime.context import WorkerContext
 from workers.steps import layout
 from workers.steps.dispatch import dispatch_encodes
 from workers.steps.finalize import fail_job
-from workers.steps.slices import chunk_count, chunk_length
+from workers.steps.slices import SlicePlan, chunk_length, plan_slices
 
 log = logging.getLogger(__name__)
 
@@ -67,25 +68,30 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
     settings = ctx.settings
     try:
         layout.check_job(job)
+        profiles = select_profiles(load_ladder(settings.profiles_file), job.requested_profiles)
+        online = list_workers(ctx.redis, include_offline=False)  # read once per job start
         with ctx.storage.workspace() as ws:
-            source = probe_source(ws.fetch(layout.source_key(job)),
-                                  ffprobe_bin=settings.ffprobe_bin,
+            source_file = ws.fetch(layout.source_key(job))
+            source = probe_source(source_file, ffprobe_bin=settings.ffprobe_bin,
                                   timeout_s=settings.probe_timeout_s,
                                   max_pixels=settings.max_source_pixels,
                                   max_seconds=settings.max_source_seconds)
-        profiles = select_profiles(load_ladder(settings.profiles_file), job.requested_profiles)
-        online = list_workers(ctx.redis, include_offline=False)  # read once per job start
-        _check_codecs_online(ctx, profiles, online)
+            _check_codecs_online(ctx, profiles, online)
+            plans = plan_renditions(source, profiles,
+                                    passthrough_mode=job.mode == JobMode.PASSTHROUGH)
+            length = 0.0 if job.mode == JobMode.PASSTHROUGH else chunk_length(
+                source.duration, settings, job.chunk_seconds)
+            queues = _queues(online, plans, chunked=bool(length))
+            slices = _slices(ctx, source_file, source.duration, length, online,
+                             queues) if length else None
+            if slices is not None and len(slices.cuts) < 2:  # too short to share: whole
+                slices, length = None, 0.0
     except (ProbeError, LadderError, layout.UnsafeRecord, StorageError) as exc:
         fail_job(ctx, job_id, str(exc))
         return []
-    plans = plan_renditions(source, profiles, passthrough_mode=job.mode == JobMode.PASSTHROUGH)
     per_title = job.ladder == LadderMode.PER_TITLE and job.mode != JobMode.PASSTHROUGH
     if per_title:  # a copy is not "the fewest bits that reach the target": every rung is encoded
         plans = [replace(plan, passthrough=False) for plan in plans]
-    length = 0.0 if job.mode == JobMode.PASSTHROUGH else chunk_length(
-        source.duration, settings, job.chunk_seconds)
-    queues = _queues(online, plans, chunked=bool(length))
 
     def apply(job: Job) -> None:
         job.source = source
@@ -93,8 +99,10 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
         job.per_title = None
         job.renditions = _fresh_or_kept(job, plans, queues)
         job.chunk_length_s = length
-        if length:
-            count = chunk_count(source.duration, length)
+        job.chunk_bounds = slices.bounds if slices else []
+        job.chunk_cuts = slices.cuts if slices else []
+        if slices:
+            count = len(slices.cuts)
             for rendition in job.renditions:
                 if rendition.state != RenditionState.DONE and not rendition.passthrough:
                     rendition.chunks = count
@@ -112,6 +120,20 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
         log.info("job %s: per-title analysis queued", job_id)
         return []
     return dispatch_encodes(ctx, job, online)
+
+
+def _slices(ctx: WorkerContext, source_file: Path, duration_s: float, length_s: float,
+            online: list[WorkerInfo], queues: dict[str, str]) -> SlicePlan:
+    """The job's slices: equal shares for the encode slots online on its queue, cut on
+    source keyframes where one sits near a boundary."""
+    queue = next(iter(queues.values()), QUEUE_CPU)
+    slots = sum(w.concurrency for w in online if queue in w.queues)
+    settings = ctx.settings
+
+    def keyframes(times: list[float]) -> list[float]:
+        return keyframes_before(source_file, times, settings.ffprobe_bin, settings.probe_timeout_s)
+
+    return plan_slices(duration_s, length_s, settings.segment_seconds, slots, keyframes)
 
 
 def _queues(online: list[WorkerInfo], plans: list[RenditionPlan],
