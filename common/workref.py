@@ -1,4 +1,5 @@
-"""Work refs: the one name for a piece of running work (a rendition, a chunk, a stitch).
+"""Work refs: the one name for a piece of running work (a rendition, a chunk, a stitch, a
+per-title analysis).
 
 A ref names a lease, an entry in the reaper's active set and a line in a worker's
 advertisement. It has one text form, ``<job_id>/<kind>/<detail>``, built by ``str()``
@@ -20,6 +21,11 @@ class WorkKind(StrEnum):
     """Encode one time slice of every chunked rendition (``detail`` is the slice index)."""
     STITCH = "stitch"
     """Join one rendition's encoded slices (``detail`` is its profile)."""
+    ANALYSIS = "analysis"
+    """Sample a per-title job and choose its ladder (``detail`` is ``ladder``)."""
+
+
+ANALYSIS_DETAIL = "ladder"
 
 
 class BadWorkRef(ValueError):
@@ -44,6 +50,10 @@ class WorkRef:
     @classmethod
     def stitch(cls, job_id: str, profile: str) -> WorkRef:
         return cls(job_id, WorkKind.STITCH, profile=profile)
+
+    @classmethod
+    def analysis(cls, job_id: str) -> WorkRef:
+        return cls(job_id, WorkKind.ANALYSIS, profile=ANALYSIS_DETAIL)
 
     @property
     def detail(self) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from common import tasknames
+from common.pertitle import LadderMode
 from common.settings import Settings
 from common.store import JobStore
 from tests.chaos.conftest import (
@@ -94,6 +95,30 @@ def test_killed_worker_is_taken_over_within_thirty_seconds(
     assert time.monotonic() - killed_at < 30
     final = wait_for_job(chaos_settings, job.id, timeout=120)
     assert final.renditions[0].attempts == 2
+    assert second.alive()
+
+
+def test_a_worker_killed_mid_analysis_is_taken_over_and_the_job_finishes(
+    chaos_settings: Settings, worker_factory: Factory, long_clip: Path
+) -> None:
+    first = worker_factory(chaos_settings, name="first")
+    store = JobStore(settings_client(chaos_settings))
+    job = submit(chaos_settings, long_clip, ladder=LadderMode.PER_TITLE)
+    wait_for(lambda: store.get(job.id).state == "analyzing", timeout=30,  # type: ignore[union-attr]
+             interval=0.02, message="the job analyzing")
+    [ffmpeg] = wait_for(lambda: ffmpeg_pids(first), timeout=10, interval=0.02,
+                        message="a sample FFmpeg on first")
+    second = worker_factory(chaos_settings, name="second")
+
+    os.kill(first.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    wait_gone([ffmpeg], timeout=10)
+
+    final = wait_for_job(chaos_settings, job.id, timeout=120)
+    assert time.monotonic() - killed_at < 60  # a lease period, not the broker's 12 hours
+    assert final.per_title is not None and final.per_title.note is None
+    assert final.per_title.rungs and final.per_title.seconds > 0
+    assert all(str(r.worker).startswith("second@") for r in final.renditions)
     assert second.alive()
 
 

@@ -39,7 +39,7 @@ def probe_job(self: Task, job_id: str) -> list[str]:
 @shared_task(bind=True, name=tasknames.ANALYZE_LADDER)
 def analyze_ladder(self: Task, job_id: str) -> str:
     """Sample a per-title job's source, choose its rungs' bitrates, send the encodes."""
-    return analyze.analyze_ladder(context_of(self.app), job_id)
+    return analyze.analyze_ladder(context_of(self.app), job_id, self.request.id)
 
 
 @shared_task(bind=True, name=tasknames.ENCODE_RENDITIONS)

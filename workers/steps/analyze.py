@@ -24,8 +24,9 @@ from common.pertitle import (
 )
 from common.registry import list_workers
 from common.states import JobState, RenditionState
-from common.storage import StorageError
+from common.storage import StorageError, Workspace
 from common.store import StaleUpdate
+from common.workref import WorkRef
 from workers.ffmpeg.commands import EncodeOptions
 from workers.ffmpeg.probe import ProbeError, keyframes_before
 from workers.ffmpeg.sampling import (
@@ -39,8 +40,10 @@ from workers.ffmpeg.sampling import (
     sample_windows,
 )
 from workers.runtime.context import WorkerContext
+from workers.runtime.lease import Lease
 from workers.steps import layout, record
 from workers.steps.dispatch import dispatch_encodes
+from workers.steps.leased import Outcome, run_leased
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +136,24 @@ def _apply_choice(job: Job, per_title: PerTitle) -> None:
         rendition.target = record.rescaled_target(rendition.target, rung.chosen_kbps)
 
 
-def analyze_ladder(ctx: WorkerContext, job_id: str) -> str:
-    """Analyze a per-title job and send its encodes; return what happened."""
+def analyze_ladder(ctx: WorkerContext, job_id: str, task_id: str | None = None) -> str:
+    """Analyze a per-title job under its lease, then send its encodes; return what happened.
+
+    The lease makes a worker killed mid-analysis cost one lease period: the reaper queues
+    the analysis again for another worker (the broker alone would wait for its visibility
+    timeout)."""
+    outcome: list[str] = []
+
+    def work(ws: Workspace, leases: dict[WorkRef, Lease]) -> Outcome:
+        outcome.append(_analyze(ctx, job_id))
+        return Outcome.DONE
+
+    result, busy = run_leased(ctx, [WorkRef.analysis(job_id)], task_id, work,
+                              then=lambda: None)
+    return outcome[0] if outcome else ("busy" if busy else str(result))
+
+
+def _analyze(ctx: WorkerContext, job_id: str) -> str:
     job = ctx.store.get(job_id)
     if job is None or job.state != JobState.ANALYZING or job.source is None:
         return "skipped"

@@ -11,9 +11,16 @@ from typing import Any
 
 from common import keys
 from common.jobs import Job
+from common.states import JobState
 from common.storage import Workspace
 from common.store import StaleUpdate
-from common.tasknames import ENCODE_CHUNK, ENCODE_RENDITION, QUEUE_CPU, STITCH_RENDITION
+from common.tasknames import (
+    ANALYZE_LADDER,
+    ENCODE_CHUNK,
+    ENCODE_RENDITION,
+    QUEUE_CPU,
+    STITCH_RENDITION,
+)
 from common.workref import WorkKind, WorkRef
 from workers.runtime.context import WorkerContext
 from workers.runtime.lease import Lease, LeaseKeeper, held
@@ -45,6 +52,8 @@ def work_open(job: Job | None, ref: WorkRef) -> bool:
     """Whether the work ``ref`` names still needs doing, by the job record."""
     if job is None or job.terminal:
         return False
+    if ref.kind == WorkKind.ANALYSIS:
+        return job.state == JobState.ANALYZING
     if ref.kind == WorkKind.CHUNK:
         return any(r.chunk_open(int(ref.index or 0)) for r in job.renditions)
     if ref.profile not in {r.profile for r in job.renditions}:
@@ -58,6 +67,8 @@ def work_open(job: Job | None, ref: WorkRef) -> bool:
 def task_for(job: Job, ref: WorkRef, queue: str | None = None) -> tuple[str, list[Any], str]:
     """The task (name, args, queue) that does the work ``ref`` names: the reaper and a
     worker passing work on both send it."""
+    if ref.kind == WorkKind.ANALYSIS:
+        return ANALYZE_LADDER, [job.id], queue or QUEUE_CPU
     if ref.kind == WorkKind.CHUNK:
         index = int(ref.index or 0)
         chunked = [r for r in job.renditions if r.chunk_open(index)] or job.renditions
