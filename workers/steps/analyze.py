@@ -72,15 +72,15 @@ class _StillAnalyzing:
         return self.ok
 
 
-def sample_job(ctx: WorkerContext, job: Job, per_title: PerTitle) -> PerTitle:
-    """Encode and measure the samples of every rung; fill ``per_title`` with their points."""
+def sample_job(ctx: WorkerContext, ws: Workspace, job: Job, per_title: PerTitle) -> PerTitle:
+    """Encode and measure the samples of every rung (the source from the leased step's
+    workspace); fill ``per_title`` with their points."""
     settings, source = ctx.settings, job.source
     assert source is not None
     rungs = _analyzed_rungs(job)
     plans = {r.profile: record.plan_of(r) for r in rungs}
     top = max(plans.values(), key=lambda p: p.height)
-    with ctx.storage.workspace() as ws, tempfile.TemporaryDirectory(
-            prefix=f"analysis-{job.id}-", dir=_scratch(ctx)) as folder:
+    with tempfile.TemporaryDirectory(prefix=f"analysis-{job.id}-", dir=_scratch(ctx)) as folder:
         source_file = ws.fetch(layout.source_key(job))
         starts, length = ideal_starts(source.duration, settings.segment_seconds)
         windows = sample_windows(source.duration, length,
@@ -145,7 +145,7 @@ def analyze_ladder(ctx: WorkerContext, job_id: str, task_id: str | None = None) 
     outcome: list[str] = []
 
     def work(ws: Workspace, leases: dict[WorkRef, Lease]) -> Outcome:
-        outcome.append(_analyze(ctx, job_id))
+        outcome.append(_analyze(ctx, ws, job_id))
         return Outcome.DONE
 
     result, busy = run_leased(ctx, [WorkRef.analysis(job_id)], task_id, work,
@@ -153,7 +153,7 @@ def analyze_ladder(ctx: WorkerContext, job_id: str, task_id: str | None = None) 
     return outcome[0] if outcome else ("busy" if busy else str(result))
 
 
-def _analyze(ctx: WorkerContext, job_id: str) -> str:
+def _analyze(ctx: WorkerContext, ws: Workspace, job_id: str) -> str:
     job = ctx.store.get(job_id)
     if job is None or job.state != JobState.ANALYZING or job.source is None:
         return "skipped"
@@ -163,12 +163,12 @@ def _analyze(ctx: WorkerContext, job_id: str) -> str:
     try:
         layout.check_job(job)
         if _analyzed_rungs(job):
-            per_title = sample_job(ctx, job, per_title)
+            per_title = sample_job(ctx, ws, job, per_title)
     except SamplingStopped:
         return "stopped"
     except (SamplingFailed, ProbeError, StorageError, layout.UnsafeRecord, OSError) as exc:
         reason = (f"its samples could not be written: {exc.strerror or exc}"
-                  if isinstance(exc, OSError) and not isinstance(exc, StorageError) else exc)
+                  if isinstance(exc, OSError) else exc)
         log.warning("job %s: analysis failed, fixed ladder: %s", job_id, reason)
         per_title.note = (f"The analysis failed ({reason}); the job is encoded with the fixed "
                           "ladder.")
