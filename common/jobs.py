@@ -172,6 +172,10 @@ class Job:
     """The SSIM each per-title rung aims at (the cluster's setting when the job named none)."""
     per_title: PerTitle | None = None
     """The analysis of a per-title job: samples, fits, chosen and dropped rungs."""
+    tasks_sent: bool = True
+    """Whether the tasks that the job's last step change calls for (its analysis, or its
+    encodes) are on their queues: False from that change until they are sent, so the step
+    of a worker killed in between stays open for the reaper."""
     idempotency_key: str | None = None
     """The caller's name for this source; no second job is created with the same one."""
     source_url: str | None = None

@@ -1,5 +1,5 @@
-"""Work refs: the one name for a piece of running work (a rendition, a chunk, a stitch, a
-per-title analysis).
+"""Work refs: the one name for a piece of running work (a job's plan, a rendition, a chunk,
+a stitch, a per-title analysis).
 
 A ref names a lease, an entry in the reaper's active set and a line in a worker's
 advertisement. It has one text form, ``<job_id>/<kind>/<detail>``, built by ``str()``
@@ -15,6 +15,9 @@ from common.jobs import is_job_id
 
 
 class WorkKind(StrEnum):
+    PLAN = "plan"
+    """Probe a job's source, plan its renditions and send the next step (``detail`` is
+    ``source``)."""
     RENDITION = "rendition"
     """Encode one whole rendition (``detail`` is its profile)."""
     CHUNK = "chunk"
@@ -26,6 +29,7 @@ class WorkKind(StrEnum):
 
 
 ANALYSIS_DETAIL = "ladder"
+PLAN_DETAIL = "source"
 
 
 class BadWorkRef(ValueError):
@@ -50,6 +54,10 @@ class WorkRef:
     @classmethod
     def stitch(cls, job_id: str, profile: str) -> WorkRef:
         return cls(job_id, WorkKind.STITCH, profile=profile)
+
+    @classmethod
+    def plan(cls, job_id: str) -> WorkRef:
+        return cls(job_id, WorkKind.PLAN, profile=PLAN_DETAIL)
 
     @classmethod
     def analysis(cls, job_id: str) -> WorkRef:

@@ -19,7 +19,8 @@ SERIAL_PATHS = ("tests/chaos/", "tests/security/test_bombs.py")
 within N s): `make test` runs them alone, after the rest has run two at a time."""
 PARALLEL_SAFE = ("tests/chaos/test_api_fuzz.py", "tests/chaos/test_disk_full.py",
                  "tests/chaos/test_redis_failover.py", "tests/chaos/test_redis_restart.py",
-                 "tests/chaos/test_secrets.py", "tests/chaos/test_readme_table.py")
+                 "tests/chaos/test_secrets.py", "tests/chaos/test_readme_table.py",
+                 "tests/chaos/test_torn_steps.py")
 """Chaos tests that time nothing (they poll for outcomes with deadlines), so they run two at
 a time with the rest."""
 

@@ -108,11 +108,13 @@ def test_a_worker_killed_mid_analysis_is_taken_over_and_the_job_finishes(
              interval=0.02, message="the job analyzing")
     [ffmpeg] = wait_for(lambda: ffmpeg_pids(first), timeout=10, interval=0.02,
                         message="a sample FFmpeg on first")
-    second = worker_factory(chaos_settings, name="second")
 
-    os.kill(first.pid, signal.SIGKILL)
+    os.kill(first.pid, signal.SIGKILL)  # at once: the analysis of this clip lasts about 2 s
     killed_at = time.monotonic()
     wait_gone([ffmpeg], timeout=10)
+    killed = store.get(job.id)
+    assert killed is not None and killed.state == "analyzing" and killed.per_title is None
+    second = worker_factory(chaos_settings, name="second")
 
     final = wait_for_job(chaos_settings, job.id, timeout=120)
     assert time.monotonic() - killed_at < 60  # a lease period, not the broker's 12 hours

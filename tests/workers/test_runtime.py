@@ -11,9 +11,16 @@ import pytest
 
 from common import keys
 from common.jobs import Job, Rendition
+from common.pertitle import LadderMode, PerTitle
 from common.states import JobState, RenditionState
 from common.store import JobStore
-from common.tasknames import ENCODE_CHUNK, ENCODE_RENDITION, STITCH_RENDITION
+from common.tasknames import (
+    ANALYZE_LADDER,
+    ENCODE_CHUNK,
+    ENCODE_RENDITION,
+    PROBE_JOB,
+    STITCH_RENDITION,
+)
 from common.workref import WorkRef
 from workers.runtime.lease import acquire, held, holder_token
 from workers.runtime.reaper import requeue_abandoned
@@ -122,6 +129,30 @@ def test_reaper_requeues_a_rendition_whose_lease_lapsed(client: fakeredis.FakeRe
     assert "gone@host stopped" in str(rendition.error)
     assert not client.exists(keys.ACTIVE_WORK)
     assert requeue_abandoned(producer, store) == []  # once
+
+
+@pytest.mark.parametrize(("state", "per_title", "sent", "task"), [
+    (JobState.PROBING, False, True, PROBE_JOB),  # killed mid-probe
+    (JobState.ENCODING, False, False, PROBE_JOB),  # planned, its encodes never sent
+    (JobState.ANALYZING, False, False, PROBE_JOB),  # planned, its analysis never sent
+    (JobState.ENCODING, True, False, ANALYZE_LADDER),  # analyzed, its encodes never sent
+    (JobState.ENCODING, False, True, None),  # planned and sent: nothing to do
+    (JobState.ENCODING, True, True, None),
+])
+def test_reaper_requeues_a_step_that_moved_the_job_on_but_never_sent_its_tasks(
+        client: fakeredis.FakeRedis, state: JobState, per_title: bool, sent: bool,
+        task: str | None) -> None:
+    store = JobStore(client)
+    job = store.create(Job.new("a.mp4", "a.mp4", state=state, tasks_sent=sent,
+                               per_title=PerTitle(0.98, 0.003) if per_title else None,
+                               ladder=LadderMode.PER_TITLE if per_title else LadderMode.FIXED,
+                               renditions=[Rendition("720p", queue="cpu")]))
+    ref = WorkRef.analysis(job.id) if per_title else WorkRef.plan(job.id)
+    client.sadd(keys.ACTIVE_WORK, str(ref))
+    producer = Recorder()
+    assert requeue_abandoned(producer, store) == ([ref] if task else [])
+    assert producer.sent == ([(task, [job.id], "cpu")] if task else [])
+    assert not client.exists(keys.ACTIVE_WORK)
 
 
 def test_reaper_leaves_leased_work_and_drops_finished_or_malformed(

@@ -33,7 +33,7 @@ def ingest_source(self: Task, job_id: str) -> str:
 @shared_task(bind=True, name=tasknames.PROBE_JOB)
 def probe_job(self: Task, job_id: str) -> list[str]:
     """Probe the upload, plan its renditions and enqueue their encodes."""
-    return plan.start_job(context_of(self.app), job_id)
+    return plan.start_job(context_of(self.app), job_id, self.request.id)
 
 
 @shared_task(bind=True, name=tasknames.ANALYZE_LADDER)

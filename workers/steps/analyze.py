@@ -42,8 +42,8 @@ from workers.ffmpeg.sampling import (
 from workers.runtime.context import WorkerContext
 from workers.runtime.lease import Lease
 from workers.steps import layout, record
-from workers.steps.dispatch import dispatch_encodes
-from workers.steps.leased import Outcome, run_leased
+from workers.steps.dispatch import dispatch_encodes, mark_sent
+from workers.steps.leased import Outcome, run_leased, unsent_by_analysis
 
 log = logging.getLogger(__name__)
 
@@ -145,16 +145,20 @@ def analyze_ladder(ctx: WorkerContext, job_id: str, task_id: str | None = None) 
     outcome: list[str] = []
 
     def work(ws: Workspace, leases: dict[WorkRef, Lease]) -> Outcome:
-        outcome.append(_analyze(ctx, ws, job_id))
+        outcome.append(_analyze(ctx, ws, job_id, leases[ref]))
         return Outcome.DONE
 
-    result, busy = run_leased(ctx, [WorkRef.analysis(job_id)], task_id, work,
-                              then=lambda: None)
+    ref = WorkRef.analysis(job_id)
+    result, busy = run_leased(ctx, [ref], task_id, work, then=lambda: None)
     return outcome[0] if outcome else ("busy" if busy else str(result))
 
 
-def _analyze(ctx: WorkerContext, ws: Workspace, job_id: str) -> str:
+def _analyze(ctx: WorkerContext, ws: Workspace, job_id: str, lease: Lease) -> str:
     job = ctx.store.get(job_id)
+    if job is not None and unsent_by_analysis(job):  # its analyst died before sending them
+        log.warning("job %s: analyzed, but its encodes were never sent; sending them", job_id)
+        _send_encodes(ctx, job)
+        return "analyzed"
     if job is None or job.state != JobState.ANALYZING or job.source is None:
         return "skipped"
     target = job.target_ssim or ctx.settings.target_ssim
@@ -180,14 +184,20 @@ def _analyze(ctx: WorkerContext, ws: Workspace, job_id: str) -> str:
             raise StaleUpdate(job.state)
         job.per_title = per_title
         job.state = JobState.ENCODING
+        job.tasks_sent = False
         _apply_choice(job, per_title)
 
     try:
-        job = ctx.store.update(job_id, apply)
+        job = ctx.store.update(job_id, apply, fence=lease.fence)
     except StaleUpdate:
         return "stopped"
     ctx.notify_job(job)
     kept = ", ".join(f"{r.profile} {r.chosen_kbps} kb/s" for r in per_title.kept)
     log.info("job %s: per-title ladder in %.1fs: %s", job_id, per_title.seconds, kept or "fixed")
-    dispatch_encodes(ctx, job, list_workers(ctx.redis, include_offline=False))
+    _send_encodes(ctx, job)
     return "analyzed"
+
+
+def _send_encodes(ctx: WorkerContext, job: Job) -> None:
+    dispatch_encodes(ctx, job, list_workers(ctx.redis, include_offline=False))
+    mark_sent(ctx, job.id, unsent_by_analysis)

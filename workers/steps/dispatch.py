@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from common import keys
 from common.jobs import Job, Rendition
@@ -35,6 +36,19 @@ def dispatch_encodes(ctx: WorkerContext, job: Job, online: list[WorkerInfo]) -> 
     log.info("job %s: %s", job.id, ", ".join(f"{r.profile} on {r.queue}" for r in pending)
              or "nothing to encode")
     return [r.profile for r in pending]
+
+
+def mark_sent(ctx: WorkerContext, job_id: str, unsent: Callable[[Job], bool]) -> None:
+    """Record that the tasks a step's change called for are on their queues (only while
+    ``unsent`` still says they were that step's to send)."""
+    def sent(job: Job) -> None:
+        if unsent(job):
+            job.tasks_sent = True
+
+    try:
+        ctx.store.update(job_id, sent)
+    except KeyError:
+        log.info("job %s was deleted while its tasks were sent", job_id)
 
 
 def _send_whole(ctx: WorkerContext, job: Job, whole: list[Rendition],

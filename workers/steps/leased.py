@@ -1,4 +1,4 @@
-"""The one lease-guarded wrapper that every encoding step runs its work in."""
+"""The one lease-guarded wrapper that every step but ingest and finalize runs its work in."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from common.tasknames import (
     ANALYZE_LADDER,
     ENCODE_CHUNK,
     ENCODE_RENDITION,
+    PROBE_JOB,
     QUEUE_CPU,
     STITCH_RENDITION,
 )
@@ -48,12 +49,29 @@ class Outcome(StrEnum):
     """Not started here (this worker's disk is full): the task was sent to the queue again."""
 
 
+PLANNING = (JobState.QUEUED, JobState.PROBING)
+
+
+def unsent_by_plan(job: Job) -> bool:
+    """Whether the plan moved the job on but a worker killed at once never sent its next
+    tasks (the analysis, or the encodes of a fixed ladder)."""
+    return (not job.tasks_sent and job.per_title is None
+            and job.state in (JobState.ANALYZING, JobState.ENCODING))
+
+
+def unsent_by_analysis(job: Job) -> bool:
+    """Whether the analysis chose the ladder but its worker died before sending the encodes."""
+    return not job.tasks_sent and job.per_title is not None and job.state == JobState.ENCODING
+
+
 def work_open(job: Job | None, ref: WorkRef) -> bool:
     """Whether the work ``ref`` names still needs doing, by the job record."""
     if job is None or job.terminal:
         return False
+    if ref.kind == WorkKind.PLAN:
+        return job.state in PLANNING or unsent_by_plan(job)
     if ref.kind == WorkKind.ANALYSIS:
-        return job.state == JobState.ANALYZING
+        return job.state == JobState.ANALYZING or unsent_by_analysis(job)
     if ref.kind == WorkKind.CHUNK:
         return any(r.chunk_open(int(ref.index or 0)) for r in job.renditions)
     if ref.profile not in {r.profile for r in job.renditions}:
@@ -67,6 +85,8 @@ def work_open(job: Job | None, ref: WorkRef) -> bool:
 def task_for(job: Job, ref: WorkRef, queue: str | None = None) -> tuple[str, list[Any], str]:
     """The task (name, args, queue) that does the work ``ref`` names: the reaper and a
     worker passing work on both send it."""
+    if ref.kind == WorkKind.PLAN:
+        return PROBE_JOB, [job.id], queue or QUEUE_CPU
     if ref.kind == WorkKind.ANALYSIS:
         return ANALYZE_LADDER, [job.id], queue or QUEUE_CPU
     if ref.kind == WorkKind.CHUNK:

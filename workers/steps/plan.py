@@ -19,14 +19,17 @@ from common.ladder import (
 from common.pertitle import LadderMode
 from common.registry import WorkerInfo, list_workers, queue_for
 from common.states import JobState, RenditionState
-from common.storage import StorageError
+from common.storage import StorageError, Workspace
 from common.store import StaleUpdate
 from common.tasknames import ANALYZE_LADDER, QUEUE_CPU, QUEUE_GPU
+from common.workref import WorkRef
 from workers.ffmpeg.probe import ProbeError, keyframes_before, probe_source
 from workers.runtime.context import WorkerContext
+from workers.runtime.lease import Lease
 from workers.steps import layout
-from workers.steps.dispatch import dispatch_encodes
+from workers.steps.dispatch import dispatch_encodes, mark_sent
 from workers.steps.finalize import fail_job
+from workers.steps.leased import PLANNING, Outcome, run_leased, unsent_by_plan
 from workers.steps.slices import SlicePlan, chunk_length, plan_slices
 
 log = logging.getLogger(__name__)
@@ -50,42 +53,59 @@ def _fresh_or_kept(job: Job, plans: list[RenditionPlan],
     return renditions
 
 
-def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
-    """Probe the upload, plan the ladder and enqueue one encode per rendition.
+def start_job(ctx: WorkerContext, job_id: str, task_id: str | None = None) -> list[str]:
+    """Probe the upload, plan the ladder and enqueue one encode per rendition, under the
+    job's plan lease (a worker killed mid-probe passes the job on within a lease period).
 
     Returns the profiles enqueued. Safe to run twice: a job already past probing, or
-    finished, is left alone, and renditions already done are kept.
+    finished, is left alone (unless its planner died before sending its next tasks: then
+    they are sent), and renditions already done are kept.
     """
-    job = ctx.store.get(job_id)
-    if job is None or job.state not in (JobState.QUEUED, JobState.PROBING):
+    sent: list[str] = []
+
+    def work(ws: Workspace, leases: dict[WorkRef, Lease]) -> Outcome:
+        sent.extend(_plan(ctx, ws, job_id, leases[ref]))
+        return Outcome.DONE
+
+    ref = WorkRef.plan(job_id)
+    outcome, _busy = run_leased(ctx, [ref], task_id, work, then=lambda: None)
+    if outcome == Outcome.SKIPPED:
+        job = ctx.store.get(job_id)
         log.info("job %s is %s; nothing to start", job_id, job and job.state)
+    return sent
+
+
+def _plan(ctx: WorkerContext, ws: Workspace, job_id: str, lease: Lease) -> list[str]:
+    job = ctx.store.get(job_id)
+    if job is None or job.terminal:
         return []
-    try:
-        job = ctx.store.set_state(job_id, JobState.PROBING)
-    except StaleUpdate:
+    if unsent_by_plan(job):  # the last planner was killed after planning: send on its behalf
+        log.warning("job %s: planned, but its tasks were never sent; sending them", job_id)
+        return _send_next(ctx, job, list_workers(ctx.redis, include_offline=False))
+    if job.state not in PLANNING:
         return []
+    job = ctx.store.set_state(job_id, JobState.PROBING)
     ctx.notify_job(job)
     settings = ctx.settings
     try:
         layout.check_job(job)
         profiles = select_profiles(load_ladder(settings.profiles_file), job.requested_profiles)
         online = list_workers(ctx.redis, include_offline=False)  # read once per job start
-        with ctx.storage.workspace() as ws:
-            source_file = ws.fetch(layout.source_key(job))
-            source = probe_source(source_file, ffprobe_bin=settings.ffprobe_bin,
-                                  timeout_s=settings.probe_timeout_s,
-                                  max_pixels=settings.max_source_pixels,
-                                  max_seconds=settings.max_source_seconds)
-            _check_codecs_online(ctx, profiles, online)
-            plans = plan_renditions(source, profiles,
-                                    passthrough_mode=job.mode == JobMode.PASSTHROUGH)
-            length = 0.0 if job.mode == JobMode.PASSTHROUGH else chunk_length(
-                source.duration, settings, job.chunk_seconds)
-            queues = _queues(online, plans, chunked=bool(length))
-            slices = _slices(ctx, source_file, source.duration, length, online,
-                             queues) if length else None
-            if slices is not None and len(slices.cuts) < 2:  # too short to share: whole
-                slices, length = None, 0.0
+        source_file = ws.fetch(layout.source_key(job))
+        source = probe_source(source_file, ffprobe_bin=settings.ffprobe_bin,
+                              timeout_s=settings.probe_timeout_s,
+                              max_pixels=settings.max_source_pixels,
+                              max_seconds=settings.max_source_seconds)
+        _check_codecs_online(ctx, profiles, online)
+        plans = plan_renditions(source, profiles,
+                                passthrough_mode=job.mode == JobMode.PASSTHROUGH)
+        length = 0.0 if job.mode == JobMode.PASSTHROUGH else chunk_length(
+            source.duration, settings, job.chunk_seconds)
+        queues = _queues(online, plans, chunked=bool(length))
+        slices = _slices(ctx, source_file, source.duration, length, online,
+                         queues) if length else None
+        if slices is not None and len(slices.cuts) < 2:  # too short to share: whole
+            slices, length = None, 0.0
     except (ProbeError, LadderError, layout.UnsafeRecord, StorageError) as exc:
         fail_job(ctx, job_id, str(exc))
         return []
@@ -94,32 +114,46 @@ def start_job(ctx: WorkerContext, job_id: str) -> list[str]:
         plans = [replace(plan, passthrough=False) for plan in plans]
 
     def apply(job: Job) -> None:
+        if job.state != JobState.PROBING:
+            raise StaleUpdate(job.state)
         job.source = source
         job.state = JobState.ANALYZING if per_title else JobState.ENCODING
         job.per_title = None
+        job.tasks_sent = False
         job.renditions = _fresh_or_kept(job, plans, queues)
-        job.chunk_length_s = length
-        job.chunk_bounds = slices.bounds if slices else []
-        job.chunk_cuts = slices.cuts if slices else []
-        if slices:
-            count = len(slices.cuts)
-            for rendition in job.renditions:
-                if rendition.state != RenditionState.DONE and not rendition.passthrough:
-                    rendition.chunks = count
-                    rendition.chunk_percent = [0.0] * count
-                    rendition.chunk_attempts = [0] * count
-                    rendition.chunk_workers = [None] * count
+        _apply_slices(job, length, slices)
 
-    try:
-        job = ctx.store.update(job_id, apply)
-    except StaleUpdate:
-        return []
+    job = ctx.store.update(job_id, apply, fence=lease.fence)
     ctx.notify_job(job)
+    return _send_next(ctx, job, online)
+
+
+def _apply_slices(job: Job, length: float, slices: SlicePlan | None) -> None:
+    job.chunk_length_s = length
+    job.chunk_bounds = slices.bounds if slices else []
+    job.chunk_cuts = slices.cuts if slices else []
+    if not slices:
+        return
+    count = len(slices.cuts)
+    for rendition in job.renditions:
+        if rendition.state != RenditionState.DONE and not rendition.passthrough:
+            rendition.chunks = count
+            rendition.chunk_percent = [0.0] * count
+            rendition.chunk_attempts = [0] * count
+            rendition.chunk_workers = [None] * count
+
+
+def _send_next(ctx: WorkerContext, job: Job, online: list[WorkerInfo]) -> list[str]:
+    """Send what the planned job needs next (its analysis, or its encodes), then record
+    that it was sent."""
     if job.state == JobState.ANALYZING:
-        ctx.send(ANALYZE_LADDER, [job_id])
-        log.info("job %s: per-title analysis queued", job_id)
-        return []
-    return dispatch_encodes(ctx, job, online)
+        ctx.send(ANALYZE_LADDER, [job.id])
+        log.info("job %s: per-title analysis queued", job.id)
+        enqueued: list[str] = []
+    else:
+        enqueued = dispatch_encodes(ctx, job, online)
+    mark_sent(ctx, job.id, unsent_by_plan)
+    return enqueued
 
 
 def _slices(ctx: WorkerContext, source_file: Path, duration_s: float, length_s: float,

@@ -1,0 +1,117 @@
+"""A step that moved the job on but died before sending the next tasks: the reaper finishes it.
+
+The planner (and the per-title analysis) writes the record first, then sends the tasks the
+record calls for. A worker killed between the two, or a broker that refuses the send, used to
+leave the job ``encoding`` with nothing on any queue. Here the step runs in this process with
+a producer that fails at the first send (the moment it would die), the broker's copy of the
+probe is dropped, and a real worker must find the open step through its reaper alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from common import keys, tasknames
+from common.pertitle import LadderMode
+from common.settings import Settings
+from common.states import JobState
+from common.store import JobStore
+from common.workref import WorkRef
+from tests.chaos.conftest import Factory, settings_client
+from tests.support.jobs import submit, wait_for_job
+from tests.support.media import make_clip
+from workers.runtime.context import WorkerContext
+from workers.steps.analyze import analyze_ladder
+from workers.steps.plan import start_job
+
+pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+
+
+class BrokerGone(ConnectionError):
+    """What a send raises here: the moment the step's worker would have died."""
+
+
+class FailingSends:
+    def __init__(self) -> None:
+        self.tried: list[str] = []
+
+    def send_task(self, name: str, args: Any = None, **options: Any) -> None:
+        self.tried.append(name)
+        raise BrokerGone(f"{name} was never sent")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send_task(self, name: str, args: Any = None, **options: Any) -> None:
+        self.sent.append(name)
+
+
+@pytest.fixture(scope="module")
+def short_clip(media_dir: Path) -> Path:
+    return make_clip(media_dir / "torn-640x360.mp4", seconds=3, size="640x360")
+
+
+def _submitted_without_its_probe(settings: Settings, clip: Path, **options: Any) -> str:
+    job = submit(settings, clip, **options)
+    settings_client(settings).delete(tasknames.QUEUE_CPU)  # only the reaper can start it now
+    return job.id
+
+
+def _dying(settings: Settings, producer: Any) -> WorkerContext:
+    return WorkerContext(settings, producer=producer, hostname="dying@host")
+
+
+def test_a_planner_that_dies_before_sending_the_encodes_is_finished_by_the_reaper(
+    chaos_settings: Settings, worker_factory: Factory, short_clip: Path
+) -> None:
+    job_id = _submitted_without_its_probe(chaos_settings, short_clip)
+    sends = FailingSends()
+    with pytest.raises(BrokerGone):
+        start_job(_dying(chaos_settings, sends), job_id)
+    store = JobStore(settings_client(chaos_settings))
+    torn = store.get(job_id)
+    assert torn is not None and torn.state == JobState.ENCODING and not torn.tasks_sent
+    assert sends.tried == [tasknames.ENCODE_RENDITIONS]
+    client = settings_client(chaos_settings)
+    assert client.sismember(keys.ACTIVE_WORK, str(WorkRef.plan(job_id)))
+    assert not client.exists(keys.lease(WorkRef.plan(job_id)))
+
+    worker = worker_factory(chaos_settings, name="rescuer")
+    final = wait_for_job(chaos_settings, job_id, timeout=90)
+    assert final.tasks_sent
+    assert [r.state for r in final.renditions] == ["done"]
+    assert str(final.renditions[0].worker).startswith("rescuer@")
+    assert "never sent; sending them" in worker.log()
+
+
+def test_an_analysis_that_dies_before_sending_the_encodes_is_finished_by_the_reaper(
+    chaos_settings: Settings, worker_factory: Factory, short_clip: Path
+) -> None:
+    job_id = _submitted_without_its_probe(chaos_settings, short_clip,
+                                          ladder=LadderMode.PER_TITLE)
+    planned = Recorder()
+    start_job(_dying(chaos_settings, planned), job_id)
+    assert planned.sent == [tasknames.ANALYZE_LADDER]  # kept here, never on the broker
+    sends = FailingSends()
+    with pytest.raises(BrokerGone):
+        analyze_ladder(_dying(chaos_settings, sends), job_id)
+    store = JobStore(settings_client(chaos_settings))
+    torn = store.get(job_id)
+    assert torn is not None and torn.state == JobState.ENCODING and not torn.tasks_sent
+    assert torn.per_title is not None and torn.per_title.rungs
+    analysis = (torn.per_title.seconds, torn.per_title.windows, torn.per_title.rungs[0].chosen_kbps)
+    assert settings_client(chaos_settings).sismember(keys.ACTIVE_WORK,
+                                                     str(WorkRef.analysis(job_id)))
+
+    worker = worker_factory(chaos_settings, name="rescuer")
+    final = wait_for_job(chaos_settings, job_id, timeout=90)
+    assert final.tasks_sent and final.per_title is not None
+    rung = final.per_title.rungs[0]
+    assert (final.per_title.seconds, final.per_title.windows, rung.chosen_kbps) == analysis
+    assert str(final.renditions[0].worker).startswith("rescuer@")
+    assert "never sent; sending them" in worker.log()
