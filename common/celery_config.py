@@ -47,6 +47,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": {
             tasknames.PROBE_JOB: {"queue": tasknames.QUEUE_CPU},
             tasknames.ANALYZE_LADDER: {"queue": tasknames.QUEUE_CPU},
+            tasknames.ENCODE_AUDIO: {"queue": tasknames.QUEUE_CPU},
             tasknames.INGEST_SOURCE: {"queue": tasknames.QUEUE_CPU},
             tasknames.FINALIZE_JOB: {"queue": tasknames.QUEUE_CPU},
             tasknames.SEND_WEBHOOK: {"queue": tasknames.QUEUE_CPU},

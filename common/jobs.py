@@ -18,6 +18,17 @@ class JobMode(StrEnum):
     PASSTHROUGH = "passthrough"
 
 
+class AudioTrack(StrEnum):
+    """Where a chunked job's audio is encoded."""
+
+    IN_STITCH = "in-stitch"
+    """By each stitch, from the source (no audio, unchunked jobs, records older than this)."""
+    PENDING = "pending"
+    """By its own task while the video slices run; the stitches wait for it."""
+    ENCODED = "encoded"
+    """Encoded and stored: each stitch copies it."""
+
+
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """What a job id may look like: every id a URL, a room or a work ref carries is checked."""
 
@@ -195,6 +206,8 @@ class Job:
     a segment); empty in records older than balanced slices (``chunk_length_s`` applies)."""
     chunk_cuts: list[str] = field(default_factory=list)
     """How each slice starts: ``keyframe`` (no decode before it) or ``seek``."""
+    audio_track: AudioTrack = AudioTrack.IN_STITCH
+    audio_attempts: int = 0
     error: str | None = None
     source: SourceInfo | None = None
     renditions: list[Rendition] = field(default_factory=list)
@@ -225,6 +238,7 @@ class Job:
         data["state"] = str(self.state)
         data["mode"] = str(self.mode)
         data["ladder"] = str(self.ladder)
+        data["audio_track"] = str(self.audio_track)
         data["profiles"] = [r.profile for r in self.renditions]
         return data
 
@@ -262,6 +276,7 @@ class Job:
         values["state"] = JobState(values.get("state", JobState.QUEUED))
         values["mode"] = JobMode(values.get("mode", JobMode.ENCODE))
         values["ladder"] = LadderMode(values.get("ladder", LadderMode.FIXED))
+        values["audio_track"] = AudioTrack(values.get("audio_track", AudioTrack.IN_STITCH))
         if values.get("per_title"):
             values["per_title"] = PerTitle.from_dict(values["per_title"])
         if values.get("source"):

@@ -1,5 +1,5 @@
 """Work refs: the one name for a piece of running work (a job's plan, a rendition, a chunk,
-a stitch, a per-title analysis).
+a chunked job's audio, a stitch, a per-title analysis).
 
 A ref names a lease, an entry in the reaper's active set and a line in a worker's
 advertisement. It has one text form, ``<job_id>/<kind>/<detail>``, built by ``str()``
@@ -26,10 +26,13 @@ class WorkKind(StrEnum):
     """Join one rendition's encoded slices (``detail`` is its profile)."""
     ANALYSIS = "analysis"
     """Sample a per-title job and choose its ladder (``detail`` is ``ladder``)."""
+    AUDIO = "audio"
+    """Encode a chunked job's audio track while its slices run (``detail`` is ``track``)."""
 
 
 ANALYSIS_DETAIL = "ladder"
 PLAN_DETAIL = "source"
+AUDIO_DETAIL = "track"
 
 
 class BadWorkRef(ValueError):
@@ -58,6 +61,10 @@ class WorkRef:
     @classmethod
     def plan(cls, job_id: str) -> WorkRef:
         return cls(job_id, WorkKind.PLAN, profile=PLAN_DETAIL)
+
+    @classmethod
+    def audio(cls, job_id: str) -> WorkRef:
+        return cls(job_id, WorkKind.AUDIO, profile=AUDIO_DETAIL)
 
     @classmethod
     def analysis(cls, job_id: str) -> WorkRef:

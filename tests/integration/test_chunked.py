@@ -122,6 +122,23 @@ def test_stitched_output_has_every_frame_once_in_sync(
         assert abs(duration(info) - SECONDS) <= 0.1
 
 
+def test_the_audio_is_encoded_once_while_the_slices_run_and_each_stitch_copies_it(
+    chunk_settings: Settings, chunked_job: Job, two_workers: list[WorkerProcess]
+) -> None:
+    assert (chunked_job.audio_track, chunked_job.audio_attempts) == ("encoded", 1)
+    encoded = [line for worker in two_workers for line in worker.log().splitlines()
+               if f"job {chunked_job.id}: audio encoded while its slices run" in line]
+    assert len(encoded) == 1, encoded
+    assert "128k.m4a" in encoded[0] and "64k.m4a" in encoded[0]  # one track per bitrate
+    for rendition in chunked_job.renditions:  # each stitch took the track of its bitrate
+        info = ffprobe(job_dir(chunk_settings, chunked_job.id) / str(rendition.output))
+        audio = stream(info, "audio")
+        assert audio and audio["codec_name"] == "aac" and int(audio["channels"]) == 2
+        wanted = 128_000 if rendition.profile == "360p" else 64_000
+        assert abs(int(audio["bit_rate"]) - wanted) <= 0.25 * wanted, (rendition.profile, audio)
+    assert not (job_dir(chunk_settings, chunked_job.id) / ".audio").exists()
+
+
 def test_keyframes_land_on_segment_boundaries_in_every_rendition(
     chunk_settings: Settings, chunked_job: Job
 ) -> None:

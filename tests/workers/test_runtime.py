@@ -10,12 +10,13 @@ import fakeredis
 import pytest
 
 from common import keys
-from common.jobs import Job, Rendition
+from common.jobs import AudioTrack, Job, Rendition
 from common.pertitle import LadderMode, PerTitle
 from common.states import JobState, RenditionState
 from common.store import JobStore
 from common.tasknames import (
     ANALYZE_LADDER,
+    ENCODE_AUDIO,
     ENCODE_CHUNK,
     ENCODE_RENDITION,
     PROBE_JOB,
@@ -153,6 +154,20 @@ def test_reaper_requeues_a_step_that_moved_the_job_on_but_never_sent_its_tasks(
     assert requeue_abandoned(producer, store) == ([ref] if task else [])
     assert producer.sent == ([(task, [job.id], "cpu")] if task else [])
     assert not client.exists(keys.ACTIVE_WORK)
+
+
+@pytest.mark.parametrize(("track", "requeued"), [
+    (AudioTrack.PENDING, True), (AudioTrack.ENCODED, False), (AudioTrack.IN_STITCH, False)])
+def test_reaper_requeues_a_chunked_jobs_audio_only_while_it_is_pending(
+        client: fakeredis.FakeRedis, track: AudioTrack, requeued: bool) -> None:
+    store = JobStore(client)
+    job = store.create(Job.new("a.mp4", "a.mp4", state=JobState.ENCODING, audio_track=track,
+                               renditions=[Rendition("720p", queue="cpu", chunks=2)]))
+    ref = WorkRef.audio(job.id)
+    client.sadd(keys.ACTIVE_WORK, str(ref))
+    producer = Recorder()
+    assert requeue_abandoned(producer, store) == ([ref] if requeued else [])
+    assert producer.sent == ([(ENCODE_AUDIO, [job.id], "cpu")] if requeued else [])
 
 
 def test_reaper_leaves_leased_work_and_drops_finished_or_malformed(

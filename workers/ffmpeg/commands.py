@@ -55,7 +55,12 @@ def _audio_args(source: SourceInfo, plan: RenditionPlan, codec: str) -> dict[str
         return {"an": None}
     if codec == COPY and source.audio_codec in MP4_AUDIO_CODECS:
         return {"c:a": "copy"}
-    return {"c:a": "aac", "b:a": f"{plan.profile.audio_bitrate_kbps}k", "ac": 2}
+    return aac_args(plan.profile.audio_bitrate_kbps)
+
+
+def aac_args(kbps: int) -> dict[str, Any]:
+    """The one AAC encode every rendition's audio gets (stereo at the profile's bitrate)."""
+    return {"c:a": "aac", "b:a": f"{kbps}k", "ac": 2}
 
 
 def video_args(source: SourceInfo, plan: RenditionPlan, codec: str,
@@ -227,20 +232,36 @@ def build_encode_command(source_path: Path, source: SourceInfo, plan: RenditionP
     return build_ladder_command(source_path, source, [plan], codec, [output], options)
 
 
-def build_stitch_command(chunk_list: Path, source_path: Path, source: SourceInfo,
-                         plan: RenditionPlan, output: Path, ffmpeg_bin: str) -> list[str]:
-    """Return the argv that joins encoded chunks (stream copy) and adds the source's audio.
+def build_audio_command(source_path: Path, outputs: dict[int, Path],
+                        ffmpeg_bin: str) -> list[str]:
+    """Return the argv that encodes the source's audio once per bitrate (kb/s to file), with
+    one decode: a chunked job's audio track, made while its video slices run."""
+    audio = _input(source_path)["a:0"]
+    encodes = [ffmpeg.output(audio, str(path), **aac_args(kbps), vn=None, f="mp4",
+                             movflags="+faststart", map_metadata=-1)
+               for kbps, path in outputs.items()]
+    command = ffmpeg.merge_outputs(*encodes)
+    return command.global_args("-hide_banner", "-nostdin", "-loglevel", "error",
+                               *PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)
+
+
+def build_stitch_command(chunk_list: Path, audio: Path | None, source: SourceInfo,
+                         plan: RenditionPlan, output: Path, ffmpeg_bin: str, *,
+                         encoded_audio: bool = False) -> list[str]:
+    """Return the argv that joins encoded chunks (stream copy) and adds the audio.
 
     ``chunk_list`` is an ffconcat file this worker wrote, naming chunk files beside it
-    (``safe`` stays on). The audio is encoded here, once for the whole rendition.
+    (``safe`` stays on). ``audio`` is the track encoded while the slices ran
+    (``encoded_audio``: copied), or the source (its audio encoded here); None: no audio.
     """
     chunks = ffmpeg.input(str(chunk_list), f="concat", safe=1, protocol_whitelist="file")
     streams = [chunks["v:0"]]
     out_args: dict[str, Any] = {"c:v": "copy", **_tag_args(plan), "movflags": "+faststart",
                                 "f": "mp4", "map_metadata": -1}
-    if source.has_audio:
-        streams.append(_input(source_path)["a:0"])
-        out_args.update(_audio_args(source, plan, SOFTWARE_H264))
+    if source.has_audio and audio is not None:
+        streams.append(_input(audio)["a:0"])
+        out_args.update({"c:a": "copy"} if encoded_audio
+                        else _audio_args(source, plan, SOFTWARE_H264))
     command = ffmpeg.output(*streams, str(output), **out_args)
     return command.global_args("-hide_banner", "-nostdin", "-loglevel", "error",
                                *PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)

@@ -18,7 +18,7 @@ from celery import Task, shared_task
 from common import tasknames
 from workers.runtime import webhook
 from workers.runtime.context import context_of
-from workers.steps import analyze, chunks, finalize, ingest, plan, stitch
+from workers.steps import analyze, audio, chunks, finalize, ingest, plan, stitch
 from workers.steps.renditions import run_renditions
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,12 @@ def encode_rendition(self: Task, job_id: str, profile: str) -> str:
 def encode_chunk(self: Task, job_id: str, index: int) -> str:
     """Encode one time slice of every chunked rendition of a job."""
     return str(chunks.run_chunk(context_of(self.app), job_id, index, self.request.id))
+
+
+@shared_task(bind=True, name=tasknames.ENCODE_AUDIO)
+def encode_audio(self: Task, job_id: str) -> str:
+    """Encode a chunked job's audio once while its video slices run."""
+    return str(audio.run_audio(context_of(self.app), job_id, self.request.id))
 
 
 @shared_task(bind=True, name=tasknames.STITCH_RENDITION)

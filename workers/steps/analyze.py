@@ -43,7 +43,7 @@ from workers.runtime.context import WorkerContext
 from workers.runtime.lease import Lease
 from workers.steps import layout, record
 from workers.steps.dispatch import dispatch_encodes, mark_sent
-from workers.steps.leased import Outcome, run_leased, unsent_by_analysis
+from workers.steps.leased import JobWatch, Outcome, run_leased, unsent_by_analysis
 
 log = logging.getLogger(__name__)
 
@@ -55,21 +55,6 @@ CANCEL_CHECK_S = 1.0
 
 def _analyzed_rungs(job: Job) -> list[Rendition]:
     return [r for r in job.renditions if r.state != RenditionState.DONE and not r.passthrough]
-
-
-class _StillAnalyzing:
-    """FFmpeg's tick: False (stop) once the job left ``analyzing`` (a user canceled it)."""
-
-    def __init__(self, ctx: WorkerContext, job_id: str) -> None:
-        self.ctx, self.job_id, self.checked, self.ok = ctx, job_id, 0.0, True
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if now - self.checked >= CANCEL_CHECK_S:
-            self.checked = now
-            job = self.ctx.store.get(self.job_id)
-            self.ok = job is not None and job.state == JobState.ANALYZING
-        return self.ok
 
 
 def sample_job(ctx: WorkerContext, ws: Workspace, job: Job, per_title: PerTitle) -> PerTitle:
@@ -104,7 +89,8 @@ def sample_job(ctx: WorkerContext, ws: Workspace, job: Job, per_title: PerTitle)
                                 settings.segment_seconds, settings.max_source_pixels)
         points = run_samples(source_file, source, samples, windows, (top.width, top.height),
                              options, nice=settings.ffmpeg_nice,
-                             on_tick=_StillAnalyzing(ctx, job.id),
+                             on_tick=JobWatch(ctx, job.id, JobState.ANALYZING,
+                                              every_s=CANCEL_CHECK_S),
                              timeout_s=settings.task_time_limit_s)
     per_title.windows = [[w.start_s, w.duration_s] for w in windows]
     *fast, (calibrated, own) = list(zip(samples, points, strict=True))

@@ -12,7 +12,7 @@ from workers.runtime.context import WorkerContext
 from workers.runtime.lease import Lease
 from workers.steps import attempt, layout, record
 from workers.steps.finalize import finalize_when_complete
-from workers.steps.leased import Outcome, run_leased
+from workers.steps.leased import Outcome, run_leased, stitch_ready
 from workers.steps.slices import chunk_window
 
 
@@ -98,11 +98,12 @@ def _publish_chunks(ctx: WorkerContext, this: attempt.Attempt, keys: list[str],
 
 
 def stitch_when_ready(ctx: WorkerContext, job_id: str) -> None:
-    """Enqueue the stitch of every encoding rendition whose chunks are all encoded."""
+    """Enqueue the stitch of every encoding rendition whose chunks (and the job's audio
+    track) are all encoded."""
     job = ctx.store.get(job_id)
     if job is None or job.terminal:
         return
     for rendition in job.renditions:
-        if rendition.chunks_encoded and not rendition.terminal:
+        if stitch_ready(job, rendition) and not rendition.terminal:
             ctx.send(STITCH_RENDITION, [job_id, rendition.profile],
                      queue=rendition.queue or QUEUE_CPU)

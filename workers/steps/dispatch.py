@@ -6,10 +6,16 @@ import logging
 from collections.abc import Callable
 
 from common import keys
-from common.jobs import Job, Rendition
+from common.jobs import AudioTrack, Job, Rendition
 from common.registry import WorkerInfo
 from common.states import RenditionState
-from common.tasknames import ENCODE_CHUNK, ENCODE_RENDITIONS, FINALIZE_JOB, QUEUE_CPU
+from common.tasknames import (
+    ENCODE_AUDIO,
+    ENCODE_CHUNK,
+    ENCODE_RENDITIONS,
+    FINALIZE_JOB,
+    QUEUE_CPU,
+)
 from workers.runtime.context import WorkerContext
 from workers.steps.slices import initial_window
 
@@ -27,6 +33,8 @@ def dispatch_encodes(ctx: WorkerContext, job: Job, online: list[WorkerInfo]) -> 
     chunked = [r for r in pending if r.chunks]
     if chunked:
         queue = chunked[0].queue or QUEUE_CPU
+        if job.audio_track == AudioTrack.PENDING:  # first, so no stitch waits on it
+            ctx.send(ENCODE_AUDIO, [job.id], queue=QUEUE_CPU)
         window = initial_window(chunked[0].chunks, settings)
         ctx.redis.set(keys.chunk_cursor(job.id), window, ex=CURSOR_TTL_S)
         for index in range(window):  # the rest follow one by one as slices end

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from common.jobs import Job, Rendition
+from common.jobs import AudioTrack, Job, Rendition
 from common.states import JobState, RenditionState
 from common.storage import StorageError, Workspace
 from common.store import StaleUpdate
@@ -72,6 +72,13 @@ def _poster(ctx: WorkerContext, ws: Workspace, job: Job,
     return poster
 
 
+def _remove_audio_tracks(ws: Workspace, job: Job) -> None:
+    try:
+        ws.remove_tree(layout.audio_dir_key(job.id))
+    except StorageError as exc:  # the job is whole; leftover tracks are only space
+        log.warning("job %s: audio tracks not removed: %s", job.id, exc)
+
+
 def finalize_job(ctx: WorkerContext, job_id: str) -> JobState | None:
     """Make the poster and move the job to done, failed or canceled."""
     job = ctx.store.get(job_id)
@@ -89,6 +96,8 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> JobState | None:
             poster = _poster(ctx, ws, job, finished)
             manifests = write_manifests(ctx, ws, job, finished)
             scores = _measure(ctx, ws, job, finished) if job.quality else {}
+            if job.audio_track != AudioTrack.IN_STITCH:  # every stitch has copied it
+                _remove_audio_tracks(ws, job)
     except (StorageError, PackagingFailed) as exc:
         fail_job(ctx, job_id, f"The finished renditions could not be packaged: {exc}")
         return JobState.FAILED

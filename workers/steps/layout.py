@@ -15,6 +15,8 @@ from workers.ffmpeg.hls import HLS_DIR, MEDIA_PLAYLIST
 CHUNK_DIR = ".chunks"
 """Per-job folder of encoded chunks; hidden (dot) so downloads never serve it."""
 CHUNK_LIST = "chunks.ffconcat"
+AUDIO_DIR = ".audio"
+"""Per-job folder of a chunked job's audio tracks, one per bitrate; hidden like the chunks."""
 POSTER = "poster.jpg"
 
 
@@ -90,6 +92,15 @@ def chunks_key(job_id: str, profile: str) -> str:
 
 def chunk_key(job_id: str, profile: str, index: int) -> str:
     return f"{chunks_key(job_id, profile)}/{int(index):05d}.mp4"
+
+
+def audio_dir_key(job_id: str) -> str:
+    return job_key(job_id, AUDIO_DIR)
+
+
+def audio_key(job_id: str, kbps: int) -> str:
+    """The chunked job's audio track at ``kbps`` (every stitch of that bitrate copies it)."""
+    return f"{audio_dir_key(job_id)}/{int(kbps)}k.m4a"
 
 
 def chunk_list_lines(count: int) -> list[str]:

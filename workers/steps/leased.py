@@ -10,12 +10,13 @@ from enum import StrEnum
 from typing import Any
 
 from common import keys
-from common.jobs import Job
+from common.jobs import AudioTrack, Job, Rendition
 from common.states import JobState
 from common.storage import Workspace
 from common.store import StaleUpdate
 from common.tasknames import (
     ANALYZE_LADDER,
+    ENCODE_AUDIO,
     ENCODE_CHUNK,
     ENCODE_RENDITION,
     PROBE_JOB,
@@ -72,6 +73,8 @@ def work_open(job: Job | None, ref: WorkRef) -> bool:
         return job.state in PLANNING or unsent_by_plan(job)
     if ref.kind == WorkKind.ANALYSIS:
         return job.state == JobState.ANALYZING or unsent_by_analysis(job)
+    if ref.kind == WorkKind.AUDIO:
+        return job.state == JobState.ENCODING and job.audio_track == AudioTrack.PENDING
     if ref.kind == WorkKind.CHUNK:
         return any(r.chunk_open(int(ref.index or 0)) for r in job.renditions)
     if ref.profile not in {r.profile for r in job.renditions}:
@@ -79,7 +82,12 @@ def work_open(job: Job | None, ref: WorkRef) -> bool:
     rendition = job.rendition(str(ref.profile))
     if rendition.terminal:
         return False
-    return ref.kind != WorkKind.STITCH or rendition.chunks_encoded
+    return ref.kind != WorkKind.STITCH or stitch_ready(job, rendition)
+
+
+def stitch_ready(job: Job, rendition: Rendition) -> bool:
+    """Whether a chunked rendition can be joined: every slice encoded, the audio too."""
+    return rendition.chunks_encoded and job.audio_track != AudioTrack.PENDING
 
 
 def task_for(job: Job, ref: WorkRef, queue: str | None = None) -> tuple[str, list[Any], str]:
@@ -89,6 +97,8 @@ def task_for(job: Job, ref: WorkRef, queue: str | None = None) -> tuple[str, lis
         return PROBE_JOB, [job.id], queue or QUEUE_CPU
     if ref.kind == WorkKind.ANALYSIS:
         return ANALYZE_LADDER, [job.id], queue or QUEUE_CPU
+    if ref.kind == WorkKind.AUDIO:
+        return ENCODE_AUDIO, [job.id], queue or QUEUE_CPU
     if ref.kind == WorkKind.CHUNK:
         index = int(ref.index or 0)
         chunked = [r for r in job.renditions if r.chunk_open(index)] or job.renditions
@@ -96,6 +106,27 @@ def task_for(job: Job, ref: WorkRef, queue: str | None = None) -> tuple[str, lis
     rendition = job.rendition(str(ref.profile))
     name = STITCH_RENDITION if ref.kind == WorkKind.STITCH else ENCODE_RENDITION
     return name, [job.id, rendition.profile], queue or rendition.queue or QUEUE_CPU
+
+
+class JobWatch:
+    """FFmpeg's tick for a step that reports no progress: renews its lease (when given) and
+    says stop (False) once the job left ``state`` (a user canceled it). Reads the record at
+    most once every ``every_s``."""
+
+    def __init__(self, ctx: WorkerContext, job_id: str, state: JobState,
+                 lease: Lease | None = None, every_s: float = 1.0) -> None:
+        self.ctx, self.job_id, self.state, self.lease = ctx, job_id, state, lease
+        self.every_s, self.checked, self.ok = every_s, 0.0, True
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self.checked >= self.every_s:
+            self.checked = now
+            job = self.ctx.store.get(self.job_id)
+            self.ok = job is not None and job.state == self.state
+            if self.ok and self.lease is not None:
+                self.ok = self.lease.renew()
+        return self.ok
 
 
 Work = Callable[[Workspace, dict[WorkRef, Lease]], Outcome]

@@ -7,7 +7,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from common.jobs import Job, JobMode, Rendition
+from common.jobs import AudioTrack, Job, JobMode, Rendition
 from common.ladder import (
     LadderError,
     Profile,
@@ -132,6 +132,9 @@ def _apply_slices(job: Job, length: float, slices: SlicePlan | None) -> None:
     job.chunk_length_s = length
     job.chunk_bounds = slices.bounds if slices else []
     job.chunk_cuts = slices.cuts if slices else []
+    job.audio_track = (AudioTrack.PENDING if slices and job.source and job.source.has_audio
+                       else AudioTrack.IN_STITCH)
+    job.audio_attempts = 0
     if not slices:
         return
     count = len(slices.cuts)

@@ -1,12 +1,13 @@
-"""The stitch step: join a chunked rendition by stream copy, encode its audio once, publish."""
+"""The stitch step: join a chunked rendition and its audio track by stream copy, publish."""
 
 from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from common.codecs import family_of
-from common.jobs import Job, Rendition
+from common.jobs import AudioTrack, Job, Rendition
 from common.storage import StorageError, Workspace
 from common.workref import WorkRef
 from workers.ffmpeg.commands import build_stitch_command
@@ -50,7 +51,7 @@ def _stitch(ctx: WorkerContext, job: Job, rendition: Rendition, this: attempt.At
     try:
         chunk_files = [ws.fetch(layout.chunk_key(job.id, rendition.profile, index))
                        for index in range(rendition.chunks)]
-        source_file = ws.fetch(layout.source_key(job))
+        audio_file = _audio_input(ws, job, plan.profile.audio_bitrate_kbps)
     except StorageError as exc:
         attempt.fail(ctx, job.id, this, f"The chunks could not be gathered: {exc}")
     listing = chunk_files[0].parent / layout.CHUNK_LIST
@@ -60,8 +61,9 @@ def _stitch(ctx: WorkerContext, job: Job, rendition: Rendition, this: attempt.At
     partial = temp_path(output)
     try:
         run = run_ffmpeg(
-            build_stitch_command(listing, source_file, source, plan, partial,
-                                 settings.ffmpeg_bin),
+            build_stitch_command(listing, audio_file, source, plan, partial,
+                                 settings.ffmpeg_bin,
+                                 encoded_audio=job.audio_track == AudioTrack.ENCODED),
             on_tick=lease.renew, nice=settings.ffmpeg_nice,
         )
         if not run.ok:
@@ -83,3 +85,13 @@ def _stitch(ctx: WorkerContext, job: Job, rendition: Rendition, this: attempt.At
     except StorageError as exc:  # the rendition is done; leftover chunks are only space
         log.warning("%s/%s: chunks not removed: %s", job.id, rendition.profile, exc)
     log.info("stitched %s/%s from %d chunks", job.id, rendition.profile, rendition.chunks)
+
+
+def _audio_input(ws: Workspace, job: Job, kbps: int) -> Path | None:
+    """The file the stitch takes its audio from: the track encoded while the slices ran
+    (the source is not fetched at all), or the source itself for older records."""
+    if job.source is None or not job.source.has_audio:
+        return None
+    if job.audio_track == AudioTrack.ENCODED:
+        return ws.fetch(layout.audio_key(job.id, kbps))
+    return ws.fetch(layout.source_key(job))
