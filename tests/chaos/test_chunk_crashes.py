@@ -18,8 +18,12 @@ from tests.chaos.conftest import (
     settings_client,
     wait_gone,
 )
+from tests.support.files import job_dir
 from tests.support.jobs import submit, wait_for_job
+from tests.support.media import ffprobe, make_clip, stream
 from tests.support.ports import wait_for
+from tests.support.workers import WorkerProcess
+from workers.steps.layout import AUDIO_DIR
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 
@@ -48,6 +52,36 @@ def test_killed_chunk_runs_again_alone(
     assert rendition.chunks == len(final.chunk_cuts) >= 2  # 10 s GOPs: two keyframe slices
     assert rendition.chunk_attempts == [2] + [1] * (rendition.chunks - 1)  # only the lost one
     assert rendition.state == "done"
+
+
+def _audio_ffmpeg(worker: WorkerProcess) -> list[int]:
+    """The worker's FFmpeg that encodes a chunked job's audio track (its outputs name it)."""
+    return [pid for pid in ffmpeg_pids(worker)
+            if f"/{AUDIO_DIR}/".encode() in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def test_a_pool_process_killed_mid_audio_encodes_the_track_again_and_the_job_finishes(
+    chaos_settings: Settings, worker_factory: Factory, media_dir: Path
+) -> None:
+    # 60 s of sound (about 3 s of AAC here) under a tiny picture: the audio outlasts a poll.
+    clip = make_clip(media_dir / "long-sound-160x120.mp4", seconds=60, size="160x120", rate=10,
+                     codec="mpeg4")  # not H.264: no stream copy, so it is sliced
+    worker = worker_factory(chaos_settings)
+    job = submit(chaos_settings, clip, chunk_seconds=20)
+    [ffmpeg] = wait_for(lambda: _audio_ffmpeg(worker), timeout=60, interval=0.02,
+                        message="the audio FFmpeg running")
+
+    os.kill(parent_of(ffmpeg), signal.SIGKILL)
+    wait_gone([ffmpeg], timeout=5)
+
+    final = wait_for_job(chaos_settings, job.id, timeout=180)
+    assert (final.audio_track, final.audio_attempts) == ("encoded", 2)
+    [rendition] = final.renditions
+    assert rendition.chunks >= 2 and rendition.chunk_attempts == [1] * rendition.chunks
+    info = ffprobe(job_dir(chaos_settings, job.id) / str(rendition.output))
+    audio = stream(info, "audio")
+    assert audio is not None and abs(float(audio["duration"]) - 60.0) <= 0.1
+    assert worker.alive()
 
 
 def test_cancel_stops_every_chunk_on_every_worker(
