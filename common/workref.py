@@ -1,5 +1,5 @@
-"""Work refs: the one name for a piece of running work (a job's plan, a rendition, a chunk,
-a chunked job's audio, a stitch, a per-title analysis).
+"""Work refs: the one name for a piece of running work (a URL job's ingest, a job's plan, a
+rendition, a chunk, a chunked job's audio, a stitch, a per-title analysis).
 
 A ref names a lease, an entry in the reaper's active set and a line in a worker's
 advertisement. It has one text form, ``<job_id>/<kind>/<detail>``, built by ``str()``
@@ -15,6 +15,8 @@ from common.jobs import is_job_id
 
 
 class WorkKind(StrEnum):
+    INGEST = "ingest"
+    """Fetch a URL job's source into storage, then send its probe (``detail`` is ``url``)."""
     PLAN = "plan"
     """Probe a job's source, plan its renditions and send the next step (``detail`` is
     ``source``)."""
@@ -32,6 +34,7 @@ class WorkKind(StrEnum):
 
 ANALYSIS_DETAIL = "ladder"
 PLAN_DETAIL = "source"
+INGEST_DETAIL = "url"
 AUDIO_DETAIL = "track"
 
 
@@ -57,6 +60,10 @@ class WorkRef:
     @classmethod
     def stitch(cls, job_id: str, profile: str) -> WorkRef:
         return cls(job_id, WorkKind.STITCH, profile=profile)
+
+    @classmethod
+    def ingest(cls, job_id: str) -> WorkRef:
+        return cls(job_id, WorkKind.INGEST, profile=INGEST_DETAIL)
 
     @classmethod
     def plan(cls, job_id: str) -> WorkRef:

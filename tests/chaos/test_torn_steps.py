@@ -1,10 +1,11 @@
 """A step that moved the job on but died before sending the next tasks: the reaper finishes it.
 
-The planner (and the per-title analysis) writes the record first, then sends the tasks the
-record calls for. A worker killed between the two, or a broker that refuses the send, used to
-leave the job ``encoding`` with nothing on any queue. Here the step runs in this process with
-a producer that fails at the first send (the moment it would die), the broker's copy of the
-probe is dropped, and a real worker must find the open step through its reaper alone.
+The URL ingest, the planner and the per-title analysis write the record first, then send
+the tasks the record calls for. A worker killed between the two, or a broker that refuses
+the send, used to leave the job with nothing on any queue. Here the step runs in this
+process with a producer that fails at the first send (the moment it would die), the
+broker's copy of the step's task is dropped (or never sent), and a real worker must find
+the open step through its reaper alone.
 """
 
 from __future__ import annotations
@@ -15,16 +16,19 @@ from typing import Any
 import pytest
 
 from common import keys, tasknames
+from common.jobs import Job
 from common.pertitle import LadderMode
 from common.settings import Settings
 from common.states import JobState
 from common.store import JobStore
 from common.workref import WorkRef
 from tests.chaos.conftest import Factory, settings_client
+from tests.support.http_source import serve_sources
 from tests.support.jobs import submit, wait_for_job
 from tests.support.media import make_clip
 from workers.runtime.context import WorkerContext
 from workers.steps.analyze import analyze_ladder
+from workers.steps.ingest import ingest_source
 from workers.steps.plan import start_job
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
@@ -115,3 +119,29 @@ def test_an_analysis_that_dies_before_sending_the_encodes_is_finished_by_the_rea
     assert (final.per_title.seconds, final.per_title.windows, rung.chosen_kbps) == analysis
     assert str(final.renditions[0].worker).startswith("rescuer@")
     assert "never sent; sending them" in worker.log()
+
+
+def test_an_ingest_that_dies_before_sending_the_probe_is_finished_by_the_reaper(
+    chaos_settings: Settings, worker_factory: Factory, short_clip: Path, tmp_path: Path
+) -> None:
+    settings = chaos_settings.with_overrides(ingest_allow="127.0.0.0/8")
+    (tmp_path / "served").mkdir()
+    (tmp_path / "served" / "torn.mp4").write_bytes(short_clip.read_bytes())
+    store = JobStore(settings_client(settings))
+    with serve_sources(tmp_path / "served") as server:
+        job = Job.new("torn.mp4", "", source_url=server.file_url("torn.mp4"))
+        job.source_file = f"{job.id}.mp4"  # as the web tier names a URL job's source
+        store.create(job)
+        sends = FailingSends()
+        with pytest.raises(BrokerGone):
+            ingest_source(_dying(settings, sends), job.id)
+    torn = store.get(job.id)
+    assert torn is not None and torn.state == JobState.QUEUED and not torn.tasks_sent
+    assert torn.size_bytes == short_clip.stat().st_size
+    assert sends.tried == [tasknames.PROBE_JOB]
+    assert settings_client(settings).sismember(keys.ACTIVE_WORK, str(WorkRef.ingest(job.id)))
+
+    worker = worker_factory(settings, name="rescuer")
+    final = wait_for_job(settings, job.id, timeout=90)  # the server is gone: not fetched again
+    assert final.tasks_sent and [r.state for r in final.renditions] == ["done"]
+    assert f"fetched {short_clip.stat().st_size} bytes" in worker.log()

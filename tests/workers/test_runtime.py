@@ -19,6 +19,7 @@ from common.tasknames import (
     ENCODE_AUDIO,
     ENCODE_CHUNK,
     ENCODE_RENDITION,
+    INGEST_SOURCE,
     PROBE_JOB,
     STITCH_RENDITION,
 )
@@ -154,6 +155,26 @@ def test_reaper_requeues_a_step_that_moved_the_job_on_but_never_sent_its_tasks(
     assert requeue_abandoned(producer, store) == ([ref] if task else [])
     assert producer.sent == ([(task, [job.id], "cpu")] if task else [])
     assert not client.exists(keys.ACTIVE_WORK)
+
+
+@pytest.mark.parametrize(("state", "size", "sent", "requeued"), [
+    (JobState.INGESTING, 0, True, True),  # killed mid-fetch
+    (JobState.QUEUED, 0, True, True),  # killed before the fetch began
+    (JobState.QUEUED, 1000, False, True),  # stored, its probe never sent
+    (JobState.QUEUED, 1000, True, False),  # stored and the probe sent: nothing to do
+    (JobState.PROBING, 1000, True, False),
+])
+def test_reaper_requeues_a_url_ingest_until_its_probe_is_sent(
+        client: fakeredis.FakeRedis, state: JobState, size: int, sent: bool,
+        requeued: bool) -> None:
+    store = JobStore(client)
+    job = store.create(Job.new("a.mp4", "a.mp4", state=state, size_bytes=size, tasks_sent=sent,
+                               source_url="https://example.com/a.mp4"))
+    ref = WorkRef.ingest(job.id)
+    client.sadd(keys.ACTIVE_WORK, str(ref))
+    producer = Recorder()
+    assert requeue_abandoned(producer, store) == ([ref] if requeued else [])
+    assert producer.sent == ([(INGEST_SOURCE, [job.id], "cpu")] if requeued else [])
 
 
 @pytest.mark.parametrize(("track", "requeued"), [

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 @shared_task(bind=True, name=tasknames.INGEST_SOURCE)
 def ingest_source(self: Task, job_id: str) -> str:
     """Fetch a URL job's source into storage, then send its probe."""
-    return ingest.ingest_source(context_of(self.app), job_id)
+    return ingest.ingest_source(context_of(self.app), job_id, self.request.id)
 
 
 @shared_task(bind=True, name=tasknames.PROBE_JOB)

@@ -12,15 +12,19 @@ import time
 
 from common.jobs import Job
 from common.states import JobState
-from common.storage import StorageError
+from common.storage import StorageError, Workspace
 from common.store import StaleUpdate
 from common.tasknames import PROBE_JOB
+from common.workref import WorkRef
 from workers.ingest.bucket import fetch_object
 from workers.ingest.fetch import IngestFailed, Limits, fetch_url
 from workers.ingest.guard import AddressPolicy, IngestError
 from workers.runtime.context import WorkerContext
+from workers.runtime.lease import Lease
 from workers.steps import layout
+from workers.steps.dispatch import mark_sent
 from workers.steps.finalize import fail_job
+from workers.steps.leased import Outcome, ingest_open, run_leased, unsent_by_ingest
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +82,30 @@ def _fetch(ctx: WorkerContext, job: Job) -> int:
     return size
 
 
-def ingest_source(ctx: WorkerContext, job_id: str) -> str:
-    """Fetch the source of a URL job and hand the job to the probe; return what happened."""
+def ingest_source(ctx: WorkerContext, job_id: str, task_id: str | None = None) -> str:
+    """Fetch the source of a URL job under its ingest lease and hand the job to the probe;
+    return what happened. A worker killed mid-fetch, or after storing the source but before
+    sending the probe, leaves the ingest to the reaper instead of stranding the job."""
+    outcome: list[str] = []
+
+    def work(ws: Workspace, leases: dict[WorkRef, Lease]) -> Outcome:
+        outcome.append(_ingest(ctx, ws, job_id, leases[ref]))
+        return Outcome.DONE
+
+    ref = WorkRef.ingest(job_id)
+    result, _busy = run_leased(ctx, [ref], task_id, work, then=lambda: None)
+    return outcome[0] if outcome else str(result)
+
+
+def _ingest(ctx: WorkerContext, ws: Workspace, job_id: str, lease: Lease) -> str:
     job = ctx.store.get(job_id)
-    if job is None or not job.source_url or job.state not in (JobState.QUEUED,
-                                                              JobState.INGESTING):
+    if job is None or not ingest_open(job):
         return "skipped"
     try:
         layout.check_job(job)
         if ctx.storage.exists(layout.source_key(job)):
-            size = job.size_bytes  # a previous copy of this task stored it
+            # stored by a copy of this task that died before recording it: measure it
+            size = job.size_bytes or ws.fetch(layout.source_key(job)).stat().st_size
         else:
             ctx.notify_job(ctx.store.set_state(job_id, JobState.INGESTING))
             size = _fetch(ctx, job)
@@ -106,12 +124,14 @@ def ingest_source(ctx: WorkerContext, job_id: str) -> str:
 
     def fetched(job: Job) -> None:
         job.state, job.size_bytes, job.ingest_bytes = JobState.QUEUED, size, size
+        job.tasks_sent = False
 
     try:
-        job = ctx.store.update(job_id, fetched)
+        job = ctx.store.update(job_id, fetched, fence=lease.fence)
     except StaleUpdate:
         return "stopped"
     log.info("job %s: fetched %d bytes from its source URL", job_id, size)
     ctx.notify_job(job)
     ctx.send(PROBE_JOB, [job_id])
+    mark_sent(ctx, job_id, unsent_by_ingest)
     return "fetched"

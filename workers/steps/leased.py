@@ -19,6 +19,7 @@ from common.tasknames import (
     ENCODE_AUDIO,
     ENCODE_CHUNK,
     ENCODE_RENDITION,
+    INGEST_SOURCE,
     PROBE_JOB,
     QUEUE_CPU,
     STITCH_RENDITION,
@@ -53,6 +54,20 @@ class Outcome(StrEnum):
 PLANNING = (JobState.QUEUED, JobState.PROBING)
 
 
+def unsent_by_ingest(job: Job) -> bool:
+    """Whether the ingest stored the source but its worker died before sending the probe."""
+    return bool(job.source_url) and job.state == JobState.QUEUED and not job.tasks_sent
+
+
+def ingest_open(job: Job) -> bool:
+    """Whether a URL job's source still has to be fetched (or its probe sent)."""
+    if not job.source_url:
+        return False
+    fetched = job.size_bytes > 0
+    return job.state == JobState.INGESTING or (
+        job.state == JobState.QUEUED and (not fetched or unsent_by_ingest(job)))
+
+
 def unsent_by_plan(job: Job) -> bool:
     """Whether the plan moved the job on but a worker killed at once never sent its next
     tasks (the analysis, or the encodes of a fixed ladder)."""
@@ -69,6 +84,8 @@ def work_open(job: Job | None, ref: WorkRef) -> bool:
     """Whether the work ``ref`` names still needs doing, by the job record."""
     if job is None or job.terminal:
         return False
+    if ref.kind == WorkKind.INGEST:
+        return ingest_open(job)
     if ref.kind == WorkKind.PLAN:
         return job.state in PLANNING or unsent_by_plan(job)
     if ref.kind == WorkKind.ANALYSIS:
@@ -93,6 +110,8 @@ def stitch_ready(job: Job, rendition: Rendition) -> bool:
 def task_for(job: Job, ref: WorkRef, queue: str | None = None) -> tuple[str, list[Any], str]:
     """The task (name, args, queue) that does the work ``ref`` names: the reaper and a
     worker passing work on both send it."""
+    if ref.kind == WorkKind.INGEST:
+        return INGEST_SOURCE, [job.id], queue or QUEUE_CPU
     if ref.kind == WorkKind.PLAN:
         return PROBE_JOB, [job.id], queue or QUEUE_CPU
     if ref.kind == WorkKind.ANALYSIS:
