@@ -132,18 +132,19 @@ def _apply_slices(job: Job, length: float, slices: SlicePlan | None) -> None:
     job.chunk_length_s = length
     job.chunk_bounds = slices.bounds if slices else []
     job.chunk_cuts = slices.cuts if slices else []
-    job.audio_track = (AudioTrack.PENDING if slices and job.source and job.source.has_audio
-                       else AudioTrack.IN_STITCH)
-    job.audio_attempts = 0
+    job.audio_track, job.audio_attempts = AudioTrack.IN_STITCH, 0
     if not slices:
         return
     count = len(slices.cuts)
-    for rendition in job.renditions:
-        if rendition.state != RenditionState.DONE and not rendition.passthrough:
-            rendition.chunks = count
-            rendition.chunk_percent = [0.0] * count
-            rendition.chunk_attempts = [0] * count
-            rendition.chunk_workers = [None] * count
+    sliced = [r for r in job.renditions
+              if r.state != RenditionState.DONE and not r.passthrough]
+    for rendition in sliced:
+        rendition.chunks = count
+        rendition.chunk_percent = [0.0] * count
+        rendition.chunk_attempts = [0] * count
+        rendition.chunk_workers = [None] * count
+    if sliced and job.source is not None and job.source.has_audio:
+        job.audio_track = AudioTrack.PENDING  # its own task, beside the slices
 
 
 def _send_next(ctx: WorkerContext, job: Job, online: list[WorkerInfo]) -> list[str]:
