@@ -184,9 +184,9 @@ class Job:
     per_title: PerTitle | None = None
     """The analysis of a per-title job: samples, fits, chosen and dropped rungs."""
     tasks_sent: bool = True
-    """Whether the tasks that the job's last step change calls for (its analysis, or its
-    encodes) are on their queues: False from that change until they are sent, so the step
-    of a worker killed in between stays open for the reaper."""
+    """Whether the tasks that the job's last step change calls for (the probe after a URL
+    fetch, the analysis, or the encodes) are on their queues: False from that change until
+    they are sent, so the step of a worker killed in between stays open for the reaper."""
     idempotency_key: str | None = None
     """The caller's name for this source; no second job is created with the same one."""
     source_url: str | None = None

@@ -43,7 +43,7 @@ from workers.runtime.context import WorkerContext
 from workers.runtime.lease import Lease
 from workers.steps import layout, record
 from workers.steps.dispatch import dispatch_encodes, mark_sent
-from workers.steps.leased import JobWatch, Outcome, run_leased, unsent_by_analysis
+from workers.steps.leased import JobWatch, run_leased_step, unsent_by_analysis
 
 log = logging.getLogger(__name__)
 
@@ -128,15 +128,10 @@ def analyze_ladder(ctx: WorkerContext, job_id: str, task_id: str | None = None) 
     The lease makes a worker killed mid-analysis cost one lease period: the reaper queues
     the analysis again for another worker (the broker alone would wait for its visibility
     timeout)."""
-    outcome: list[str] = []
-
-    def work(ws: Workspace, leases: dict[WorkRef, Lease]) -> Outcome:
-        outcome.append(_analyze(ctx, ws, job_id, leases[ref]))
-        return Outcome.DONE
-
-    ref = WorkRef.analysis(job_id)
-    result, busy = run_leased(ctx, [ref], task_id, work, then=lambda: None)
-    return outcome[0] if outcome else ("busy" if busy else str(result))
+    said, outcome, busy = run_leased_step(
+        ctx, WorkRef.analysis(job_id), task_id,
+        lambda ws, lease: _analyze(ctx, ws, job_id, lease))
+    return said or ("busy" if busy else str(outcome))
 
 
 def _analyze(ctx: WorkerContext, ws: Workspace, job_id: str, lease: Lease) -> str:

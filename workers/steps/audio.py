@@ -25,7 +25,7 @@ from workers.runtime.lease import Lease
 from workers.steps import layout, record
 from workers.steps.chunks import stitch_when_ready
 from workers.steps.finalize import finalize_when_complete
-from workers.steps.leased import JobWatch, Outcome, run_leased
+from workers.steps.leased import JobWatch, Outcome, run_leased_step
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +49,14 @@ def run_audio(ctx: WorkerContext, job_id: str, task_id: str | None) -> Outcome:
     """Encode the chunked job's audio tracks under their lease, then send any stitch that
     was waiting on them."""
 
-    def work(ws: Workspace, leases: dict[WorkRef, Lease]) -> Outcome:
-        [lease] = leases.values()
-        return _encode_audio(ctx, ws, job_id, lease)
-
     def then() -> None:
         stitch_when_ready(ctx, job_id)
         finalize_when_complete(ctx, job_id)
 
-    outcome, _busy = run_leased(ctx, [WorkRef.audio(job_id)], task_id, work, then=then)
-    return outcome
+    encoded, outcome, _busy = run_leased_step(
+        ctx, WorkRef.audio(job_id), task_id,
+        lambda ws, lease: _encode_audio(ctx, ws, job_id, lease), then=then)
+    return encoded or outcome
 
 
 def _encode_audio(ctx: WorkerContext, ws: Workspace, job_id: str, lease: Lease) -> Outcome:
@@ -117,7 +115,7 @@ def _encode_tracks(ctx: WorkerContext, ws: Workspace, job: Job,
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
         run = run_ffmpeg(build_audio_command(source_file, partials, settings.ffmpeg_bin),
-                         on_tick=JobWatch(ctx, job.id, JobState.ENCODING, lease),
+                         on_tick=JobWatch(ctx, job.id, JobState.ENCODING),
                          nice=settings.ffmpeg_nice, timeout_s=settings.task_time_limit_s)
         if run.stopped:
             return None

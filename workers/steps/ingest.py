@@ -24,7 +24,7 @@ from workers.runtime.lease import Lease
 from workers.steps import layout
 from workers.steps.dispatch import mark_sent
 from workers.steps.finalize import fail_job
-from workers.steps.leased import Outcome, ingest_open, run_leased, unsent_by_ingest
+from workers.steps.leased import ingest_open, run_leased_step, unsent_by_ingest
 
 log = logging.getLogger(__name__)
 
@@ -86,15 +86,10 @@ def ingest_source(ctx: WorkerContext, job_id: str, task_id: str | None = None) -
     """Fetch the source of a URL job under its ingest lease and hand the job to the probe;
     return what happened. A worker killed mid-fetch, or after storing the source but before
     sending the probe, leaves the ingest to the reaper instead of stranding the job."""
-    outcome: list[str] = []
-
-    def work(ws: Workspace, leases: dict[WorkRef, Lease]) -> Outcome:
-        outcome.append(_ingest(ctx, ws, job_id, leases[ref]))
-        return Outcome.DONE
-
-    ref = WorkRef.ingest(job_id)
-    result, _busy = run_leased(ctx, [ref], task_id, work, then=lambda: None)
-    return outcome[0] if outcome else str(result)
+    said, outcome, _busy = run_leased_step(
+        ctx, WorkRef.ingest(job_id), task_id,
+        lambda ws, lease: _ingest(ctx, ws, job_id, lease))
+    return said or str(outcome)
 
 
 def _ingest(ctx: WorkerContext, ws: Workspace, job_id: str, lease: Lease) -> str:

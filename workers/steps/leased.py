@@ -1,4 +1,4 @@
-"""The one lease-guarded wrapper that every step but ingest and finalize runs its work in."""
+"""The one lease-guarded wrapper that every step but finalize runs its work in."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from common import keys
 from common.jobs import AudioTrack, Job, Rendition
@@ -63,9 +63,8 @@ def ingest_open(job: Job) -> bool:
     """Whether a URL job's source still has to be fetched (or its probe sent)."""
     if not job.source_url:
         return False
-    fetched = job.size_bytes > 0
     return job.state == JobState.INGESTING or (
-        job.state == JobState.QUEUED and (not fetched or unsent_by_ingest(job)))
+        job.state == JobState.QUEUED and (job.size_bytes == 0 or not job.tasks_sent))
 
 
 def unsent_by_plan(job: Job) -> bool:
@@ -128,13 +127,13 @@ def task_for(job: Job, ref: WorkRef, queue: str | None = None) -> tuple[str, lis
 
 
 class JobWatch:
-    """FFmpeg's tick for a step that reports no progress: renews its lease (when given) and
-    says stop (False) once the job left ``state`` (a user canceled it). Reads the record at
-    most once every ``every_s``."""
+    """FFmpeg's tick for a step that reports no progress: says stop (False) once the job
+    left ``state`` (a user canceled it), reading the record at most once every ``every_s``
+    (the step's :class:`LeaseKeeper` renews its lease meanwhile)."""
 
     def __init__(self, ctx: WorkerContext, job_id: str, state: JobState,
-                 lease: Lease | None = None, every_s: float = 1.0) -> None:
-        self.ctx, self.job_id, self.state, self.lease = ctx, job_id, state, lease
+                 every_s: float = 1.0) -> None:
+        self.ctx, self.job_id, self.state = ctx, job_id, state
         self.every_s, self.checked, self.ok = every_s, 0.0, True
 
     def __call__(self) -> bool:
@@ -143,8 +142,6 @@ class JobWatch:
             self.checked = now
             job = self.ctx.store.get(self.job_id)
             self.ok = job is not None and job.state == self.state
-            if self.ok and self.lease is not None:
-                self.ok = self.lease.renew()
         return self.ok
 
 
@@ -200,3 +197,22 @@ def run_leased(ctx: WorkerContext, refs: list[WorkRef], task_id: str | None, wor
                 return Outcome.FAILED, busy
     finally:
         then()
+
+
+T = TypeVar("T")
+
+
+def run_leased_step(ctx: WorkerContext, ref: WorkRef, task_id: str | None,
+                    step: Callable[[Workspace, Lease], T], *,
+                    then: Callable[[], None] = lambda: None
+                    ) -> tuple[T | None, Outcome, list[WorkRef]]:
+    """Run ``step`` under the lease of one ref (:func:`run_leased`); return what it returned
+    (None when it did not run), the outcome and the refs another live worker holds."""
+    results: list[T] = []
+
+    def work(ws: Workspace, leases: dict[WorkRef, Lease]) -> Outcome:
+        results.append(step(ws, leases[ref]))
+        return Outcome.DONE
+
+    outcome, busy = run_leased(ctx, [ref], task_id, work, then=then)
+    return (results[0] if results else None), outcome, busy

@@ -29,7 +29,7 @@ from workers.runtime.lease import Lease
 from workers.steps import layout
 from workers.steps.dispatch import dispatch_encodes, mark_sent
 from workers.steps.finalize import fail_job
-from workers.steps.leased import PLANNING, Outcome, run_leased, unsent_by_plan
+from workers.steps.leased import PLANNING, Outcome, run_leased_step, unsent_by_plan
 from workers.steps.slices import SlicePlan, chunk_length, plan_slices
 
 log = logging.getLogger(__name__)
@@ -61,18 +61,13 @@ def start_job(ctx: WorkerContext, job_id: str, task_id: str | None = None) -> li
     finished, is left alone (unless its planner died before sending its next tasks: then
     they are sent), and renditions already done are kept.
     """
-    sent: list[str] = []
-
-    def work(ws: Workspace, leases: dict[WorkRef, Lease]) -> Outcome:
-        sent.extend(_plan(ctx, ws, job_id, leases[ref]))
-        return Outcome.DONE
-
-    ref = WorkRef.plan(job_id)
-    outcome, _busy = run_leased(ctx, [ref], task_id, work, then=lambda: None)
+    sent, outcome, _busy = run_leased_step(
+        ctx, WorkRef.plan(job_id), task_id,
+        lambda ws, lease: _plan(ctx, ws, job_id, lease))
     if outcome == Outcome.SKIPPED:
         job = ctx.store.get(job_id)
         log.info("job %s is %s; nothing to start", job_id, job and job.state)
-    return sent
+    return sent or []
 
 
 def _plan(ctx: WorkerContext, ws: Workspace, job_id: str, lease: Lease) -> list[str]:
