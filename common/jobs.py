@@ -5,12 +5,28 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from enum import StrEnum
 from typing import Any
 
 from common.pertitle import LadderMode, PerTitle
 from common.states import JOB_TERMINAL, RENDITION_TERMINAL, JobState, RenditionState
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return value
+
+
+def plain_fields(obj: Any, skip: str | None = None) -> dict[str, Any]:
+    """Return a dataclass's fields as fresh JSON-ready values: ``dataclasses.asdict`` without
+    its deep copy of every string and number (a job's JSON is built for every event)."""
+    return {f.name: _plain(getattr(obj, f.name)) for f in fields(obj) if f.name != skip}
 
 
 class JobMode(StrEnum):
@@ -155,7 +171,7 @@ class Rendition:
         self.percent = round(sum(percents) / self.chunks, 1)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = plain_fields(self)
         data["state"] = str(self.state)
         return data
 
@@ -233,8 +249,7 @@ class Job:
 
     def header_dict(self) -> dict[str, Any]:
         """Return every field but the renditions (stored separately so workers never race)."""
-        data = asdict(self)
-        data.pop("renditions")
+        data = plain_fields(self, skip="renditions")
         data["state"] = str(self.state)
         data["mode"] = str(self.mode)
         data["ladder"] = str(self.ladder)

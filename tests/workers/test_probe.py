@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support.media import make_clip
-from workers.ffmpeg.probe import ProbeError, probe_source, source_info
+from workers.ffmpeg.probe import ProbeError, probe_source, run_ffprobe, source_info
 
 
 def ffmpeg(*args: str) -> None:
@@ -143,3 +145,24 @@ def test_ffprobe_timeout_is_a_sentence(small: Path) -> None:
     with pytest.raises(ProbeError, match="took longer than") as caught:
         probe_source(small, timeout_s=1e-6)
     assert str(caught.value).endswith(".")
+
+
+REPORTS_ITS_PRIORITY = """#!{python}
+import json, os
+autogroup = open("/proc/self/autogroup").read().split()[-1] if os.path.exists(
+    "/proc/self/autogroup") else None
+print(json.dumps({{"format": {{}}, "streams": [], "nice": os.nice(0),
+                  "own_session": os.getsid(0) == os.getpid(), "autogroup_nice": autogroup}}))
+"""
+
+
+def test_ffprobe_runs_in_its_own_session_at_the_niceness_it_is_given(tmp_path: Path) -> None:
+    """ffprobe yields like FFmpeg: its own session (so its own autogroup) at FFmpeg's nice."""
+    fake = tmp_path / "ffprobe"
+    fake.write_text(REPORTS_ITS_PRIORITY.format(python=sys.executable))
+    fake.chmod(0o755)
+    seen = run_ffprobe(tmp_path / "any.mp4", str(fake), nice=7)
+    assert seen["nice"] == min(19, os.nice(0) + 7)
+    assert seen["own_session"] is True
+    if seen["autogroup_nice"] is not None:
+        assert seen["autogroup_nice"] == "7"

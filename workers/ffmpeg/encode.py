@@ -103,11 +103,11 @@ def temp_path(output: Path) -> Path:
 
 
 def verify_output(path: Path, plan: RenditionPlan, source: SourceInfo, codec: str,
-                  ffprobe_bin: str) -> tuple[int, int, float]:
+                  ffprobe_bin: str, nice: int = 0) -> tuple[int, int, float]:
     """Check the file is a whole rendition of the source in ``codec``'s format, tagged as its
     family wants; return (width, height, duration)."""
     try:
-        data = run_ffprobe(path, ffprobe_bin)
+        data = run_ffprobe(path, ffprobe_bin, nice=nice)
     except ProbeError as exc:
         raise ValueError(f"the output cannot be read back: {exc}") from exc
     streams = data.get("streams", [])
@@ -190,11 +190,12 @@ def _staging_folders(targets: list[EncodeTarget], codec: str,
 
 
 def _verify_all(partials: list[Path], targets: list[EncodeTarget], source: SourceInfo,
-                codec: str, ffprobe_bin: str) -> list[tuple[int, int, float]]:
+                codec: str, ffprobe_bin: str, nice: int) -> list[tuple[int, int, float]]:
     facts = []
     for partial, target in zip(partials, targets, strict=True):
         try:
-            facts.append(verify_output(partial, target.plan, source, codec, ffprobe_bin))
+            facts.append(verify_output(partial, target.plan, source, codec, ffprobe_bin,
+                                       nice))
         except ValueError as exc:
             raise ValueError(f"the {target.plan.profile.name} output failed verification: "
                              f"{exc}") from exc
@@ -263,7 +264,7 @@ def encode_group(
             expected = source if window is None else replace(
                 source, duration=window.duration_s, has_audio=False)
             try:
-                facts = _verify_all(partials, targets, expected, codec, ffprobe_bin)
+                facts = _verify_all(partials, targets, expected, codec, ffprobe_bin, nice)
             except ValueError as exc:
                 if disk_full(partials[0].parent):  # a write cut short: FFmpeg may exit 0
                     raise OutOfSpace("The worker ran out of disk space writing the output; "

@@ -10,7 +10,7 @@ import sys
 
 from common.codecs import FAMILIES, VideoCodec, all_hardware_encoders
 from workers.ffmpeg.commands import VAAPI_DEVICE
-from workers.ffmpeg.process import FFmpegRun
+from workers.ffmpeg.process import FFmpegRun, media_tool_setup
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,12 @@ def check_encode_command(encoder: str, ffmpeg_bin: str = "ffmpeg") -> list[str]:
             *video_filter, "-c:v", encoder, "-f", "null", "-"]
 
 
-def try_encoder(encoder: str, ffmpeg_bin: str = "ffmpeg") -> str | None:
+def try_encoder(encoder: str, ffmpeg_bin: str = "ffmpeg", nice: int = 0) -> str | None:
     """Return None when ``encoder`` encodes a test clip, else FFmpeg's error line."""
     try:
         done = subprocess.run(check_encode_command(encoder, ffmpeg_bin), capture_output=True,
-                              text=True, timeout=TEST_TIMEOUT_S, stdin=subprocess.DEVNULL)
+                              text=True, timeout=TEST_TIMEOUT_S, stdin=subprocess.DEVNULL,
+                              start_new_session=True, preexec_fn=media_tool_setup(nice))
     except subprocess.TimeoutExpired:
         return f"test encode took longer than {TEST_TIMEOUT_S}s"
     if done.returncode == 0:
@@ -72,12 +73,14 @@ def try_encoder(encoder: str, ffmpeg_bin: str = "ffmpeg") -> str | None:
     return FFmpegRun(done.returncode, done.stderr.splitlines()).error_line
 
 
-def probe_hardware_encoders(ffmpeg_bin: str = "ffmpeg") -> tuple[list[str], dict[str, str]]:
-    """Return (working encoders, {failed encoder: error line}) from real test encodes."""
+def probe_hardware_encoders(ffmpeg_bin: str = "ffmpeg",
+                            nice: int = 0) -> tuple[list[str], dict[str, str]]:
+    """Return (working encoders, {failed encoder: error line}) from real test encodes (run at
+    FFmpeg's niceness: a worker starting beside the web tier must not stall it)."""
     working: list[str] = []
     failures: dict[str, str] = {}
     for encoder in listed_hardware_encoders(ffmpeg_bin):
-        error = try_encoder(encoder, ffmpeg_bin)
+        error = try_encoder(encoder, ffmpeg_bin, nice)
         if error is None:
             working.append(encoder)
         else:

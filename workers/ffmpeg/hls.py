@@ -115,11 +115,11 @@ def media_segments(playlist: Path) -> list[tuple[float, Path]]:
     return segments
 
 
-def codecs_of(video: Path, ffprobe_bin: str) -> str:
+def codecs_of(video: Path, ffprobe_bin: str, nice: int = 0) -> str:
     """Return the RFC 6381 CODECS value of a rendition's streams, read from the file:
     ``avc1.PPCCLL``, ``hvc1.<profile>.<compat>.<tier><level>.B0``, ``av01.0.<level>M.<bits>``
     and ``mp4a.40.2`` for AAC-LC."""
-    streams = run_ffprobe(video, ffprobe_bin).get("streams", [])
+    streams = run_ffprobe(video, ffprobe_bin, nice=nice).get("streams", [])
     return ",".join(c for c in (stream_codecs(s) for s in streams) if c)
 
 
@@ -150,18 +150,18 @@ def _rates(playlist: Path) -> tuple[int, int]:
 
 
 def variant(job_dir: Path, playlist: str, video: Path, width: int, height: int,
-            frame_rate: float, ffprobe_bin: str) -> Variant:
+            frame_rate: float, ffprobe_bin: str, nice: int = 0) -> Variant:
     """Measure a packaged rendition: peak and average bitrate from its real segments."""
     peak, average = _rates(job_dir / playlist)
-    return Variant(playlist, peak, average, width, height, codecs_of(video, ffprobe_bin),
+    return Variant(playlist, peak, average, width, height, codecs_of(video, ffprobe_bin, nice),
                    frame_rate)
 
 
-def audio_track(job_dir: Path, playlist: str, ffprobe_bin: str) -> AudioTrack:
+def audio_track(job_dir: Path, playlist: str, ffprobe_bin: str, nice: int = 0) -> AudioTrack:
     """Measure the packaged audio rendition: rates from its segments, format from its init."""
     peak, average = _rates(job_dir / playlist)
     init = (job_dir / playlist).with_name(INIT_SEGMENT)
-    streams = run_ffprobe(init, ffprobe_bin).get("streams", [])
+    streams = run_ffprobe(init, ffprobe_bin, nice=nice).get("streams", [])
     audio = next((s for s in streams if s.get("codec_type") == "audio"), {})
     return AudioTrack(playlist, peak, average, stream_codecs(audio) or "mp4a.40.2",
                       int(audio.get("sample_rate") or 48000), int(audio.get("channels") or 2))

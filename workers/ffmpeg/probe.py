@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from common.jobs import SourceInfo
+from workers.ffmpeg.process import media_tool_setup
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,21 @@ class ProbeError(Exception):
     """The upload is not a video we can encode; the message is a sentence for its owner."""
 
 
-def run_ffprobe(path: Path, ffprobe_bin: str = "ffprobe", timeout_s: float = 30) -> dict[str, Any]:
+def ffprobe(args: list[str], timeout_s: float, nice: int) -> subprocess.CompletedProcess[str]:
+    """Run one ffprobe like FFmpeg: its own session, at FFmpeg's niceness (an ffprobe of a
+    big file is seconds of CPU that the web tier on the same host should not wait behind)."""
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout_s,
+                          errors="replace", stdin=subprocess.DEVNULL, start_new_session=True,
+                          preexec_fn=media_tool_setup(nice))
+
+
+def run_ffprobe(path: Path, ffprobe_bin: str = "ffprobe", timeout_s: float = 30, *,
+                nice: int = 0) -> dict[str, Any]:
     """Return ffprobe's JSON description of ``path`` (format and streams)."""
     args = [ffprobe_bin, "-v", "error", *INPUT_GUARDS, "-print_format", "json",
             "-show_format", "-show_streams", "-i", f"file:{path}"]
     try:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s,
-                              errors="replace", stdin=subprocess.DEVNULL)
+        done = ffprobe(args, timeout_s, nice)
     except subprocess.TimeoutExpired:
         raise ProbeError(f"Reading the upload took longer than {timeout_s:.0f}s; "
                          "it is not a video we can encode.") from None
@@ -49,7 +58,7 @@ def run_ffprobe(path: Path, ffprobe_bin: str = "ffprobe", timeout_s: float = 30)
 
 
 def keyframes_before(path: Path, times: list[float], ffprobe_bin: str = "ffprobe",
-                     timeout_s: float = 30) -> list[float]:
+                     timeout_s: float = 30, *, nice: int = 0) -> list[float]:
     """The video keyframe at or before each of ``times`` (ffprobe seeks there and reads one
     packet, so a long file costs no more than a short one); sorted, without repeats."""
     intervals = ",".join(f"{max(0.0, t):.3f}%+#1" for t in times)
@@ -57,8 +66,7 @@ def keyframes_before(path: Path, times: list[float], ffprobe_bin: str = "ffprobe
             "-read_intervals", intervals, "-show_entries", "packet=pts_time,flags",
             "-of", "csv=p=0", "-i", f"file:{path}"]
     try:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s,
-                              errors="replace", stdin=subprocess.DEVNULL)
+        done = ffprobe(args, timeout_s, nice)
     except subprocess.TimeoutExpired:
         raise ProbeError(f"Finding the keyframes took longer than {timeout_s:.0f}s.") from None
     if done.returncode != 0:
@@ -151,7 +159,7 @@ DURATION_SLACK_S = 10.0
 
 
 def measured_end(path: Path, claimed_s: float, ffprobe_bin: str = "ffprobe",
-                 timeout_s: float = 30) -> float | None:
+                 timeout_s: float = 30, *, nice: int = 0) -> float | None:
     """Return where the file's packets really end, read from just before the claimed end.
 
     A forged container header can claim any duration (a 32-bit ``mvhd`` up to 2^32 s).
@@ -164,8 +172,7 @@ def measured_end(path: Path, claimed_s: float, ffprobe_bin: str = "ffprobe",
             "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0",
             "-i", f"file:{path}"]
     try:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s,
-                              errors="replace", stdin=subprocess.DEVNULL)
+        done = ffprobe(args, timeout_s, nice)
     except subprocess.TimeoutExpired:
         return None
     lines = done.stdout.splitlines()
@@ -201,12 +208,14 @@ def _clock(seconds: float) -> str:
 
 
 def probe_source(path: Path, *, ffprobe_bin: str = "ffprobe", timeout_s: float = 30,
-                 max_pixels: int = 8192 * 4352, max_seconds: int = 12 * 3600) -> SourceInfo:
+                 max_pixels: int = 8192 * 4352, max_seconds: int = 12 * 3600,
+                 nice: int = 0) -> SourceInfo:
     """Probe an upload: its facts, or :class:`ProbeError` with a sentence for the user."""
     if not path.is_file():
         raise ProbeError("The uploaded file is missing from the data directory.")
     if path.stat().st_size == 0:
         raise ProbeError("The upload is empty (0 bytes).")
-    info = source_info(run_ffprobe(path, ffprobe_bin, timeout_s), max_pixels)
-    real_end = measured_end(path, info.duration, ffprobe_bin, timeout_s) if info.duration else None
+    info = source_info(run_ffprobe(path, ffprobe_bin, timeout_s, nice=nice), max_pixels)
+    real_end = (measured_end(path, info.duration, ffprobe_bin, timeout_s, nice=nice)
+                if info.duration else None)
     return check_duration(info, real_end, max_seconds)

@@ -81,8 +81,9 @@ ENCODER_CHATTER = ("Svt[info]", "Svt[warn]", "x265 [info]", "x265 [warning]")
 """Lines encoder libraries print whatever FFmpeg's -loglevel: never the reason it failed."""
 
 
-def _child_setup(nice: int) -> Callable[[], None]:
-    """Return a preexec_fn that ties FFmpeg's life to this process and lowers its priority."""
+def media_tool_setup(nice: int) -> Callable[[], None]:
+    """Return a preexec_fn that ties FFmpeg's (or ffprobe's) life to this process and lowers
+    its priority."""
     parent = os.getpid()
 
     def setup() -> None:
@@ -146,7 +147,7 @@ def run_ffmpeg(
     process = subprocess.Popen(
         list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, errors="replace", bufsize=1, start_new_session=True,
-        preexec_fn=_child_setup(nice),
+        preexec_fn=media_tool_setup(nice),
     )
     readers = [
         threading.Thread(target=_drain, args=(process.stderr, stderr_lines), daemon=True),

@@ -29,7 +29,7 @@ def tag_worker(ctx: WorkerContext) -> bool:
     ctx.software_codecs = [codec.value for codec in software_codecs(settings.ffmpeg_bin)]
     if settings.gpu == "off":
         return False
-    working, failures = probe_hardware_encoders(settings.ffmpeg_bin)
+    working, failures = probe_hardware_encoders(settings.ffmpeg_bin, settings.ffmpeg_nice)
     ctx.hardware_failures = failures
     if working:
         ctx.hardware_encoders = working

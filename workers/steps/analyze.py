@@ -70,7 +70,8 @@ def sample_job(ctx: WorkerContext, ws: Workspace, job: Job, per_title: PerTitle)
         starts, length = ideal_starts(source.duration, settings.segment_seconds)
         windows = sample_windows(source.duration, length,
                                  keyframes_before(source_file, starts, settings.ffprobe_bin,
-                                                  settings.probe_timeout_s))
+                                                  settings.probe_timeout_s,
+                                                  nice=settings.ffmpeg_nice))
         samples = []
         for rendition in rungs:
             encoder, preset = analysis_preset(rendition.video_codec)

@@ -122,7 +122,7 @@ def _encode_tracks(ctx: WorkerContext, ws: Workspace, job: Job,
         if not run.ok:
             raise AudioFailed(f"The audio could not be encoded: {run.error_line}")
         for kbps, partial in partials.items():
-            _verify(partial, source.duration, settings.ffprobe_bin)
+            _verify(partial, source.duration, settings.ffprobe_bin, settings.ffmpeg_nice)
             os.replace(partial, finals[kbps])
     finally:
         for partial in partials.values():
@@ -130,9 +130,9 @@ def _encode_tracks(ctx: WorkerContext, ws: Workspace, job: Job,
     return list(keys.values())
 
 
-def _verify(path: Path, duration_s: float, ffprobe_bin: str) -> None:
+def _verify(path: Path, duration_s: float, ffprobe_bin: str, nice: int) -> None:
     try:
-        data = run_ffprobe(path, ffprobe_bin)
+        data = run_ffprobe(path, ffprobe_bin, nice=nice)
     except ProbeError as exc:
         raise AudioFailed(f"The encoded audio cannot be read back: {exc}") from exc
     streams = data.get("streams", [])

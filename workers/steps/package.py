@@ -42,7 +42,7 @@ def package_hls(ctx: WorkerContext, ws: Workspace, job: Job, profiles: list[str]
                 settings.segment_seconds, settings.ffmpeg_bin, nice=settings.ffmpeg_nice,
                 video_tag=family_of(job.rendition(profile).video_codec).mp4_tag)
         packaged.append(variant(job_dir, playlist, result.output, result.width, result.height,
-                                job.source.fps, settings.ffprobe_bin))
+                                job.source.fps, settings.ffprobe_bin, settings.ffmpeg_nice))
         ws.publish_tree(layout.hls_key(job.id, profile), guards[profile])
     return packaged
 
@@ -56,7 +56,8 @@ def _variant_of(ctx: WorkerContext, ws: Workspace, job: Job, rendition: Renditio
                        rendition.height or 0, rendition.codecs, fps)
     return variant(ws.path(layout.job_key(job.id)), layout.playlist_name(rendition.profile),
                    ws.fetch(layout.rendition_key(job.id, rendition)), rendition.width or 0,
-                   rendition.height or 0, fps, ctx.settings.ffprobe_bin)
+                   rendition.height or 0, fps, ctx.settings.ffprobe_bin,
+                   ctx.settings.ffmpeg_nice)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ def _audio(ctx: WorkerContext, ws: Workspace, job: Job,
                              ws.path(layout.job_key(job.id)), settings.segment_seconds,
                              settings.ffmpeg_bin, nice=settings.ffmpeg_nice)
     ws.publish_tree(layout.hls_key(job.id, AUDIO_RENDITION))
-    return audio_track(ws.path(layout.job_key(job.id)), playlist, settings.ffprobe_bin)
+    return audio_track(ws.path(layout.job_key(job.id)), playlist, settings.ffprobe_bin,
+                       settings.ffmpeg_nice)
 
 
 def write_manifests(ctx: WorkerContext, ws: Workspace, job: Job,

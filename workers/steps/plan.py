@@ -90,7 +90,8 @@ def _plan(ctx: WorkerContext, ws: Workspace, job_id: str, lease: Lease) -> list[
         source = probe_source(source_file, ffprobe_bin=settings.ffprobe_bin,
                               timeout_s=settings.probe_timeout_s,
                               max_pixels=settings.max_source_pixels,
-                              max_seconds=settings.max_source_seconds)
+                              max_seconds=settings.max_source_seconds,
+                              nice=settings.ffmpeg_nice)
         _check_codecs_online(ctx, profiles, online)
         plans = plan_renditions(source, profiles,
                                 passthrough_mode=job.mode == JobMode.PASSTHROUGH)
@@ -164,7 +165,8 @@ def _slices(ctx: WorkerContext, source_file: Path, duration_s: float, length_s: 
     settings = ctx.settings
 
     def keyframes(times: list[float]) -> list[float]:
-        return keyframes_before(source_file, times, settings.ffprobe_bin, settings.probe_timeout_s)
+        return keyframes_before(source_file, times, settings.ffprobe_bin, settings.probe_timeout_s,
+                                nice=settings.ffmpeg_nice)
 
     return plan_slices(duration_s, length_s, settings.segment_seconds, slots, keyframes)
 

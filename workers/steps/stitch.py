@@ -71,7 +71,7 @@ def _stitch(ctx: WorkerContext, job: Job, rendition: Rendition, this: attempt.At
         try:
             width, height, duration = verify_output(
                 partial, plan, source, family_of(plan.profile.codec).software,
-                settings.ffprobe_bin)
+                settings.ffprobe_bin, settings.ffmpeg_nice)
         except ValueError as exc:
             attempt.fail(ctx, job.id, this, f"The joined rendition failed verification: {exc}.")
         os.replace(partial, output)
