@@ -22,6 +22,7 @@ from web import sockets as _sockets  # noqa: F401  (registers the Socket.IO hand
 from web.context import EXTENSION_KEY, TaskProducer, WebContext
 from web.errors import register_error_handlers
 from web.extensions import socketio
+from web.fanout import CoalescingRedisManager
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def create_app(
         "engineio_logger": False,
     }
     if message_queue:  # built here: Flask-SocketIO would take redis+sentinel:// for Kombu
-        options.update(client_manager=socketio_lib.RedisManager(
+        options.update(client_manager=CoalescingRedisManager(
             settings.effective_redis_url, channel=keys.SOCKETIO_CHANNEL,
             redis_options={"max_connections": redis_pool_size(settings)}))
     else:
