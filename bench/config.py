@@ -35,6 +35,9 @@ class BenchConfig:
     """The 1080p rung encoded once per codec (x264, x265, SVT-AV1 at default presets)."""
     easy_source: SourceSpec
     """The per-title comparison's easy title (the ladder source is its other one)."""
+    clients: int = 200
+    """Live dashboards connected while ``client_jobs`` one-second jobs run (issue 15)."""
+    client_jobs: int = 20
     settle_s: float = 1.0
     """Pause before each timed ladder run, so one run's tail never overlaps the next."""
 
@@ -79,5 +82,7 @@ QUICK = BenchConfig(
     transfer_mb=16,
     codec_source=SourceSpec(seconds=0.4, size="1920x1080", rate=10),
     easy_source=SourceSpec(seconds=2, size="640x360", rate=10, still=True),
+    clients=8,
+    client_jobs=2,
     settle_s=0.2,
 )

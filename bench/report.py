@@ -35,6 +35,15 @@ def targets(report: dict[str, Any]) -> list[Row]:
         rows.append((f"health p99 under load, {mode} (ms)", health, "< 20", _below(health, 20)))
         rows.append((f"Socket.IO round trip p99 under load, {mode} (ms)", sio, "< 50",
                      _below(sio, 50)))
+    for mode in ("eventlet", "threading"):
+        crowd = _get(report, "many_clients", mode) or {}
+        health = _get(crowd, "health", "p99")
+        rows.append((f"health p99, {crowd.get('clients')} clients while {crowd.get('jobs')} "
+                     f"jobs run, {mode} (ms)", health, "< 50", _below(health, 50)))
+        lost = None if not crowd else crowd["clients_dropped"] + crowd[
+            "clients_without_final_state"]
+        rows.append((f"{mode}: clients dropped or without their job's final state", lost, "0",
+                     None if lost is None else lost == 0))
     missed = _get(report, "heartbeats", "missed")
     rows.append(("missed heartbeats (client disconnects)", missed, "0", missed == 0))
     ladder = _get(report, "ladder", "ratio", "median_ratio")
@@ -123,6 +132,7 @@ def markdown(report: dict[str, Any]) -> str:
               f"{report['responsiveness']['threading']['idle']['health']['n']})", ""]
     lines += _table(["Mode", "Cluster", "Health p50", "p99", "max", "Socket.IO p50", "p99",
                      "max", "Page p50", "p99", "max", "CPU busy %", "Disconnects"], rows)
+    lines += _crowd_lines(report.get("many_clients"))
     nice = report["niceness"]
     lines += ["## FFmpeg niceness (threading, loaded, ms; kernel autogroup "
               f"{'on' if nice.get('autogroup_enabled') else 'off'})", ""]
@@ -232,6 +242,23 @@ def markdown(report: dict[str, Any]) -> str:
                      for name, p in meta["phases_s"].items()])
     lines += ["## Notes", "", *[f"- {note}" for note in meta.get("notes", [])], ""]
     return "\n".join(lines)
+
+
+def _crowd_lines(crowd: dict[str, Any] | None) -> list[str]:
+    if not crowd:
+        return []
+    first = next(iter(crowd.values()))
+    rows = [[mode, run["clients"], f"{run['jobs_done']} / {run['jobs']}", *_lat(run["health"]),
+             run["health"]["n"], run["clients_dropped"], run["clients_without_final_state"],
+             run["events_per_client"]["p50"], run["wall_s"]] for mode, run in crowd.items()]
+    return [f"## {first['clients']} live dashboards while {first['jobs']} one-second jobs run "
+            "(health in ms)", "",
+            *_table(["Mode", "Clients", "Jobs done", "Health p50", "p99", "max", "n",
+                     "Dropped", "Without final state", "Events per client", "Wall (s)"], rows),
+            "Clients: python-socketio asyncio clients in 4 processes at the lowest CPU priority "
+            "(they stand in for browsers on other machines), each subscribed to one job and in "
+            "the dashboard room; health: `GET /api/health` every 50 ms on one keep-alive "
+            "connection from the bench process.", ""]
 
 
 def _per_title_lines(per_title: dict[str, Any] | None) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from bench.autogroup import AutogroupRenicer, autogroup_enabled
 from bench.chunking import split_and_stitch
 from bench.client import ApiClient
+from bench.clients import many_clients
 from bench.cluster import LocalCluster
 from bench.codecs import codec_rungs
 from bench.config import BenchConfig
@@ -122,6 +123,9 @@ def _phases(config: BenchConfig, cluster: LocalCluster, source: Path, tiny: Path
                 serie.label = mode
                 series.append(serie)
     report["responsiveness"] = responsiveness
+    report["many_clients"] = t.phase(f"{config.clients} clients", lambda: many_clients(
+        {mode: cluster.url(mode) for mode in MODES}, tiny, config.clients, config.client_jobs,
+        timeout))
     client = ApiClient(cluster.url("threading"))
     pairs = t.phase("ladder pairs", lambda: ladder_pairs(
         client, source, config.pairs, timeout, config.settle_s))
