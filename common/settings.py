@@ -134,7 +134,8 @@ class Settings:
     ffprobe_bin: str = field(default="ffprobe", metadata={"help": "ffprobe executable."})
     ffmpeg_nice: int = field(
         default=10,
-        metadata={"help": "Niceness added to FFmpeg so the web tier and Redis keep the CPU."},
+        metadata={"help": "Niceness added to FFmpeg and ffprobe (each in its own session, so its "
+                          "own scheduler autogroup) so the web tier and Redis keep the CPU."},
     )
     hls: bool = field(
         default=True,
