@@ -39,7 +39,8 @@ def one_tier(url: str, source: Path, clients: int, jobs: int, timeout_s: float) 
         probe.start()
         states = _wait_jobs(api, job_ids, timeout_s)
         deadline = time.monotonic() + FINAL_STATE_WAIT_S
-        while not all(got for _, got, _, _ in group.reports()) and time.monotonic() < deadline:
+        while (not all(r.jobs_ended == jobs for r in group.reports())
+               and time.monotonic() < deadline):
             time.sleep(0.5)
         probe.stop()
         reports = group.reports()
@@ -53,9 +54,10 @@ def one_tier(url: str, source: Path, clients: int, jobs: int, timeout_s: float) 
         "all_subscribed_s": round(subscribed_s, 2),
         "jobs_done": sum(state == "done" for state in states.values()),
         "health": summarize(probe.timings, scale=1000.0), "health_failures": probe.failures,
-        "clients_dropped": sum(not alive for _, _, _, alive in reports),
+        "clients_dropped": sum(not r.connected for r in reports),
         "clients_without_final_state": resynced,
-        "events_per_client": summarize([events for _, _, events, _ in reports], unit="events"),
+        "clients_without_every_final_state": sum(r.jobs_ended < jobs for r in reports),
+        "events_per_client": summarize([r.events for r in reports], unit="events"),
     }
 
 

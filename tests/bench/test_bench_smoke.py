@@ -61,6 +61,7 @@ def test_every_section_has_numeric_percentiles(quick_run: tuple[dict[str, Any], 
         _percentiles(report, "many_clients", mode, "health")
         assert crowd["clients"] == 8 and crowd["jobs_done"] == crowd["jobs"] == 2, crowd
         assert crowd["clients_dropped"] == crowd["clients_without_final_state"] == 0, crowd
+        assert crowd["clients_without_every_final_state"] == 0, crowd
     _numeric(report, "split_and_stitch", "speedup_two_over_one")
     assert report["split_and_stitch"]["two_workers"]["chunked"]["chunks"] >= 2
     for way in ("upload", "download"):

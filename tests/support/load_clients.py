@@ -18,6 +18,7 @@ from typing import Any
 import socketio
 
 CONNECTS_AT_ONCE = 10
+FINAL_STATES = ("done", "failed", "canceled")
 LOWEST_PRIORITY = 19
 
 
@@ -53,6 +54,11 @@ class Client:
     def got_done(self) -> bool:
         return self.job_id is not None and "done" in self.states.get(self.job_id, [])
 
+    def jobs_ended(self) -> int:
+        """How many jobs this client last saw in a final state (it is in the dashboard room,
+        so it hears of every job)."""
+        return sum(1 for states in self.states.values() if states[-1] in FINAL_STATES)
+
 
 async def _connect_all(url: str, count: int) -> list[Client]:
     clients = [Client() for _ in range(count)]
@@ -68,7 +74,8 @@ async def _answer(clients: list[Client], command: str, arg: Any) -> tuple[str, A
         return "subscribed", list(states)
     if command == "report":
         connected = all(c.sio.connected for c in clients)
-        return "report", [(c.job_id, c.got_done(), c.events, connected) for c in clients]
+        return "report", [(c.job_id, c.got_done(), c.events, connected, c.jobs_ended())
+                          for c in clients]
     if command == "resync":
         missing = [c for c in clients if not c.got_done()]
         after = await asyncio.gather(*(c.subscribe(str(c.job_id)) for c in missing))

@@ -9,7 +9,7 @@ import statistics
 import threading
 import time
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 
@@ -17,6 +17,16 @@ from tests.support import load_clients
 
 PROCESSES = 4
 CLIENTS_PER_PROCESS = 50
+
+
+class ClientReport(NamedTuple):
+    job_id: str
+    got_done: bool
+    """The client saw its own job's ``done``."""
+    events: int
+    connected: bool
+    jobs_ended: int
+    """Jobs whose last state this client saw was final (done, failed or canceled)."""
 
 
 class ClientProcesses:
@@ -61,9 +71,8 @@ class ClientProcesses:
                  for i in range(self.per_process)] for p in range(len(self.pipes))]
         return [state for states in self.ask("subscribe", plan) for state in states]
 
-    def reports(self) -> list[tuple[str, bool, int, bool]]:
-        """(job id, got its done, events seen, still connected) per client."""
-        return [tuple(row) for report in self.ask("report") for row in report]  # type: ignore[misc]
+    def reports(self) -> list[ClientReport]:
+        return [ClientReport(*row) for report in self.ask("report") for row in report]
 
     def close(self) -> None:
         for pipe in self.pipes:
