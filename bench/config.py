@@ -1,4 +1,4 @@
-"""The two sizes of a benchmark run: the full one (about 24 min on 2 cores) and ``--quick``."""
+"""The two sizes of a benchmark run: the full one (about 25 min on 2 cores) and ``--quick``."""
 
 from __future__ import annotations
 
