@@ -20,8 +20,10 @@ QUIET_PCT = 10.0
 """Foreign CPU (% of the machine) under which a timed run counts as undisturbed."""
 
 
-SAME_OUTPUTS = {"hls": "false"}
-"""Form fields that make a ladder job write what the single FFmpeg writes: three MP4s."""
+DEFAULT_JOB: dict[str, str] = {}
+"""The job as a user posts it: three MP4s, their CMAF segments, HLS and DASH manifests."""
+MP4_ONLY = {"hls": "false"}
+"""Form fields that make a ladder job write exactly what the single FFmpeg writes: three MP4s."""
 
 
 def cluster_ladder(client: ApiClient, source: Path, timeout_s: float,
@@ -38,8 +40,10 @@ def cluster_ladder(client: ApiClient, source: Path, timeout_s: float,
 
 
 def ladder_pairs(client: ApiClient, source: Path, pairs: int, timeout_s: float,
-                 settle_s: float = SETTLE_S) -> list[dict[str, Any]]:
-    """Alternate cluster and direct runs (ABBA order); return each pair and its ratio."""
+                 settle_s: float = SETTLE_S,
+                 fields: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Alternate cluster jobs posted with ``fields`` (the default job unless given) and the
+    single FFmpeg that makes the MP4s (ABBA order); return each pair and its ratio."""
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-direct-") as out_dir:
         argv = direct_ladder_argv(source, Path(out_dir))
@@ -50,7 +54,8 @@ def ladder_pairs(client: ApiClient, source: Path, pairs: int, timeout_s: float,
                 time.sleep(settle_s)
                 foreign = ForeignCpu().start()
                 if side == "cluster":
-                    pair["cluster"] = cluster_ladder(client, source, timeout_s, SAME_OUTPUTS)
+                    pair["cluster"] = cluster_ladder(client, source, timeout_s,
+                                                     DEFAULT_JOB if fields is None else fields)
                 else:
                     pair["direct_s"] = round(run_direct(argv), 3)
                 pair[f"{side}_foreign_cpu_pct"] = foreign.stop()

@@ -88,8 +88,9 @@ def benchmark_bars(report: dict[str, Any], path: Path) -> None:
     """Ladder pairs (cluster vs single FFmpeg), progress/scheduling p50/p99, memory."""
     plt = _pyplot()
     fig, (ladder_ax, lat_ax, mem_ax) = plt.subplots(1, 3, figsize=(10, 3))
-    pairs = [*report["ladder"]["pairs"], report["ladder"]["unfused_pair"]]
-    labels = [f"pair {i + 1}" for i in range(len(pairs) - 1)] + ["unfused"]
+    ladder = report["ladder"]
+    pairs = [*ladder["pairs"], ladder["mp4_only_pair"], ladder["unfused_pair"]]
+    labels = [*(f"pair {i + 1}" for i in range(len(ladder["pairs"]))), "MP4 only", "unfused"]
     _bars(ladder_ax, labels, {"cluster": [p["cluster_s"] for p in pairs],
                               "single FFmpeg": [p["direct_s"] for p in pairs]},
           "ladder wall time (s)")

@@ -47,8 +47,11 @@ def targets(report: dict[str, Any]) -> list[Row]:
     missed = _get(report, "heartbeats", "missed")
     rows.append(("missed heartbeats (client disconnects)", missed, "0", missed == 0))
     ladder = _get(report, "ladder", "ratio", "median_ratio")
-    rows.append(("ladder: cluster / single FFmpeg (median)", ladder, "<= 1.05",
-                 _below(ladder, 1.05, inclusive=True)))
+    rows.append(("default job (MP4s + HLS + DASH) / single FFmpeg making the MP4s (median)",
+                 ladder, "<= 1.03", _below(ladder, 1.03, inclusive=True)))
+    mp4_only = _get(report, "ladder", "mp4_only_pair", "ratio")
+    rows.append(("MP4-only job / single FFmpeg making the same MP4s", mp4_only, "<= 1.05",
+                 _below(mp4_only, 1.05, inclusive=True)))
     progress = _get(report, "progress_latency", "p99")
     rows.append(("progress event latency p99 (ms)", progress, "< 250", _below(progress, 250)))
     conflicts = _get(report, "progress_writes", "after_script", "watch_conflicts_two_writers")
@@ -141,19 +144,19 @@ def markdown(report: dict[str, Any]) -> str:
                     [[label, *_lat(nice[key]["health"]), *_lat(nice[key]["socketio"]),
                       nice[key]["cpu_busy_pct"]] for key, label in NICE_ROWS])
     ladder = report["ladder"]
-    pairs = [*ladder["pairs"], ladder["unfused_pair"]]
-    rows = [[str(i + 1) if i < len(pairs) - 1 else "unfused", p["order"], p["cluster_s"],
-             p["direct_s"], p["ratio"],
+    labels = [*(str(i + 1) for i in range(len(ladder["pairs"]))), "MP4 only", "unfused"]
+    pairs = [*ladder["pairs"], ladder["mp4_only_pair"], ladder["unfused_pair"]]
+    rows = [[label, p["order"], p["cluster_s"], p["direct_s"], p["ratio"],
              f"{_fmt(p.get('cluster_foreign_cpu_pct'))} / {_fmt(p.get('direct_foreign_cpu_pct'))}"]
-            for i, p in enumerate(pairs)]
-    hls = ladder["with_hls"]
+            for label, p in zip(labels, pairs, strict=True)]
     lines += [f"## Ladder cost (median ratio {_fmt(ladder['ratio']['median_ratio'])}; "
               f"unfused / fused {_fmt(ladder['unfused_over_fused_ratio'])})", "",
               f"Median over the {ladder['ratio']['quiet_pairs']} pairs with < 10 % foreign "
               f"CPU on both sides: {_fmt(ladder['ratio']['median_ratio_quiet'])}. "
-              "Three MP4s each side (jobs posted with hls=false). With HLS packaging (the "
-              f"default) the cluster took {_fmt(hls['wall_s'])} s, "
-              f"{_fmt(hls['ratio_to_median_direct'])} times the median single FFmpeg.", ""]
+              "Numbered pairs and the unfused one: the default job (three MP4s, their CMAF "
+              "segments written by the encoding FFmpeg, the HLS and DASH manifests, poster) "
+              "against the single FFmpeg making the three MP4s; the MP4-only pair posts "
+              "hls=false, so both sides write the same three files.", ""]
     lines += _table(["Pair", "Order", "Cluster POST→done (s)", "Single FFmpeg (s)", "Ratio",
                      "Foreign CPU % (cluster / direct)"], rows)
     sched, progress = report["scheduling"], report["progress_latency"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -19,7 +18,7 @@ from bench.cluster import LocalCluster
 from bench.codecs import codec_rungs
 from bench.config import BenchConfig
 from bench.encoding import (
-    cluster_ladder,
+    MP4_ONLY,
     ladder_pairs,
     ladder_summary,
     memory_snapshot,
@@ -130,10 +129,9 @@ def _phases(config: BenchConfig, cluster: LocalCluster, source: Path, tiny: Path
     pairs = t.phase("ladder pairs", lambda: ladder_pairs(
         client, source, config.pairs, timeout, config.settle_s))
     report["ladder"] = {"pairs": pairs, "ratio": ladder_summary(pairs)}
-    with_hls = t.phase("ladder with HLS", lambda: cluster_ladder(client, source, timeout))
-    with_hls["ratio_to_median_direct"] = ratio(
-        with_hls["wall_s"], statistics.median(p["direct_s"] for p in pairs))
-    report["ladder"]["with_hls"] = with_hls
+    [mp4_only] = t.phase("MP4-only pair", lambda: ladder_pairs(
+        client, source, 1, timeout, config.settle_s, MP4_ONLY))
+    report["ladder"]["mp4_only_pair"] = mp4_only
     report["per_title"] = t.phase("per-title ladders", lambda: compare_ladders(
         client, {"moving": source, "easy": ensure_source(config.easy_source)}, timeout))
     report["scheduling"] = t.phase("sequential jobs", lambda: sequential_starts(

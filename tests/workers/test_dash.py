@@ -6,7 +6,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from workers.ffmpeg.dash import TIMESCALE, Timeline, write_mpd
-from workers.ffmpeg.hls import AudioTrack, Variant, stream_codecs
+from workers.ffmpeg.hls import AudioTrack, Variant
+from workers.ffmpeg.probe import stream_codecs
 
 NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
 

@@ -40,10 +40,11 @@ class Window:
     duration_s: float
 
 
-def _input(source: Path, window: Window | None = None, max_pixels: int = 0) -> Any:
+def _input(source: Path, start_s: float = 0.0, max_pixels: int = 0) -> Any:
+    """The guarded input, seeking to ``start_s`` before decoding (accurate to the frame)."""
     options: dict[str, Any] = {}
-    if window is not None and window.start_s:
-        options["ss"] = f"{window.start_s:.6f}"
+    if start_s:
+        options["ss"] = f"{start_s:.6f}"
     if max_pixels:  # checked on every decoded frame, not only the first one ffprobe saw
         options["max_pixels"] = max_pixels
     return ffmpeg.input(f"file:{source}", protocol_whitelist=PROTOCOL_WHITELIST,
@@ -209,7 +210,7 @@ def build_ladder_command(source_path: Path, source: SourceInfo, plans: list[Rend
     ``tee`` muxer), so packaging costs no second pass.
     """
     folders = segments or [None] * len(plans)
-    source_input = _input(source_path, window, options.max_pixels)
+    source_input = _input(source_path, window.start_s if window else 0.0, options.max_pixels)
     video = source_input["v:0"]
     if len(plans) > 1 and codec != COPY:
         branches = video.filter_multi_output("split", len(plans))
@@ -290,8 +291,8 @@ def build_audio_hls_command(video: Path, playlist: Path, segment_seconds: int,
 
 def build_poster_command(video: Path, output: Path, at_s: float, ffmpeg_bin: str) -> list[str]:
     """Return the argv that grabs one frame of a finished rendition as a JPEG poster."""
-    frame = _input(video).video.filter("scale", 480, -2)
-    command = ffmpeg.output(frame, str(output), ss=f"{at_s:.3f}", vframes=1, f="image2",
+    frame = _input(video, at_s).video.filter("scale", 480, -2)  # from the keyframe before
+    command = ffmpeg.output(frame, str(output), vframes=1, f="image2",
                             vcodec="mjpeg", **{"q:v": 4})
     return command.global_args("-hide_banner", "-nostdin", "-loglevel", "error",
                                *PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)

@@ -9,9 +9,10 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from common.codecs import codec_of_encoder, family_of
 from common.jobs import Fallback, SourceInfo
@@ -22,7 +23,7 @@ from workers.ffmpeg.commands import (
     Window,
     build_ladder_command,
 )
-from workers.ffmpeg.probe import ProbeError, run_ffprobe
+from workers.ffmpeg.probe import ProbeError, codecs_string, run_ffprobe
 from workers.ffmpeg.process import ProgressCallback, TickCallback, run_ffmpeg
 from workers.ffmpeg.progress import Progress
 
@@ -59,6 +60,8 @@ class EncodeResult:
     fallbacks: list[Fallback] = field(default_factory=list)
     segments: Path | None = None
     """The HLS folder the encode itself filled (None: packaging is still to do)."""
+    codecs: str | None = None
+    """The RFC 6381 CODECS value its verification read (None: read it again to know)."""
 
     @property
     def passthrough(self) -> bool:
@@ -102,10 +105,20 @@ def temp_path(output: Path) -> Path:
     return output.with_name(f".{output.stem}.{secrets.token_hex(4)}.part{output.suffix}")
 
 
+class VerifiedOutput(NamedTuple):
+    """What the verification read off a finished output (the packaging needs no second look)."""
+
+    width: int
+    height: int
+    duration_s: float
+    codecs: str
+    """The RFC 6381 CODECS value of its streams (``avc1.640028,mp4a.40.2``)."""
+
+
 def verify_output(path: Path, plan: RenditionPlan, source: SourceInfo, codec: str,
-                  ffprobe_bin: str, nice: int = 0) -> tuple[int, int, float]:
+                  ffprobe_bin: str, nice: int = 0) -> VerifiedOutput:
     """Check the file is a whole rendition of the source in ``codec``'s format, tagged as its
-    family wants; return (width, height, duration)."""
+    family wants; return what was read off it."""
     try:
         data = run_ffprobe(path, ffprobe_bin, nice=nice)
     except ProbeError as exc:
@@ -134,7 +147,7 @@ def verify_output(path: Path, plan: RenditionPlan, source: SourceInfo, codec: st
     if source.duration and abs(duration - source.duration) > max(DURATION_TOLERANCE_S,
                                                                 0.02 * source.duration):
         raise ValueError(f"the output lasts {duration:.2f}s, the source {source.duration:.2f}s")
-    return width, height, duration
+    return VerifiedOutput(width, height, duration, codecs_string(streams))
 
 
 def _discard(path: Path) -> None:
@@ -190,16 +203,20 @@ def _staging_folders(targets: list[EncodeTarget], codec: str,
 
 
 def _verify_all(partials: list[Path], targets: list[EncodeTarget], source: SourceInfo,
-                codec: str, ffprobe_bin: str, nice: int) -> list[tuple[int, int, float]]:
-    facts = []
-    for partial, target in zip(partials, targets, strict=True):
+                codec: str, ffprobe_bin: str, nice: int) -> list[VerifiedOutput]:
+    """Verify every output, their ffprobes side by side (each reads only its file's index)."""
+
+    def verify(partial: Path, target: EncodeTarget) -> VerifiedOutput:
         try:
-            facts.append(verify_output(partial, target.plan, source, codec, ffprobe_bin,
-                                       nice))
+            return verify_output(partial, target.plan, source, codec, ffprobe_bin, nice)
         except ValueError as exc:
             raise ValueError(f"the {target.plan.profile.name} output failed verification: "
                              f"{exc}") from exc
-    return facts
+
+    if len(targets) == 1:
+        return [verify(partials[0], targets[0])]
+    with ThreadPoolExecutor(max_workers=len(targets), thread_name_prefix="verify") as pool:
+        return list(pool.map(verify, partials, targets))
 
 
 def encode_group(
@@ -283,11 +300,10 @@ def encode_group(
                     shutil.rmtree(folder, ignore_errors=True)
                     with contextlib.suppress(OSError):  # the hls/ folder this attempt made
                         folder.parent.rmdir()
-        return [EncodeResult(codec, t.output, width, height, duration,
+        return [EncodeResult(codec, t.output, fact.width, fact.height, fact.duration_s,
                              t.output.stat().st_size, list(fallbacks),
-                             t.segments if folder is not None else None)
-                for t, folder, (width, height, duration)
-                in zip(targets, staging, facts, strict=True)]
+                             t.segments if folder is not None else None, fact.codecs)
+                for t, folder, fact in zip(targets, staging, facts, strict=True)]
     tried = ", ".join(f"{f.codec} ({f.error})" for f in fallbacks)
     raise EncodeFailed(f"Every encoder failed: {tried}.", fallbacks)
 

@@ -9,7 +9,6 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from common.ladder import AUDIO_RENDITION
 from workers.ffmpeg.commands import (
@@ -18,7 +17,7 @@ from workers.ffmpeg.commands import (
     build_audio_hls_command,
     build_hls_command,
 )
-from workers.ffmpeg.probe import run_ffprobe
+from workers.ffmpeg.probe import codecs_string, run_ffprobe, stream_codecs
 from workers.ffmpeg.process import run_ffmpeg
 from workers.ffmpeg.staging import private_name
 
@@ -29,8 +28,6 @@ MASTER_PLAYLIST = "master.m3u8"
 AUDIO_GROUP = "audio"
 VIDEO_SAMPLE_ENTRIES = ("avc1", "hvc1", "hev1", "av01")
 PACKAGE_TIMEOUT_S = 600
-H264_PROFILE_IDC = {"Baseline": 0x42, "Constrained Baseline": 0x42, "Main": 0x4D,
-                    "High": 0x64, "High 10": 0x6E}
 
 
 class PackagingFailed(Exception):
@@ -119,25 +116,7 @@ def codecs_of(video: Path, ffprobe_bin: str, nice: int = 0) -> str:
     """Return the RFC 6381 CODECS value of a rendition's streams, read from the file:
     ``avc1.PPCCLL``, ``hvc1.<profile>.<compat>.<tier><level>.B0``, ``av01.0.<level>M.<bits>``
     and ``mp4a.40.2`` for AAC-LC."""
-    streams = run_ffprobe(video, ffprobe_bin, nice=nice).get("streams", [])
-    return ",".join(c for c in (stream_codecs(s) for s in streams) if c)
-
-
-def stream_codecs(stream: dict[str, Any]) -> str | None:
-    """The RFC 6381 string of one ffprobe stream (None for a codec the player need not know)."""
-    name, level = stream.get("codec_name"), int(stream.get("level") or 0)
-    if name == "h264":
-        idc = H264_PROFILE_IDC.get(str(stream.get("profile")), 0x64)
-        return f"avc1.{idc:02x}00{level or 40:02x}"
-    if name == "hevc":  # Main (idc 1, compatibility 6) or Main 10 (idc 2, compatibility 4)
-        main10 = str(stream.get("profile")) == "Main 10"
-        return f"hvc1.{2 if main10 else 1}.{4 if main10 else 6}.L{level or 93}.B0"
-    if name == "av1":  # Main profile, seq_level_idx, main tier, 8 or 10 bits
-        depth = 10 if "10" in str(stream.get("pix_fmt")) else 8
-        return f"av01.0.{max(level, 0):02d}M.{depth:02d}"
-    if name == "aac":
-        return "mp4a.40.2"
-    return None
+    return codecs_string(run_ffprobe(video, ffprobe_bin, nice=nice).get("streams", []))
 
 
 def _rates(playlist: Path) -> tuple[int, int]:
@@ -150,11 +129,13 @@ def _rates(playlist: Path) -> tuple[int, int]:
 
 
 def variant(job_dir: Path, playlist: str, video: Path, width: int, height: int,
-            frame_rate: float, ffprobe_bin: str, nice: int = 0) -> Variant:
-    """Measure a packaged rendition: peak and average bitrate from its real segments."""
+            frame_rate: float, ffprobe_bin: str, nice: int = 0,
+            codecs: str | None = None) -> Variant:
+    """Measure a packaged rendition: peak and average bitrate from its real segments; its
+    CODECS value as given (read off the file when its verification did not)."""
     peak, average = _rates(job_dir / playlist)
-    return Variant(playlist, peak, average, width, height, codecs_of(video, ffprobe_bin, nice),
-                   frame_rate)
+    return Variant(playlist, peak, average, width, height,
+                   codecs or codecs_of(video, ffprobe_bin, nice), frame_rate)
 
 
 def audio_track(job_dir: Path, playlist: str, ffprobe_bin: str, nice: int = 0) -> AudioTrack:

@@ -42,7 +42,8 @@ def package_hls(ctx: WorkerContext, ws: Workspace, job: Job, profiles: list[str]
                 settings.segment_seconds, settings.ffmpeg_bin, nice=settings.ffmpeg_nice,
                 video_tag=family_of(job.rendition(profile).video_codec).mp4_tag)
         packaged.append(variant(job_dir, playlist, result.output, result.width, result.height,
-                                job.source.fps, settings.ffprobe_bin, settings.ffmpeg_nice))
+                                job.source.fps, settings.ffprobe_bin, settings.ffmpeg_nice,
+                                result.codecs))
         ws.publish_tree(layout.hls_key(job.id, profile), guards[profile])
     return packaged
 

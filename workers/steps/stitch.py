@@ -69,7 +69,7 @@ def _stitch(ctx: WorkerContext, job: Job, rendition: Rendition, this: attempt.At
         if not run.ok:
             attempt.fail(ctx, job.id, this, f"Joining the chunks failed: {run.error_line}")
         try:
-            width, height, duration = verify_output(
+            verified = verify_output(
                 partial, plan, source, family_of(plan.profile.codec).software,
                 settings.ffprobe_bin, settings.ffmpeg_nice)
         except ValueError as exc:
@@ -77,8 +77,9 @@ def _stitch(ctx: WorkerContext, job: Job, rendition: Rendition, this: attempt.At
         os.replace(partial, output)
     finally:
         partial.unlink(missing_ok=True)
-    result = EncodeResult(str(rendition.codec), output, width, height, duration,
-                          output.stat().st_size, list(rendition.fallbacks))
+    result = EncodeResult(str(rendition.codec), output, verified.width, verified.height,
+                          verified.duration_s, output.stat().st_size, list(rendition.fallbacks),
+                          codecs=verified.codecs)
     publish(ctx, job, this, [result])
     try:
         ws.remove_tree(layout.chunks_key(job.id, rendition.profile))
