@@ -7,10 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from cli.client import MultipartFile
 
 TERMINAL = ("done", "failed", "canceled")
+IDEMPOTENT_RETRIES = Retry(total=3, connect=3, read=3, status=0, backoff_factor=0.1,
+                           allowed_methods=frozenset({"GET", "HEAD", "DELETE"}))
+"""A kept-alive connection the server closes (gunicorn's 5 s keep-alive) just as a request
+reuses it is reset; reads and cancels are sent again, a POST never is (it gets a fresh one)."""
 
 
 class ApiClient:
@@ -19,12 +25,14 @@ class ApiClient:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
+        self.session.mount("http://", HTTPAdapter(max_retries=IDEMPOTENT_RETRIES))
 
     def submit(self, path: Path, fields: dict[str, str] | None = None) -> tuple[str, float]:
         """POST ``path`` as a job with form ``fields``; return (job id, time just before).
 
         The body is read from disk as it is sent, as ``ffcluster submit`` and a browser send
         it (not built whole in memory first, which cost about 0.6 s for 130 MB here)."""
+        self.session.close()  # a fresh connection: a POST that meets a closed one is lost
         with MultipartFile(path, fields or {}) as body:
             posted_at = time.time()
             response = self.session.post(f"{self.base_url}/api/jobs", data=body,
