@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.media import make_clip
-from workers.ffmpeg.probe import ProbeError, probe_source, run_ffprobe, source_info
+from workers.ffmpeg.probe import (
+    ProbeError,
+    probe_source,
+    run_ffprobe,
+    run_ffprobes,
+    source_info,
+)
 
 
 def ffmpeg(*args: str) -> None:
@@ -166,3 +172,37 @@ def test_ffprobe_runs_in_its_own_session_at_the_niceness_it_is_given(tmp_path: P
     assert seen["own_session"] is True
     if seen["autogroup_nice"] is not None:
         assert seen["autogroup_nice"] == "7"
+
+
+WAITS_FOR_ITS_PEERS = """#!{python}
+import json, pathlib, sys, time
+folder = pathlib.Path({folder!r})
+(folder / pathlib.Path(sys.argv[-1].removeprefix("file:")).name).touch()
+deadline = time.monotonic() + 20
+while len(list(folder.iterdir())) < {count} and time.monotonic() < deadline:
+    time.sleep(0.01)
+if len(list(folder.iterdir())) < {count}:
+    sys.exit("the other ffprobes never started")
+print(json.dumps({{"format": {{"name": sys.argv[-1]}}, "streams": []}}))
+"""
+
+
+def test_several_ffprobes_run_side_by_side_and_answer_in_order(tmp_path: Path,
+                                                                small: Path) -> None:
+    """Each fake ffprobe answers only once all three have started: run one after another,
+    the first would give up; a file that is not a video is its own ProbeError."""
+    started = tmp_path / "started"
+    started.mkdir()
+    fake = tmp_path / "ffprobe"
+    fake.write_text(WAITS_FOR_ITS_PEERS.format(python=sys.executable, folder=str(started),
+                                               count=3))
+    fake.chmod(0o755)
+    paths = [tmp_path / f"{name}.mp4" for name in ("a", "b", "c")]
+    seen = run_ffprobes(paths, str(fake), timeout_s=30)
+    assert [s["format"]["name"] for s in seen if isinstance(s, dict)] == [
+        f"file:{p}" for p in paths]
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\0" * 4096)
+    real = run_ffprobes([small, garbage], timeout_s=30)
+    assert isinstance(real[0], dict) and real[0]["streams"][0]["codec_type"] == "video"
+    assert isinstance(real[1], ProbeError) and "not a video file" in str(real[1])

@@ -9,7 +9,6 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,7 +22,7 @@ from workers.ffmpeg.commands import (
     Window,
     build_ladder_command,
 )
-from workers.ffmpeg.probe import ProbeError, codecs_string, run_ffprobe
+from workers.ffmpeg.probe import ProbeError, codecs_string, run_ffprobe, run_ffprobes
 from workers.ffmpeg.process import ProgressCallback, TickCallback, run_ffmpeg
 from workers.ffmpeg.progress import Progress
 
@@ -123,6 +122,12 @@ def verify_output(path: Path, plan: RenditionPlan, source: SourceInfo, codec: st
         data = run_ffprobe(path, ffprobe_bin, nice=nice)
     except ProbeError as exc:
         raise ValueError(f"the output cannot be read back: {exc}") from exc
+    return check_output(data, plan, source, codec)
+
+
+def check_output(data: dict[str, Any], plan: RenditionPlan, source: SourceInfo,
+                 codec: str) -> VerifiedOutput:
+    """The checks of :func:`verify_output` on the output's ffprobe description."""
     streams = data.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video"), None)
     has_audio = any(s.get("codec_type") == "audio" for s in streams)
@@ -205,18 +210,18 @@ def _staging_folders(targets: list[EncodeTarget], codec: str,
 def _verify_all(partials: list[Path], targets: list[EncodeTarget], source: SourceInfo,
                 codec: str, ffprobe_bin: str, nice: int) -> list[VerifiedOutput]:
     """Verify every output, their ffprobes side by side (each reads only its file's index)."""
-
-    def verify(partial: Path, target: EncodeTarget) -> VerifiedOutput:
+    facts = []
+    for data, target in zip(run_ffprobes(partials, ffprobe_bin, nice=nice), targets,
+                            strict=True):
+        name = target.plan.profile.name
+        if isinstance(data, ProbeError):
+            raise ValueError(f"the {name} output failed verification: the output cannot be "
+                             f"read back: {data}")
         try:
-            return verify_output(partial, target.plan, source, codec, ffprobe_bin, nice)
+            facts.append(check_output(data, target.plan, source, codec))
         except ValueError as exc:
-            raise ValueError(f"the {target.plan.profile.name} output failed verification: "
-                             f"{exc}") from exc
-
-    if len(targets) == 1:
-        return [verify(partials[0], targets[0])]
-    with ThreadPoolExecutor(max_workers=len(targets), thread_name_prefix="verify") as pool:
-        return list(pool.map(verify, partials, targets))
+            raise ValueError(f"the {name} output failed verification: {exc}") from exc
+    return facts
 
 
 def encode_group(

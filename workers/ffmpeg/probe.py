@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import subprocess
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -39,22 +40,69 @@ def ffprobe(args: list[str], timeout_s: float, nice: int) -> subprocess.Complete
                           preexec_fn=media_tool_setup(nice))
 
 
-def run_ffprobe(path: Path, ffprobe_bin: str = "ffprobe", timeout_s: float = 30, *,
-                nice: int = 0) -> dict[str, Any]:
-    """Return ffprobe's JSON description of ``path`` (format and streams)."""
-    args = [ffprobe_bin, "-v", "error", *INPUT_GUARDS, "-print_format", "json",
+def _describe_args(path: Path, ffprobe_bin: str) -> list[str]:
+    return [ffprobe_bin, "-v", "error", *INPUT_GUARDS, "-print_format", "json",
             "-show_format", "-show_streams", "-i", f"file:{path}"]
-    try:
-        done = ffprobe(args, timeout_s, nice)
-    except subprocess.TimeoutExpired:
-        raise ProbeError(f"Reading the upload took longer than {timeout_s:.0f}s; "
-                         "it is not a video we can encode.") from None
+
+
+def _description(done: subprocess.CompletedProcess[str], path: Path) -> dict[str, Any]:
     if done.returncode != 0:
         detail = done.stderr.strip().splitlines()[-1:] or ["no detail"]
         log.info("ffprobe refused %s: %s", path, detail[0])
         raise ProbeError("The upload is not a video file FFmpeg can read in an accepted "
                          f"format ({_clean(detail[0], path)}).")
     return json.loads(done.stdout or "{}")
+
+
+def _too_slow(timeout_s: float) -> ProbeError:
+    return ProbeError(f"Reading the upload took longer than {timeout_s:.0f}s; "
+                      "it is not a video we can encode.")
+
+
+def run_ffprobe(path: Path, ffprobe_bin: str = "ffprobe", timeout_s: float = 30, *,
+                nice: int = 0) -> dict[str, Any]:
+    """Return ffprobe's JSON description of ``path`` (format and streams)."""
+    try:
+        done = ffprobe(_describe_args(path, ffprobe_bin), timeout_s, nice)
+    except subprocess.TimeoutExpired:
+        raise _too_slow(timeout_s) from None
+    return _description(done, path)
+
+
+def run_ffprobes(paths: list[Path], ffprobe_bin: str = "ffprobe", timeout_s: float = 30, *,
+                 nice: int = 0) -> list[dict[str, Any] | ProbeError]:
+    """Describe several files at once: their ffprobes start together (each as
+    :func:`ffprobe` runs one) and are read in order; each result is a description or the
+    :class:`ProbeError` :func:`run_ffprobe` would have raised."""
+    processes = [subprocess.Popen(_describe_args(path, ffprobe_bin), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, errors="replace",
+                                  stdin=subprocess.DEVNULL, start_new_session=True,
+                                  preexec_fn=media_tool_setup(nice))
+                 for path in paths]
+    deadline = time.monotonic() + timeout_s
+    results: list[dict[str, Any] | ProbeError] = []
+    try:
+        for process, path in zip(processes, paths, strict=True):
+            try:
+                out, err = process.communicate(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                results.append(_too_slow(timeout_s))
+                continue
+            try:
+                results.append(_description(
+                    subprocess.CompletedProcess(process.args, process.returncode, out, err),
+                    path))
+            except ProbeError as exc:
+                results.append(exc)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            for stream in (process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()
+    return results
 
 
 def keyframes_before(path: Path, times: list[float], ffprobe_bin: str = "ffprobe",
