@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent local set-up, run by `make setup`, `make run` and `make test`:
 #   1. system programs (ffmpeg, redis-server; chromium, docker-compose, podman, runc,
-#      netavark, aardvark-dns and debootstrap for the browser and deployment tests),
+#      netavark, aardvark-dns, iptables and debootstrap for the browser and deployment tests),
 #      installed with apt-get when missing and we are root or may sudo;
 #   2. .venv with the project installed (again only when pyproject.toml or Python changed).
 set -euo pipefail
@@ -14,8 +14,9 @@ STAMP="$VENV/.ffcluster-installed"
 say() { printf 'setup: %s\n' "$*"; }
 
 REQUIRED=(ffmpeg ffprobe redis-server)   # `ffcluster up` and most tests
-OPTIONAL=(chromium docker-compose podman runc debootstrap ip tc redis-sentinel)   # browser,
-    # deployment, multi-host and failover tests
+OPTIONAL=(chromium docker-compose podman runc debootstrap ip tc iptables redis-sentinel)
+    # browser, deployment, multi-host and failover tests; netavark (podman's network backend)
+    # runs iptables for every container network, and no Debian package pulls it in
 
 apt_package() {
     case "$1" in

@@ -38,7 +38,7 @@ runtime = "runc"
 # netavark with aardvark-dns: containers resolve each other by service name.
 network_backend = "netavark"
 """
-REQUIRED = ("podman", "runc", "debootstrap", "docker-compose")
+REQUIRED = ("podman", "runc", "debootstrap", "docker-compose", "iptables")  # netavark runs iptables
 NETAVARK = Path("/usr/lib/podman/netavark")
 
 
