@@ -7,7 +7,9 @@ Each send to 200 clients is 200 websocket writes, and a burst of them is what he
 only the latest per job: the record is the truth and a dashboard shows only the latest
 state, so nothing a client needs is lost, and a job's final state is always sent.
 Progress, the ``workers`` list and events to one client (a subscription's snapshot) pass
-straight through.
+straight through; one that names a job first sends that job's held events, so no client sees
+a job's events out of the order they were published in (a held record older than a progress
+event sent before it would move a dashboard's bar back).
 """
 
 from __future__ import annotations
@@ -28,18 +30,22 @@ JOB_EVENT_WINDOW_S = 0.1
 CoalesceKey = tuple[str, str, tuple[str, ...]]
 
 
+def job_of(message: dict[str, Any]) -> str | None:
+    """The job an emit is about (its envelope's ``job_id``), if any."""
+    data = message.get("data")
+    payload = data[0] if isinstance(data, list) and data else None
+    job_id = payload.get("job_id") if isinstance(payload, dict) else None
+    return job_id if isinstance(job_id, str) else None
+
+
 def coalesce_key(message: dict[str, Any]) -> CoalesceKey | None:
     """Return the key a queued emit is merged under, or None to send it at once."""
     if message.get("event") != EventType.JOB or message.get("callback") or message.get("binary"):
         return None
     room = message.get("room")
     rooms = tuple(room) if isinstance(room, list) else (room,)
-    if DASHBOARD_ROOM not in rooms:
-        return None
-    data = message.get("data")
-    payload = data[0] if isinstance(data, list) and data else None
-    job_id = payload.get("job_id") if isinstance(payload, dict) else None
-    if not isinstance(job_id, str):
+    job_id = job_of(message)
+    if DASHBOARD_ROOM not in rooms or job_id is None:
         return None
     return job_id, str(message.get("namespace") or "/"), tuple(str(r) for r in rooms)
 
@@ -52,13 +58,18 @@ class CoalescingRedisManager(socketio.RedisManager):  # type: ignore[misc]
         self.window_s = window_s
         self._pending: dict[CoalesceKey, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        """Held while handing events on, so a flush and a pass-through never interleave."""
         self.merged = 0
         """Events replaced by a newer one of the same job before they were sent."""
 
     def _handle_emit(self, message: dict[str, Any]) -> None:
         key = coalesce_key(message)
         if key is None or self.window_s <= 0:
-            super()._handle_emit(message)
+            with self._send_lock:
+                for earlier in self._take_pending(job_of(message)):
+                    self._send(earlier)
+                super()._handle_emit(message)
             return
         with self._lock:
             first = not self._pending
@@ -67,12 +78,24 @@ class CoalescingRedisManager(socketio.RedisManager):  # type: ignore[misc]
         if first:
             self.server.start_background_task(self._send_after_window)
 
+    def _take_pending(self, job_id: str | None) -> list[dict[str, Any]]:
+        """Remove and return the held events of ``job_id`` (none for an event of no job)."""
+        if job_id is None:
+            return []
+        with self._lock:
+            keys = [key for key in self._pending if key[0] == job_id]
+            return [self._pending.pop(key) for key in keys]
+
+    def _send(self, message: dict[str, Any]) -> None:
+        try:
+            super()._handle_emit(message)
+        except Exception:  # one bad event must not lose the others
+            log.warning("could not send a job event", exc_info=True)
+
     def _send_after_window(self) -> None:
         self.server.sleep(self.window_s)
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        for message in pending.values():
-            try:
-                super()._handle_emit(message)
-            except Exception:  # one bad event must not lose the others
-                log.warning("could not send a job event", exc_info=True)
+        with self._send_lock:
+            with self._lock:
+                pending, self._pending = self._pending, {}
+            for message in pending.values():
+                self._send(message)

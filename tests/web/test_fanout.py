@@ -99,3 +99,21 @@ def test_the_key_separates_jobs_rooms_and_namespaces() -> None:
     assert coalesce_key(base) == ("a", "/", (DASHBOARD_ROOM, job_room("a")))
     assert coalesce_key(_message("job", "b", [DASHBOARD_ROOM])) != coalesce_key(base)
     assert coalesce_key(base | {"namespace": "/other"}) != coalesce_key(base)
+
+
+def test_an_event_of_a_job_sends_that_jobs_held_events_first(
+    sent: list[dict[str, Any]],
+) -> None:
+    """A progress event must not overtake the job record published before it (the record's
+    older percent would move the dashboard's bar back); other jobs stay held."""
+    manager, server = _manager()
+    rooms = [DASHBOARD_ROOM, job_room("a")]
+    record_a = _message("job", "a", rooms, "encoding")
+    record_b = _message("job", "b", rooms, "queued")
+    manager._handle_emit(record_a)
+    manager._handle_emit(record_b)
+    progress = _message("progress", "a", [job_room("a")])
+    manager._handle_emit(progress)
+    assert sent == [record_a, progress]
+    server.run_tasks()
+    assert sent == [record_a, progress, record_b], "the window still sends the rest, once"
