@@ -58,20 +58,19 @@ class CoalescingRedisManager(socketio.RedisManager):  # type: ignore[misc]
         self.window_s = window_s
         self._pending: dict[CoalesceKey, dict[str, Any]] = {}
         self._lock = threading.Lock()
-        self._send_lock = threading.Lock()
-        """Held while handing events on, so a flush and a pass-through never interleave."""
+        """Guards the held events, and is held while handing events on, so a flush and a
+        pass-through never interleave."""
         self.merged = 0
         """Events replaced by a newer one of the same job before they were sent."""
 
     def _handle_emit(self, message: dict[str, Any]) -> None:
         key = coalesce_key(message)
-        if key is None or self.window_s <= 0:
-            with self._send_lock:
+        with self._lock:
+            if key is None or self.window_s <= 0:
                 for earlier in self._take_pending(job_of(message)):
                     self._send(earlier)
                 super()._handle_emit(message)
-            return
-        with self._lock:
+                return
             first = not self._pending
             self.merged += key in self._pending
             self._pending[key] = message
@@ -79,12 +78,9 @@ class CoalescingRedisManager(socketio.RedisManager):  # type: ignore[misc]
             self.server.start_background_task(self._send_after_window)
 
     def _take_pending(self, job_id: str | None) -> list[dict[str, Any]]:
-        """Remove and return the held events of ``job_id`` (none for an event of no job)."""
-        if job_id is None:
-            return []
-        with self._lock:
-            keys = [key for key in self._pending if key[0] == job_id]
-            return [self._pending.pop(key) for key in keys]
+        """Remove and return the held events of ``job_id`` (the caller holds the lock)."""
+        keys = [key for key in self._pending if job_id is not None and key[0] == job_id]
+        return [self._pending.pop(key) for key in keys]
 
     def _send(self, message: dict[str, Any]) -> None:
         try:
@@ -94,8 +90,7 @@ class CoalescingRedisManager(socketio.RedisManager):  # type: ignore[misc]
 
     def _send_after_window(self) -> None:
         self.server.sleep(self.window_s)
-        with self._send_lock:
-            with self._lock:
-                pending, self._pending = self._pending, {}
+        with self._lock:
+            pending, self._pending = self._pending, {}
             for message in pending.values():
                 self._send(message)

@@ -119,15 +119,18 @@ def verify_output(path: Path, plan: RenditionPlan, source: SourceInfo, codec: st
     """Check the file is a whole rendition of the source in ``codec``'s format, tagged as its
     family wants; return what was read off it."""
     try:
-        data = run_ffprobe(path, ffprobe_bin, nice=nice)
+        described: dict[str, Any] | ProbeError = run_ffprobe(path, ffprobe_bin, nice=nice)
     except ProbeError as exc:
-        raise ValueError(f"the output cannot be read back: {exc}") from exc
-    return check_output(data, plan, source, codec)
+        described = exc
+    return check_output(described, plan, source, codec)
 
 
-def check_output(data: dict[str, Any], plan: RenditionPlan, source: SourceInfo,
-                 codec: str) -> VerifiedOutput:
-    """The checks of :func:`verify_output` on the output's ffprobe description."""
+def check_output(described: dict[str, Any] | ProbeError, plan: RenditionPlan,
+                 source: SourceInfo, codec: str) -> VerifiedOutput:
+    """The checks of :func:`verify_output` on what ffprobe said of the output."""
+    if isinstance(described, ProbeError):
+        raise ValueError(f"the output cannot be read back: {described}")
+    data = described
     streams = data.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video"), None)
     has_audio = any(s.get("codec_type") == "audio" for s in streams)
@@ -213,14 +216,11 @@ def _verify_all(partials: list[Path], targets: list[EncodeTarget], source: Sourc
     facts = []
     for data, target in zip(run_ffprobes(partials, ffprobe_bin, nice=nice), targets,
                             strict=True):
-        name = target.plan.profile.name
-        if isinstance(data, ProbeError):
-            raise ValueError(f"the {name} output failed verification: the output cannot be "
-                             f"read back: {data}")
         try:
             facts.append(check_output(data, target.plan, source, codec))
         except ValueError as exc:
-            raise ValueError(f"the {name} output failed verification: {exc}") from exc
+            raise ValueError(f"the {target.plan.profile.name} output failed verification: "
+                             f"{exc}") from exc
     return facts
 
 

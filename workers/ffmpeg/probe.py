@@ -35,9 +35,14 @@ class ProbeError(Exception):
 def ffprobe(args: list[str], timeout_s: float, nice: int) -> subprocess.CompletedProcess[str]:
     """Run one ffprobe like FFmpeg: its own session, at FFmpeg's niceness (an ffprobe of a
     big file is seconds of CPU that the web tier on the same host should not wait behind)."""
-    return subprocess.run(args, capture_output=True, text=True, timeout=timeout_s,
-                          errors="replace", stdin=subprocess.DEVNULL, start_new_session=True,
-                          preexec_fn=media_tool_setup(nice))
+    return subprocess.run(args, timeout=timeout_s, **_ffprobe_process(nice))
+
+
+def _ffprobe_process(nice: int) -> dict[str, Any]:
+    """How every ffprobe is started: output captured as text, in its own session, niced."""
+    return {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True,
+            "errors": "replace", "stdin": subprocess.DEVNULL, "start_new_session": True,
+            "preexec_fn": media_tool_setup(nice)}
 
 
 def _describe_args(path: Path, ffprobe_bin: str) -> list[str]:
@@ -74,10 +79,7 @@ def run_ffprobes(paths: list[Path], ffprobe_bin: str = "ffprobe", timeout_s: flo
     """Describe several files at once: their ffprobes start together (each as
     :func:`ffprobe` runs one) and are read in order; each result is a description or the
     :class:`ProbeError` :func:`run_ffprobe` would have raised."""
-    processes = [subprocess.Popen(_describe_args(path, ffprobe_bin), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, errors="replace",
-                                  stdin=subprocess.DEVNULL, start_new_session=True,
-                                  preexec_fn=media_tool_setup(nice))
+    processes = [subprocess.Popen(_describe_args(path, ffprobe_bin), **_ffprobe_process(nice))
                  for path in paths]
     deadline = time.monotonic() + timeout_s
     results: list[dict[str, Any] | ProbeError] = []
