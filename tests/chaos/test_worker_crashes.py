@@ -106,12 +106,12 @@ def test_a_worker_killed_mid_analysis_is_taken_over_and_the_job_finishes(
     job = submit(chaos_settings, long_clip, ladder=LadderMode.PER_TITLE)
     wait_for(lambda: store.get(job.id).state == "analyzing", timeout=30,  # type: ignore[union-attr]
              interval=0.02, message="the job analyzing")
-    [ffmpeg] = wait_for(lambda: ffmpeg_pids(first), timeout=10, interval=0.02,
-                        message="a sample FFmpeg on first")
+    sampling = wait_for(lambda: len(pids := ffmpeg_pids(first)) == 2 and pids, timeout=10,
+                        interval=0.02, message="the sample encoder and its measure on first")
 
     os.kill(first.pid, signal.SIGKILL)  # at once: the analysis of this clip lasts about 2 s
     killed_at = time.monotonic()
-    wait_gone([ffmpeg], timeout=10)
+    wait_gone(sampling, timeout=10)
     killed = store.get(job.id)
     assert killed is not None and killed.state == "analyzing" and killed.per_title is None
     second = worker_factory(chaos_settings, name="second")

@@ -181,3 +181,91 @@ def run_ffmpeg(
         for reader in readers:
             reader.join(timeout=5)
     return FFmpegRun(process.returncode, list(stderr_lines), stopped=stopped, timed_out=timed_out)
+
+
+@dataclass
+class PipedRun:
+    """How two FFmpegs joined by a pipe ended: the first writing what the second reads."""
+
+    producer: FFmpegRun
+    consumer: FFmpegRun
+    failed_first: FFmpegRun | None = None
+    """The one that failed while its partner still ran (the partner was killed after it),
+    or the producer when the pair ran over its time; None when both succeeded or were
+    stopped."""
+
+    @property
+    def ok(self) -> bool:
+        return self.producer.ok and self.consumer.ok
+
+    @property
+    def stopped(self) -> bool:
+        return self.producer.stopped or self.consumer.stopped
+
+
+def run_piped(producer: Sequence[str], consumer: Sequence[str], *,
+              on_tick: TickCallback | None = None, nice: int = 0,
+              timeout_s: float | None = None) -> PipedRun:
+    """Run two FFmpegs at once, the producer's stdout into the consumer's stdin (encodes
+    measured while they are written); return how each ended.
+
+    Each runs like ``run_ffmpeg``'s: its own session, niced, dying with this process,
+    stderr drained. When one fails the other is killed at once and the failure is
+    reported as the first; both are killed if this function is left early.
+    """
+    lines = [collections.deque[str](maxlen=STDERR_LINES_KEPT) for _ in range(2)]
+    ended: list[float | None] = [None, None]
+    log.debug("running %s | %s", " ".join(producer), " ".join(consumer))
+    first = subprocess.Popen(
+        list(producer), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+        preexec_fn=media_tool_setup(nice))
+    processes = [first]
+    threads: list[threading.Thread] = []
+    stopped = timed_out = False
+    try:
+        assert first.stdout is not None
+        processes.append(subprocess.Popen(
+            list(consumer), stdin=first.stdout, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+            preexec_fn=media_tool_setup(nice)))
+        first.stdout.close()  # the consumer holds the read end; EOF reaches it when we exit
+        for index, (process, sink) in enumerate(zip(processes, lines, strict=True)):
+            threads += [threading.Thread(target=_drain, args=(process.stderr, sink), daemon=True),
+                        threading.Thread(target=_note_exit, args=(process, ended, index),
+                                         daemon=True)]
+        for thread in threads:
+            thread.start()
+        started = time.monotonic()
+        while not _pipeline_over(processes, ended):
+            if on_tick is not None and not on_tick():
+                stopped = True
+                break
+            if timeout_s is not None and time.monotonic() - started > timeout_s:
+                lines[0].appendleft(f"FFmpeg ran over its {timeout_s:.0f}s limit.")
+                timed_out = True
+                break
+            time.sleep(TICK_S)
+    finally:
+        for process in processes:
+            kill_group(process)
+        for thread in threads:
+            thread.join(timeout=5)
+    runs = [FFmpegRun(p.returncode, list(sink), stopped=stopped, timed_out=timed_out)
+            for p, sink in zip(processes, lines, strict=True)]
+    if stopped or timed_out:
+        return PipedRun(runs[0], runs[1], None if stopped else runs[0])
+    failures = [(at, i) for i, at in enumerate(ended) if at is not None and runs[i].returncode]
+    return PipedRun(runs[0], runs[1], runs[min(failures)[1]] if failures else None)
+
+
+def _note_exit(process: subprocess.Popen[str], ended: list[float | None], index: int) -> None:
+    process.wait()
+    ended[index] = time.monotonic()
+
+
+def _pipeline_over(processes: list[subprocess.Popen[str]], ended: list[float | None]) -> bool:
+    """Whether both exited, or one failed (its partner is then killed: the run has failed)."""
+    codes = [p.returncode if at is not None else None for p, at in zip(processes, ended,
+                                                                        strict=True)]
+    return all(code == 0 for code in codes) or any(code not in (None, 0) for code in codes)

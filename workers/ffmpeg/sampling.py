@@ -1,5 +1,6 @@
 """Per-title sampling: stretches of the source encoded per rung at a few rates with a fast
-preset (one FFmpeg, one decode), then all of them measured with SSIM (one FFmpeg)."""
+preset (one FFmpeg, one decode), measured with SSIM by a second FFmpeg that reads them
+through a pipe while they are encoded."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import ffmpeg
 
@@ -16,7 +18,7 @@ from common.ladder import RenditionPlan
 from common.pertitle import RatePoint
 from workers.ffmpeg.commands import EncodeOptions, Window, video_args, video_stream
 from workers.ffmpeg.probe import DEMUXER_WHITELIST, INPUT_GUARDS, PROTOCOL_WHITELIST
-from workers.ffmpeg.process import TickCallback, run_ffmpeg
+from workers.ffmpeg.process import TickCallback, run_piped
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +93,23 @@ def _window_inputs(source_path: Path, windows: list[Window], max_pixels: int) ->
                          **extra) for w in windows]
 
 
+def _per_stream(args: dict[str, Any], index: int) -> dict[str, Any]:
+    """An output's encoder options for its ``index``-th video stream only (``-b:v:2``)."""
+    return {(f"{key}:{index}" if key.endswith(":v") else f"{key}:v:{index}"): value
+            for key, value in args.items()}
+
+
+def _sample_tee(samples: list[Sample]) -> str:
+    """Each sample's MP4 (its size is its bitrate), and all of them as one NUT stream on
+    stdout for the measuring FFmpeg."""
+    files = [f"[f=mp4:select={index}]{sample.output}" for index, sample in enumerate(samples)]
+    return "|".join([*files, "[f=nut]pipe:1"])
+
+
 def build_sample_command(source_path: Path, source: SourceInfo, samples: list[Sample],
                          windows: list[Window], options: EncodeOptions) -> list[str]:
-    """One FFmpeg: the windows joined, scaled once per rung, split once per rate, encoded."""
+    """One FFmpeg: the windows joined, scaled once per rung, split once per rate, encoded;
+    stream ``i`` of its one output is sample ``i``."""
 
     def kind(sample: Sample) -> tuple[int, int, str]:
         return sample.plan.width, sample.plan.height, sample.plan.profile.codec
@@ -103,37 +119,39 @@ def build_sample_command(source_path: Path, source: SourceInfo, samples: list[Sa
               else inputs[0]["v:0"]).filter("setpts", "PTS-STARTPTS")
     sizes = list(dict.fromkeys(kind(x) for x in samples))
     per_size = joined.filter_multi_output("split", len(sizes)) if len(sizes) > 1 else None
-    outputs = []
+    streams: dict[int, Any] = {}
+    out_args: dict[str, Any] = {}
     for index, size in enumerate(sizes):
-        group = [x for x in samples if kind(x) == size]
-        encoder = family_of(group[0].plan.profile.codec).software
+        group = [i for i, x in enumerate(samples) if kind(x) == size]
+        encoder = family_of(samples[group[0]].plan.profile.codec).software
         stream = per_size.stream(index) if per_size is not None else joined
-        scaled = video_stream(stream, source, group[0].plan, encoder)  # scaled once a rung
+        scaled = video_stream(stream, source, samples[group[0]].plan, encoder)  # once a rung
         branches = scaled.filter_multi_output("split", len(group))
-        for offset, sample in enumerate(group):
-            outputs.append(ffmpeg.output(
-                branches.stream(offset), str(sample.output), an=None, f="mp4", map_metadata=-1,
-                **video_args(source, sample.plan, encoder, options)))
-    return (ffmpeg.merge_outputs(*outputs)
-            .global_args("-hide_banner", "-nostdin", "-loglevel", "error")
+        for offset, position in enumerate(group):
+            streams[position] = branches.stream(offset)
+            out_args.update(_per_stream(
+                video_args(source, samples[position].plan, encoder, options), position))
+    # The tee muxer cannot ask the encoders for global headers on its muxers' behalf.
+    output = ffmpeg.output(*(streams[i] for i in range(len(samples))), _sample_tee(samples),
+                           an=None, f="tee", map_metadata=-1, flags="+global_header",
+                           **out_args)
+    return (output.global_args("-hide_banner", "-nostdin", "-loglevel", "error")
             .overwrite_output().compile(cmd=options.ffmpeg_bin))
 
 
 def build_measure_command(source_path: Path, samples: list[Sample], windows: list[Window],
                           display: tuple[int, int], ffmpeg_bin: str,
                           max_pixels: int = 0) -> list[str]:
-    """One FFmpeg: every sample against the same source frames scaled to its size (``o``)
-    and, scaled up, against the source at the ladder's top size (``d``, for the samples of
-    smaller rungs)."""
-    args = [ffmpeg_bin, "-hide_banner", "-nostdin", "-loglevel", "info"]
-    for sample in samples:
-        args += ["-protocol_whitelist", "file", "-i", f"file:{sample.output}"]
+    """One FFmpeg reading the sample encoder's NUT stream on stdin as it is written: every
+    sample against the same source frames scaled to its size (``o``) and, scaled up,
+    against the source at the ladder's top size (``d``, for the samples of smaller rungs)."""
+    args = [ffmpeg_bin, "-hide_banner", "-loglevel", "info",
+            "-protocol_whitelist", "pipe", "-f", "nut", "-i", "pipe:0"]
     for window in windows:
         args += [*INPUT_GUARDS, *(["-max_pixels", str(max_pixels)] if max_pixels else []),
                  "-ss", f"{window.start_s:.6f}", "-t", f"{window.duration_s:.6f}",
                  "-i", f"file:{source_path}"]
-    first = len(samples)
-    joined = "".join(f"[{first + i}:v]" for i in range(len(windows)))
+    joined = "".join(f"[{1 + i}:v]" for i in range(len(windows)))
     joined += f"concat=n={len(windows)}:v=1:a=0," if len(windows) > 1 else "null,"
     width, height = display
     scaled_up = [i for i, x in enumerate(samples)
@@ -145,7 +163,7 @@ def build_measure_command(source_path: Path, samples: list[Sample], windows: lis
     for i, sample in enumerate(samples):
         w, h = sample.plan.width, sample.plan.height
         up = i in scaled_up
-        graph += [f"[{i}:v]setpts=PTS-STARTPTS,{pick},format=yuv420p"
+        graph += [f"[0:v:{i}]setpts=PTS-STARTPTS,{pick},format=yuv420p"
                   + (f",split=2[e{i}][u{i}]" if up else f"[e{i}]"),
                   f"[ref{i}]scale={w}:{h}:flags=bicubic,setsar=1[ro{i}]",
                   f"[e{i}][ro{i}]ssim@o{i}"]
@@ -168,19 +186,17 @@ def run_samples(source_path: Path, source: SourceInfo, samples: list[Sample],
     """Encode and measure every sample; return one point per sample, in order."""
     for sample in samples:
         sample.output.parent.mkdir(parents=True, exist_ok=True)
-    encode = run_ffmpeg(build_sample_command(source_path, source, samples, windows, options),
-                        nice=nice, on_tick=on_tick, timeout_s=timeout_s)
-    if encode.stopped:
+    runs = run_piped(build_sample_command(source_path, source, samples, windows, options),
+                     build_measure_command(source_path, samples, windows, display,
+                                           options.ffmpeg_bin, options.max_pixels),
+                     nice=nice, on_tick=on_tick, timeout_s=timeout_s)
+    if runs.stopped:
         raise SamplingStopped("the analysis was stopped")
-    if not encode.ok:
-        raise SamplingFailed(f"the sample encodes failed: {encode.error_line}")
-    measure = run_ffmpeg(build_measure_command(source_path, samples, windows, display,
-                                               options.ffmpeg_bin, options.max_pixels),
-                         nice=nice, on_tick=on_tick, timeout_s=timeout_s)
-    if measure.stopped:
-        raise SamplingStopped("the analysis was stopped")
-    if not measure.ok:
-        raise SamplingFailed(f"measuring the samples failed: {measure.error_line}")
+    if runs.failed_first is runs.consumer or (runs.producer.ok and not runs.consumer.ok):
+        raise SamplingFailed(f"measuring the samples failed: {runs.consumer.error_line}")
+    if not runs.producer.ok:  # failed first; the measure was killed after it
+        raise SamplingFailed(f"the sample encodes failed: {runs.producer.error_line}")
+    measure = runs.consumer
     scores: dict[tuple[str, int], float] = {}
     for line in measure.stderr_lines:
         for kind, index, value in _SSIM.findall(line):
