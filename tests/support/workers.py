@@ -112,6 +112,11 @@ def process_name(pid: int) -> str:
         return ""
 
 
+def ffmpeg_children() -> list[int]:
+    """The FFmpegs this test process started that are still there."""
+    return [pid for pid in child_pids(os.getpid()) if process_name(pid) == "ffmpeg"]
+
+
 def pid_exists(pid: int) -> bool:
     """True while ``pid`` is a live process (zombies count as gone)."""
     try:

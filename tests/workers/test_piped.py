@@ -7,8 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.support.workers import pid_exists
-from tests.workers.test_process import ffmpeg_children
+from tests.support.workers import ffmpeg_children, pid_exists
 from workers.ffmpeg.process import run_piped
 
 QUIET = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error"]

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from tests.support.ports import wait_for
-from tests.support.workers import REPO_ROOT, child_pids, pid_exists, process_name
+from tests.support.workers import REPO_ROOT, child_pids, ffmpeg_children, pid_exists, process_name
 from workers.ffmpeg.process import FFmpegRun, run_ffmpeg
 from workers.ffmpeg.progress import Progress
 
@@ -23,10 +23,6 @@ def lavfi_null(seconds: float, *, realtime: bool, extra: tuple[str, ...] = ()) -
     return ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", *extra,
             *(["-re"] if realtime else []), "-f", "lavfi", "-i",
             f"testsrc2=duration={seconds}:size=160x120:rate=25", *PROGRESS, "-f", "null", "-"]
-
-
-def ffmpeg_children() -> list[int]:
-    return [pid for pid in child_pids(os.getpid()) if process_name(pid) == "ffmpeg"]
 
 
 def test_progress_is_reported_with_increasing_out_time() -> None:

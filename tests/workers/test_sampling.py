@@ -12,7 +12,7 @@ from common.ladder import load_ladder, plan_renditions
 from common.pertitle import RATE_POINTS
 from tests.support.jobs import write_test_ladder
 from tests.support.media import make_clip
-from tests.workers.test_process import ffmpeg_children
+from tests.support.workers import ffmpeg_children
 from workers.ffmpeg.commands import EncodeOptions, Window
 from workers.ffmpeg.probe import probe_source
 from workers.ffmpeg.quality import measure_quality

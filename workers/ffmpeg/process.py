@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from workers.ffmpeg.progress import Progress, ProgressParser
 
@@ -127,6 +128,14 @@ def _read_progress(stream: object, events: queue.Queue[Progress | None]) -> None
     events.put(None)
 
 
+def _start(args: Sequence[str], nice: int, stdin: Any = subprocess.DEVNULL,
+           stdout: Any = subprocess.PIPE) -> subprocess.Popen[str]:
+    """Start FFmpeg in its own session, niced, tied to this process; stderr piped as text."""
+    return subprocess.Popen(list(args), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+                            text=True, errors="replace", bufsize=1, start_new_session=True,
+                            preexec_fn=media_tool_setup(nice))
+
+
 def run_ffmpeg(
     args: Sequence[str],
     *,
@@ -144,11 +153,7 @@ def run_ffmpeg(
     stderr_lines: collections.deque[str] = collections.deque(maxlen=STDERR_LINES_KEPT)
     events: queue.Queue[Progress | None] = queue.Queue()
     log.debug("running %s", " ".join(args))
-    process = subprocess.Popen(
-        list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, errors="replace", bufsize=1, start_new_session=True,
-        preexec_fn=media_tool_setup(nice),
-    )
+    process = _start(args, nice)
     readers = [
         threading.Thread(target=_drain, args=(process.stderr, stderr_lines), daemon=True),
         threading.Thread(target=_read_progress, args=(process.stdout, events), daemon=True),
@@ -216,19 +221,14 @@ def run_piped(producer: Sequence[str], consumer: Sequence[str], *,
     lines = [collections.deque[str](maxlen=STDERR_LINES_KEPT) for _ in range(2)]
     ended: list[float | None] = [None, None]
     log.debug("running %s | %s", " ".join(producer), " ".join(consumer))
-    first = subprocess.Popen(
-        list(producer), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
-        preexec_fn=media_tool_setup(nice))
+    first = _start(producer, nice)
     processes = [first]
     threads: list[threading.Thread] = []
     stopped = timed_out = False
     try:
         assert first.stdout is not None
-        processes.append(subprocess.Popen(
-            list(consumer), stdin=first.stdout, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
-            preexec_fn=media_tool_setup(nice)))
+        processes.append(_start(consumer, nice, stdin=first.stdout,
+                                stdout=subprocess.DEVNULL))
         first.stdout.close()  # the consumer holds the read end; EOF reaches it when we exit
         for index, (process, sink) in enumerate(zip(processes, lines, strict=True)):
             threads += [threading.Thread(target=_drain, args=(process.stderr, sink), daemon=True),
