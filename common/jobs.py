@@ -43,6 +43,9 @@ class AudioTrack(StrEnum):
     """By its own task while the video slices run; the stitches wait for it."""
     ENCODED = "encoded"
     """Encoded and stored: each stitch copies it."""
+    IN_SLICES = "in-slices"
+    """In parts, part ``k`` by the task of slice ``k`` before its video (``audio_cuts``);
+    each stitch joins the parts of its bitrate by stream copy."""
 
 
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -86,6 +89,11 @@ class SourceInfo:
     pix_fmt: str | None = None
     frames: int | None = None
     audio_codec: str | None = None
+    audio_rate: int | None = None
+    """The audio's sample rate (Hz), which the AAC renditions keep."""
+    audio_sample_exact: bool = False
+    """The audio's timestamps resolve one sample and it starts with the video (MP4, MOV;
+    not Matroska's milliseconds): a seek finds any sample exactly."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SourceInfo:
@@ -224,6 +232,11 @@ class Job:
     """How each slice starts: ``keyframe`` (no decode before it) or ``seek``."""
     audio_track: AudioTrack = AudioTrack.IN_STITCH
     audio_attempts: int = 0
+    audio_cuts: list[int] = field(default_factory=list)
+    """Where the audio parts of an ``in-slices`` job meet, in samples at ``audio_rate``
+    (whole AAC frames); part ``k`` ends at ``audio_cuts[k]``, the last at the source's end."""
+    audio_lead_s: float = 0.0
+    """How far before its start each part after the first begins encoding (as planned)."""
     error: str | None = None
     source: SourceInfo | None = None
     renditions: list[Rendition] = field(default_factory=list)

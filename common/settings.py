@@ -206,6 +206,14 @@ class Settings:
         metadata={"help": "Most slice tasks of one job queued at once; the next is queued as "
                   "each one ends, so other jobs' tasks are never behind a whole long job."},
     )
+    audio_lead_s: float = field(
+        default=12.0,
+        metadata={"help": "A split-and-stitch job's audio is encoded in one part per encode "
+                  "slot, each by one of the first slices; every part after the first also "
+                  "encodes this many seconds before its join, so the AAC encoder has "
+                  "settled there (0: every part starts cold and codes its first seconds "
+                  "measurably worse)."},
+    )
     allowed_hosts: str | None = field(
         default=None,
         metadata={"help": "Comma-separated Host names the web tier answers (DNS rebinding "
@@ -325,6 +333,8 @@ class Settings:
             raise SettingsError(f"FFCLUSTER_INGEST_ALLOW: {exc}.") from None
         if self.upload_expiry_h <= 0:
             raise SettingsError("FFCLUSTER_UPLOAD_EXPIRY_H must be more than 0.")
+        if self.audio_lead_s < 0:
+            raise SettingsError("FFCLUSTER_AUDIO_LEAD_S must be 0 or more.")
         for name in ("heartbeat_s", "progress_hz"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{_env_name(name)} must be more than 0.")

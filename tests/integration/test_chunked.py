@@ -22,6 +22,8 @@ from tests.support.workers import WorkerProcess, start_worker
 pytestmark = pytest.mark.slow
 
 SECONDS, CHUNK = 20, 4
+AUDIO_LEAD_S = 4.0
+"""Short enough that the 20 s source's audio is shared by the two workers' first slices."""
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,7 @@ def chunk_settings(redis_server: RedisServer, tmp_path_factory: pytest.TempPathF
     # Sources over 19 s split by themselves into 4 s slices (FFCLUSTER_CHUNK_ABOVE_S).
     return cluster_settings(redis_server.url, tmp_path_factory.mktemp("data"), ladder_file,
                             concurrency=1, x264_threads=1, chunk_above_s=SECONDS - 1,
-                            chunk_seconds=CHUNK)
+                            chunk_seconds=CHUNK, audio_lead_s=AUDIO_LEAD_S)
 
 
 @pytest.fixture(scope="module")
@@ -122,18 +124,22 @@ def test_stitched_output_has_every_frame_once_in_sync(
         assert abs(duration(info) - SECONDS) <= 0.1
 
 
-def test_the_audio_is_encoded_once_while_the_slices_run_and_each_stitch_copies_it(
+def test_the_audio_is_encoded_in_parts_by_the_first_slices_and_each_stitch_joins_them(
     chunk_settings: Settings, chunked_job: Job, two_workers: list[WorkerProcess]
 ) -> None:
-    assert (chunked_job.audio_track, chunked_job.audio_attempts) == ("encoded", 1)
-    encoded = [line for worker in two_workers for line in worker.log().splitlines()
-               if f"job {chunked_job.id}: audio encoded while its slices run" in line]
-    assert len(encoded) == 1, encoded
-    assert "128k.m4a" in encoded[0] and "64k.m4a" in encoded[0]  # one track per bitrate
-    for rendition in chunked_job.renditions:  # each stitch took the track of its bitrate
+    assert chunked_job.audio_track == "in-slices" and chunked_job.audio_lead_s == AUDIO_LEAD_S
+    [cut] = chunked_job.audio_cuts  # two encode slots: two parts, on the AAC frame grid
+    assert cut % 1024 == 0 and abs(cut / 48_000 - (SECONDS + AUDIO_LEAD_S) / 2) < 0.05
+    parts = [line for worker in two_workers for line in worker.log().splitlines()
+             if f"job {chunked_job.id}: audio part" in line]
+    assert sorted(p.split("audio part ")[1][:len("1 of 2 encoded by slice 1")]
+                  for p in parts) == ["1 of 2 encoded by slice 1", "2 of 2 encoded by slice 2"]
+    for rendition in chunked_job.renditions:  # each stitch joined the parts of its bitrate
         info = ffprobe(job_dir(chunk_settings, chunked_job.id) / str(rendition.output))
         audio = stream(info, "audio")
         assert audio and audio["codec_name"] == "aac" and int(audio["channels"]) == 2
+        assert float(audio["start_time"]) == 0.0 and int(audio["sample_rate"]) == 48_000
+        assert abs(float(audio["duration"]) - SECONDS) <= 0.03
         wanted = 128_000 if rendition.profile == "360p" else 64_000
         assert abs(int(audio["bit_rate"]) - wanted) <= 0.25 * wanted, (rendition.profile, audio)
     assert not (job_dir(chunk_settings, chunked_job.id) / ".audio").exists()

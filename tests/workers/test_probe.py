@@ -147,6 +147,21 @@ def test_source_info_sentences(data: dict[str, object], fragment: str) -> None:
     assert str(caught.value).endswith(".")
 
 
+def test_audio_timing_says_whether_a_seek_finds_every_sample(tmp_path: Path) -> None:
+    exact = make_clip(tmp_path / "exact.mp4", seconds=1)  # MP4: audio ticks are samples
+    rough = tmp_path / "rough.mkv"  # Matroska: milliseconds
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(exact), "-c", "copy", str(rough)],
+                   check=True)
+    late = tmp_path / "late.ts"  # MPEG-TS here: the audio starts before the video
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(exact), "-c", "copy", str(late)],
+                   check=True)
+    info = probe_source(exact)
+    assert (info.audio_rate, info.audio_sample_exact) == (48_000, True)
+    assert (probe_source(rough).audio_rate, probe_source(rough).audio_sample_exact) == (
+        48_000, False)
+    assert not probe_source(late).audio_sample_exact
+
+
 def test_ffprobe_timeout_is_a_sentence(small: Path) -> None:
     with pytest.raises(ProbeError, match="took longer than") as caught:
         probe_source(small, timeout_s=1e-6)

@@ -40,11 +40,23 @@ class Window:
     duration_s: float
 
 
-def _input(source: Path, start_s: float = 0.0, max_pixels: int = 0) -> Any:
-    """The guarded input, seeking to ``start_s`` before decoding (accurate to the frame)."""
+@dataclass(frozen=True)
+class AudioWindow:
+    """A time slice of the source's audio, sample-accurate; no duration: to the end."""
+
+    start_s: float
+    duration_s: float | None
+
+
+def _input(source: Path, start_s: float = 0.0, max_pixels: int = 0,
+           duration_s: float | None = None) -> Any:
+    """The guarded input, seeking to ``start_s`` before decoding (accurate to the frame, and
+    to the sample for audio); ``duration_s`` reads only that much of it."""
     options: dict[str, Any] = {}
     if start_s:
         options["ss"] = f"{start_s:.6f}"
+    if duration_s is not None:
+        options["t"] = f"{duration_s:.6f}"
     if max_pixels:  # checked on every decoded frame, not only the first one ffprobe saw
         options["max_pixels"] = max_pixels
     return ffmpeg.input(f"file:{source}", protocol_whitelist=PROTOCOL_WHITELIST,
@@ -233,11 +245,15 @@ def build_encode_command(source_path: Path, source: SourceInfo, plan: RenditionP
     return build_ladder_command(source_path, source, [plan], codec, [output], options)
 
 
-def build_audio_command(source_path: Path, outputs: dict[int, Path],
-                        ffmpeg_bin: str) -> list[str]:
+def build_audio_command(source_path: Path, outputs: dict[int, Path], ffmpeg_bin: str,
+                        window: AudioWindow | None = None) -> list[str]:
     """Return the argv that encodes the source's audio once per bitrate (kb/s to file), with
-    one decode: a chunked job's audio track, made while its video slices run."""
-    audio = _input(source_path)["a:0"]
+    one decode: a chunked job's audio track, or with a ``window`` one part of it (the
+    source's last part: a window whose duration is None runs to the end)."""
+    if window is None:
+        audio = _input(source_path)["a:0"]
+    else:
+        audio = _input(source_path, window.start_s, duration_s=window.duration_s)["a:0"]
     encodes = [ffmpeg.output(audio, str(path), **aac_args(kbps), vn=None, f="mp4",
                              movflags="+faststart", map_metadata=-1)
                for kbps, path in outputs.items()]
@@ -246,26 +262,39 @@ def build_audio_command(source_path: Path, outputs: dict[int, Path],
                                *PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)
 
 
+STITCH_AUDIO_FROM = ("source", "track", "parts")
+
+
 def build_stitch_command(chunk_list: Path, audio: Path | None, source: SourceInfo,
                          plan: RenditionPlan, output: Path, ffmpeg_bin: str, *,
-                         encoded_audio: bool = False) -> list[str]:
+                         audio_from: str = "source") -> list[str]:
     """Return the argv that joins encoded chunks (stream copy) and adds the audio.
 
     ``chunk_list`` is an ffconcat file this worker wrote, naming chunk files beside it
-    (``safe`` stays on). ``audio`` is the track encoded while the slices ran
-    (``encoded_audio``: copied), or the source (its audio encoded here); None: no audio.
+    (``safe`` stays on). ``audio`` is, by ``audio_from``: the ``track`` encoded while the
+    slices ran (copied), an ffconcat list of its ``parts`` (joined by copy), or the
+    ``source`` (its audio encoded here); None: no audio.
     """
+    if audio_from not in STITCH_AUDIO_FROM:
+        raise ValueError(f"audio from {audio_from!r}")
     chunks = ffmpeg.input(str(chunk_list), f="concat", safe=1, protocol_whitelist="file")
     streams = [chunks["v:0"]]
     out_args: dict[str, Any] = {"c:v": "copy", **_tag_args(plan), "movflags": "+faststart",
                                 "f": "mp4", "map_metadata": -1}
+    global_args = ["-hide_banner", "-nostdin", "-loglevel", "error", *PROGRESS_ARGS]
     if source.has_audio and audio is not None:
-        streams.append(_input(audio)["a:0"])
-        out_args.update({"c:a": "copy"} if encoded_audio
+        if audio_from == "parts":
+            streams.append(ffmpeg.input(str(audio), f="concat", safe=1,
+                                        protocol_whitelist="file")["a:0"])
+            # The first part's priming frame has a negative timestamp; shifting the joined
+            # input to start at 0 would play every sample 1024 samples late.
+            global_args.append("-copyts")
+        else:
+            streams.append(_input(audio)["a:0"])
+        out_args.update({"c:a": "copy"} if audio_from != "source"
                         else _audio_args(source, plan, SOFTWARE_H264))
     command = ffmpeg.output(*streams, str(output), **out_args)
-    return command.global_args("-hide_banner", "-nostdin", "-loglevel", "error",
-                               *PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)
+    return command.global_args(*global_args).overwrite_output().compile(cmd=ffmpeg_bin)
 
 
 def build_hls_command(video: Path, playlist: Path, segment_seconds: int,

@@ -182,7 +182,18 @@ def source_info(data: dict[str, Any], max_pixels: int) -> SourceInfo:
         has_audio=audio is not None, bitrate_kbps=_video_bitrate_kbps(video, audio, fmt),
         format_name=str(fmt.get("format_name", "")), pix_fmt=video.get("pix_fmt"), frames=frames,
         audio_codec=audio.get("codec_name") if audio else None,
+        audio_rate=_int(audio.get("sample_rate")) if audio else None,
+        audio_sample_exact=audio is not None and _sample_exact(audio, video),
     )
+
+
+def _sample_exact(audio: dict[str, Any], video: dict[str, Any]) -> bool:
+    """Whether a seek into the audio by time lands on the very sample (see SourceInfo)."""
+    rate, tick = _int(audio.get("sample_rate")), _rate(audio.get("time_base"))
+    starts = _float(audio.get("start_time")), _float(video.get("start_time"))
+    if not rate or not tick or starts[0] is None or starts[1] is None:
+        return False
+    return tick <= 1 / rate and abs(starts[0] - starts[1]) < 0.5 / rate
 
 
 def _float(value: Any) -> float | None:

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 from common import keys
-from common.jobs import Job, Rendition
+from common.jobs import AudioTrack, Job, Rendition
 from common.storage import PublishAborted, StorageError, Workspace
 from common.tasknames import ENCODE_CHUNK, QUEUE_CPU, STITCH_RENDITION
 from common.workref import WorkRef
+from workers.ffmpeg.audio_parts import audio_part, part_count
+from workers.ffmpeg.commands import AudioWindow
 from workers.ffmpeg.encode import EncodeResult, EncodeTarget, codec_chain
 from workers.runtime.context import WorkerContext
 from workers.runtime.lease import Lease
 from workers.steps import attempt, layout, record
+from workers.steps.audio_tracks import AudioFailed, audio_bitrates, encode_tracks
 from workers.steps.finalize import finalize_when_complete
 from workers.steps.leased import Outcome, run_leased, stitch_ready
 from workers.steps.slices import chunk_window
+
+log = logging.getLogger(__name__)
 
 
 def run_chunk(ctx: WorkerContext, job_id: str, index: int, task_id: str | None) -> Outcome:
@@ -58,6 +65,7 @@ def _encode(ctx: WorkerContext, ws: Workspace, job_id: str, index: int,
     try:
         job, active = attempt.begin(ctx, job_id, profiles, dict.fromkeys(profiles, lease),
                                     chunk=index)
+        _encode_audio_part(ctx, ws, job, index, [r.profile for r in active], lease)
         for codec in dict.fromkeys(r.video_codec for r in active):  # one FFmpeg per codec
             group = [r for r in active if r.video_codec == codec]
             this, results = _encode_slice(ctx, ws, job, index, group, lease)
@@ -67,6 +75,32 @@ def _encode(ctx: WorkerContext, ws: Workspace, job_id: str, index: int,
     except attempt.AttemptEnded as ended:
         return ended.outcome
     return Outcome.DONE
+
+
+def _encode_audio_part(ctx: WorkerContext, ws: Workspace, job: Job, index: int,
+                       profiles: list[str], lease: Lease) -> None:
+    """Before its video, slice ``index`` of an ``in-slices`` job encodes and stores audio
+    part ``index``, if the job has one: the first slices run on different workers, so the
+    audio is shared out instead of lengthening one worker's share. Each stitch waits for
+    every slice, so it finds every part stored."""
+    source = job.source
+    if (job.audio_track != AudioTrack.IN_SLICES or source is None or not source.audio_rate
+            or index >= part_count(job.audio_cuts)):
+        return
+    part = audio_part(job.audio_cuts, index, source.audio_rate, job.audio_lead_s)
+    keys = {kbps: layout.audio_part_key(job.id, kbps, index) for kbps in audio_bitrates(job)}
+    this = attempt.Attempt(job.id, profiles, dict.fromkeys(profiles, lease), ws, [],
+                           chunk=index)
+    try:
+        encoded = encode_tracks(ctx, ws, job, keys, AudioWindow(part.start_s, part.duration_s))
+    except AudioFailed as exc:
+        attempt.fail(ctx, job.id, this, str(exc))
+    if encoded is None:
+        raise attempt.AttemptEnded(Outcome.STOPPED)
+    _publish_chunks(ctx, this, encoded, lease)
+    log.info("job %s: audio part %d of %d encoded by slice %d (%.2fs from %.2fs)", job.id,
+             index + 1, part_count(job.audio_cuts), index + 1, part.duration_s
+             or source.duration - part.start_s, part.start_s)
 
 
 def _encode_slice(ctx: WorkerContext, ws: Workspace, job: Job, index: int,

@@ -103,6 +103,22 @@ def audio_key(job_id: str, kbps: int) -> str:
     return f"{audio_dir_key(job_id)}/{int(kbps)}k.m4a"
 
 
+def audio_part_name(kbps: int, index: int) -> str:
+    return f"{int(kbps)}k-{int(index):05d}.m4a"
+
+
+def audio_part_key(job_id: str, kbps: int, index: int) -> str:
+    """Part ``index`` of the ``in-slices`` job's audio at ``kbps`` (encoded by slice
+    ``index``, joined by each stitch of that bitrate)."""
+    return f"{audio_dir_key(job_id)}/{audio_part_name(kbps, index)}"
+
+
+def audio_list_name(profile: str, kbps: int) -> str:
+    """The ffconcat list the stitch of ``profile`` writes beside the audio parts of ``kbps``
+    (one per rendition: two stitches of one bitrate may run at once)."""
+    return f"{checked(profile, 'profile name')}-{int(kbps)}k.ffconcat"
+
+
 def chunk_list_lines(count: int) -> list[str]:
     """The ffconcat list of a rendition's chunks (relative names, so ``safe`` stays on)."""
     return ["ffconcat version 1.0", *(f"file {i:05d}.mp4" for i in range(count))]

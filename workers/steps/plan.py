@@ -23,6 +23,7 @@ from common.storage import StorageError, Workspace
 from common.store import StaleUpdate
 from common.tasknames import ANALYZE_LADDER, QUEUE_CPU, QUEUE_GPU
 from common.workref import WorkRef
+from workers.ffmpeg.audio_parts import plan_cuts, splittable
 from workers.ffmpeg.probe import ProbeError, keyframes_before, probe_source
 from workers.runtime.context import WorkerContext
 from workers.runtime.lease import Lease
@@ -98,8 +99,9 @@ def _plan(ctx: WorkerContext, ws: Workspace, job_id: str, lease: Lease) -> list[
         length = 0.0 if job.mode == JobMode.PASSTHROUGH else chunk_length(
             source.duration, settings, job.chunk_seconds)
         queues = _queues(online, plans, chunked=bool(length))
-        slices = _slices(ctx, source_file, source.duration, length, online,
-                         queues) if length else None
+        slots = _slots(online, queues)
+        slices = _slices(ctx, source_file, source.duration, length,
+                         slots) if length else None
         if slices is not None and len(slices.cuts) < 2:  # too short to share: whole
             slices, length = None, 0.0
     except (ProbeError, LadderError, layout.UnsafeRecord, StorageError) as exc:
@@ -117,18 +119,20 @@ def _plan(ctx: WorkerContext, ws: Workspace, job_id: str, lease: Lease) -> list[
         job.per_title = None
         job.tasks_sent = False
         job.renditions = _fresh_or_kept(job, plans, queues)
-        _apply_slices(job, length, slices)
+        _apply_slices(job, length, slices, slots, settings.audio_lead_s)
 
     job = ctx.store.update(job_id, apply, fence=lease.fence)
     ctx.notify_job(job)
     return _send_next(ctx, job, online)
 
 
-def _apply_slices(job: Job, length: float, slices: SlicePlan | None) -> None:
+def _apply_slices(job: Job, length: float, slices: SlicePlan | None, slots: int,
+                  lead_s: float) -> None:
     job.chunk_length_s = length
     job.chunk_bounds = slices.bounds if slices else []
     job.chunk_cuts = slices.cuts if slices else []
     job.audio_track, job.audio_attempts = AudioTrack.IN_STITCH, 0
+    job.audio_cuts, job.audio_lead_s = [], 0.0
     if not slices:
         return
     count = len(slices.cuts)
@@ -139,8 +143,15 @@ def _apply_slices(job: Job, length: float, slices: SlicePlan | None) -> None:
         rendition.chunk_percent = [0.0] * count
         rendition.chunk_attempts = [0] * count
         rendition.chunk_workers = [None] * count
-    if sliced and job.source is not None and job.source.has_audio:
-        job.audio_track = AudioTrack.PENDING  # its own task, beside the slices
+    source = job.source
+    if not sliced or source is None or not source.has_audio:
+        return
+    if splittable(source) and source.audio_rate:
+        # one part per encode slot, each encoded by one of the first slices
+        job.audio_track, job.audio_lead_s = AudioTrack.IN_SLICES, lead_s
+        job.audio_cuts = plan_cuts(source.duration, source.audio_rate, min(slots, count), lead_s)
+    else:  # no exact frame grid to cut on: one track, encoded by a task of its own
+        job.audio_track = AudioTrack.PENDING
 
 
 def _send_next(ctx: WorkerContext, job: Job, online: list[WorkerInfo]) -> list[str]:
@@ -157,11 +168,9 @@ def _send_next(ctx: WorkerContext, job: Job, online: list[WorkerInfo]) -> list[s
 
 
 def _slices(ctx: WorkerContext, source_file: Path, duration_s: float, length_s: float,
-            online: list[WorkerInfo], queues: dict[str, str]) -> SlicePlan:
-    """The job's slices: equal shares for the encode slots online on its queue, cut on
-    source keyframes where one sits near a boundary."""
-    queue = next(iter(queues.values()), QUEUE_CPU)
-    slots = sum(w.concurrency for w in online if queue in w.queues)
+            slots: int) -> SlicePlan:
+    """The job's slices: equal shares for the encode ``slots``, cut on source keyframes
+    where one sits near a boundary."""
     settings = ctx.settings
 
     def keyframes(times: list[float]) -> list[float]:
@@ -169,6 +178,12 @@ def _slices(ctx: WorkerContext, source_file: Path, duration_s: float, length_s: 
                                 nice=settings.ffmpeg_nice)
 
     return plan_slices(duration_s, length_s, settings.segment_seconds, slots, keyframes)
+
+
+def _slots(online: list[WorkerInfo], queues: dict[str, str]) -> int:
+    """The encode slots (pool processes) online on the queue a chunked job's slices take."""
+    queue = next(iter(queues.values()), QUEUE_CPU)
+    return sum(w.concurrency for w in online if queue in w.queues)
 
 
 def _queues(online: list[WorkerInfo], plans: list[RenditionPlan],

@@ -10,6 +10,7 @@ from common.codecs import family_of
 from common.jobs import AudioTrack, Job, Rendition
 from common.storage import StorageError, Workspace
 from common.workref import WorkRef
+from workers.ffmpeg.audio_parts import concat_lines, part_count
 from workers.ffmpeg.commands import build_stitch_command
 from workers.ffmpeg.encode import EncodeResult, temp_path, verify_output
 from workers.ffmpeg.process import run_ffmpeg
@@ -51,7 +52,8 @@ def _stitch(ctx: WorkerContext, job: Job, rendition: Rendition, this: attempt.At
     try:
         chunk_files = [ws.fetch(layout.chunk_key(job.id, rendition.profile, index))
                        for index in range(rendition.chunks)]
-        audio_file = _audio_input(ws, job, plan.profile.audio_bitrate_kbps)
+        audio_file, audio_from = _audio_input(ws, job, rendition.profile,
+                                              plan.profile.audio_bitrate_kbps)
     except StorageError as exc:
         attempt.fail(ctx, job.id, this, f"The chunks could not be gathered: {exc}")
     listing = chunk_files[0].parent / layout.CHUNK_LIST
@@ -62,8 +64,7 @@ def _stitch(ctx: WorkerContext, job: Job, rendition: Rendition, this: attempt.At
     try:
         run = run_ffmpeg(
             build_stitch_command(listing, audio_file, source, plan, partial,
-                                 settings.ffmpeg_bin,
-                                 encoded_audio=job.audio_track == AudioTrack.ENCODED),
+                                 settings.ffmpeg_bin, audio_from=audio_from),
             on_tick=lease.renew, nice=settings.ffmpeg_nice,
         )
         if not run.ok:
@@ -88,11 +89,22 @@ def _stitch(ctx: WorkerContext, job: Job, rendition: Rendition, this: attempt.At
     log.info("stitched %s/%s from %d chunks", job.id, rendition.profile, rendition.chunks)
 
 
-def _audio_input(ws: Workspace, job: Job, kbps: int) -> Path | None:
-    """The file the stitch takes its audio from: the track encoded while the slices ran
-    (the source is not fetched at all), or the source itself for older records."""
-    if job.source is None or not job.source.has_audio:
-        return None
+def _audio_input(ws: Workspace, job: Job, profile: str, kbps: int) -> tuple[Path | None, str]:
+    """What the stitch takes its audio from, and how (``build_stitch_command``'s
+    ``audio_from``): the parts the first slices encoded, joined by an ffconcat list written
+    beside them; the track encoded while the slices ran; or the source itself for records
+    older than both (the source is fetched only then)."""
+    source = job.source
+    if source is None or not source.has_audio:
+        return None, "source"
+    if job.audio_track == AudioTrack.IN_SLICES and source.audio_rate:
+        parts = [ws.fetch(layout.audio_part_key(job.id, kbps, index))
+                 for index in range(part_count(job.audio_cuts))]
+        listing = parts[0].parent / layout.audio_list_name(profile, kbps)
+        lines = concat_lines([p.name for p in parts], job.audio_cuts, source.audio_rate,
+                             job.audio_lead_s)
+        listing.write_text("\n".join(lines) + "\n")
+        return listing, "parts"
     if job.audio_track == AudioTrack.ENCODED:
-        return ws.fetch(layout.audio_key(job.id, kbps))
-    return ws.fetch(layout.source_key(job))
+        return ws.fetch(layout.audio_key(job.id, kbps)), "track"
+    return ws.fetch(layout.source_key(job)), "source"
