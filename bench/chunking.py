@@ -71,8 +71,26 @@ def _run(client: ApiClient, source: Path, chunked: bool, timeout_s: float) -> di
     return result
 
 
-def split_and_stitch(data_dir: Path, spec: SourceSpec, timeout_s: float) -> dict[str, Any]:
-    """Return wall times and ratios: chunked on 1 and 2 workers, unchunked on 1 and 2."""
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median wall time (the lower one of an even count), with every
+    run's wall time beside it."""
+    ordered = sorted(runs, key=lambda r: r["wall_s"])
+    return {**ordered[(len(ordered) - 1) // 2], "walls_s": [r["wall_s"] for r in runs]}
+
+
+def _alternated(client: ApiClient, source: Path, timeout_s: float,
+                order: list[bool]) -> dict[str, dict[str, Any]]:
+    """Run the source chunked (True) and whole (False) in ``order``; the median of each."""
+    runs: dict[str, list[dict[str, Any]]] = {"whole": [], "chunked": []}
+    for chunked in order:
+        runs["chunked" if chunked else "whole"].append(_run(client, source, chunked, timeout_s))
+    return {kind: _median_run(done) for kind, done in runs.items() if done}
+
+
+def split_and_stitch(data_dir: Path, spec: SourceSpec, timeout_s: float,
+                     rounds: int = 1) -> dict[str, Any]:
+    """Return wall times and ratios of medians over ``rounds`` runs: chunked and unchunked
+    on one worker (alternated), chunked on two, and unchunked on two once."""
     source = ensure_source(spec)
     ladder = data_dir / "ladder.json"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -86,8 +104,7 @@ def split_and_stitch(data_dir: Path, spec: SourceSpec, timeout_s: float) -> dict
         assert cluster.worker is not None
         _pin(cluster.worker.pid, 0)
         client = ApiClient(cluster.url())
-        one = {"whole": _run(client, source, False, timeout_s),
-               "chunked": _run(client, source, True, timeout_s)}
+        one = _alternated(client, source, timeout_s, [False, True] * rounds)
         argv = [sys.executable, "-m", "cli.main", "worker", "--gpu", "off", "--concurrency", "1",
                 "--name", "second"]
         second = _spawn("worker-2", argv, cluster._env(cluster.settings(**overrides)),
@@ -95,9 +112,9 @@ def split_and_stitch(data_dir: Path, spec: SourceSpec, timeout_s: float) -> dict
         _wait_workers(cluster, 2)
         _pin(second.pid, 1)
         conflicts = _watch_conflicts(cluster.redis_url, reset=True)
-        two = {"chunked": _run(client, source, True, timeout_s)}
+        two = _alternated(client, source, timeout_s, [True] * rounds)
         conflicts = _watch_conflicts(cluster.redis_url)
-        two["whole"] = _run(client, source, False, timeout_s)
+        two.update(_alternated(client, source, timeout_s, [False]))
     finally:
         if second is not None:
             second.stop()
@@ -105,6 +122,7 @@ def split_and_stitch(data_dir: Path, spec: SourceSpec, timeout_s: float) -> dict
     return {
         "source": {"seconds": spec.seconds, "size": spec.size, "rung": RUNG["name"],
                    "chunk_seconds": CHUNK_SECONDS, "chunks": two["chunked"]["chunks"]},
+        "rounds": rounds,
         "one_worker": one, "two_workers": two,
         "speedup_two_over_one": ratio(one["chunked"]["wall_s"], two["chunked"]["wall_s"]),
         "chunking_overhead_one_worker": ratio(one["chunked"]["wall_s"], one["whole"]["wall_s"]),

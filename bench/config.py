@@ -26,6 +26,9 @@ class BenchConfig:
     job_timeout_s: float
     long_source: SourceSpec
     """Split-and-stitch: one long source on one and on two single-core workers."""
+    chunk_rounds: int
+    """Split-and-stitch runs per figure (the medians are reported: one run here varies by
+    up to 20 %)."""
     storage_source: SourceSpec
     """The ladder job run in `local` and in `s3` storage, alternated."""
     storage_pairs: int
@@ -56,6 +59,7 @@ FULL = BenchConfig(
     throughput_jobs=200,
     job_timeout_s=600,
     long_source=SourceSpec(seconds=60, size="1920x1080", rate=25),
+    chunk_rounds=3,
     storage_source=SourceSpec(seconds=10, size="1920x1080", rate=25),
     storage_pairs=2,
     transfer_mb=256,
@@ -77,6 +81,7 @@ QUICK = BenchConfig(
     throughput_jobs=5,
     job_timeout_s=120,
     long_source=SourceSpec(seconds=10, size="320x240", rate=10, codec="mpeg4"),
+    chunk_rounds=1,
     storage_source=SourceSpec(seconds=1, size="640x360", rate=10),
     storage_pairs=1,
     transfer_mb=16,

@@ -94,6 +94,10 @@ def write_json(report: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(report, indent=1, sort_keys=False) + "\n")
 
 
+def _walls(run: dict[str, Any]) -> str:
+    return ", ".join(_fmt(w) for w in run.get("walls_s", [run.get("wall_s")]))
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -180,7 +184,8 @@ def markdown(report: dict[str, Any]) -> str:
     if sas:
         src, two_chunked = sas["source"], sas["two_workers"]["chunked"]
         lines += [f"## Split-and-stitch ({src['seconds']:g} s {src['size']} → {src['rung']}, "
-                  f"{src['chunks']} slices of {src['chunk_seconds']} s; POST→done, s)", ""]
+                  f"{src['chunks']} slices of {src['chunk_seconds']} s; POST→done, s, median "
+                  f"of {sas.get('rounds', 1)} runs)", ""]
         lines += _table(["Workers (1 core each)", "Unchunked", "Chunked"], [
             ["1", sas["one_worker"]["whole"]["wall_s"], sas["one_worker"]["chunked"]["wall_s"]],
             ["2", sas["two_workers"]["whole"]["wall_s"],
@@ -192,7 +197,10 @@ def markdown(report: dict[str, Any]) -> str:
                   f"keyframe / by seeking (two workers): "
                   f"{two_chunked.get('keyframe_cuts')} / {two_chunked.get('seek_cuts')}; "
                   "POST→first rendition done, two workers chunked: "
-                  f"{_fmt(two_chunked.get('first_rendition_s'))} s.", ""]
+                  f"{_fmt(two_chunked.get('first_rendition_s'))} s. Every run (s): one worker "
+                  f"unchunked {_walls(sas['one_worker']['whole'])}, chunked "
+                  f"{_walls(sas['one_worker']['chunked'])}; two workers chunked "
+                  f"{_walls(two_chunked)}.", ""]
     storage = report.get("object_storage")
     if storage:
         tr, lad = storage["transfers"], storage["ladder"]

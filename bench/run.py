@@ -94,7 +94,7 @@ def run_bench(config: BenchConfig) -> tuple[dict[str, Any], list[Series]]:
     _progress(report, watch)
     with tempfile.TemporaryDirectory(prefix="ffcluster-bench-chunks-") as data_dir:
         report["split_and_stitch"] = t.phase("split-and-stitch", lambda: split_and_stitch(
-            Path(data_dir), config.long_source, config.job_timeout_s))
+            Path(data_dir), config.long_source, config.job_timeout_s, config.chunk_rounds))
     with tempfile.TemporaryDirectory(prefix="ffcluster-bench-codecs-") as out_dir:
         report["codecs"] = t.phase("codecs at 1080p", lambda: codec_rungs(
             ensure_source(config.codec_source), Path(out_dir), config.job_timeout_s))
