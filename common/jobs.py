@@ -91,6 +91,9 @@ class SourceInfo:
     audio_codec: str | None = None
     audio_rate: int | None = None
     """The audio's sample rate (Hz), which the AAC renditions keep."""
+    audio_duration: float | None = None
+    """How long the audio lasts (it may end before the video); None where the container
+    does not say."""
     audio_sample_exact: bool = False
     """The audio's timestamps resolve one sample and it starts with the video (MP4, MOV;
     not Matroska's milliseconds): a seek finds any sample exactly."""

@@ -201,3 +201,24 @@ def test_slices_that_start_on_source_keyframes_are_cut_there_and_join_whole(
     info = ffprobe(output)
     video, audio = stream(info, "video"), stream(info, "audio")
     assert video and audio and abs(float(video["duration"]) - float(audio["duration"])) <= 0.05
+
+
+def test_sound_that_ends_before_the_picture_is_encoded_whole_and_the_job_finishes(
+    chunk_settings: Settings, two_workers: list[WorkerProcess], media_dir: Path,
+    chunked_job: Job
+) -> None:
+    source = media_dir / "short-sound.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y",
+                    "-f", "lavfi", "-i", f"testsrc2=size=160x120:rate=10:duration={SECONDS}",
+                    "-f", "lavfi", "-i", "sine=sample_rate=48000:duration=6",
+                    "-c:v", "mpeg4", "-c:a", "aac", str(source)], check=True)
+    job = wait_for_job(chunk_settings, submit(chunk_settings, source, profiles=["144p"]).id,
+                       timeout=240)
+    assert job.state == "done", job.error
+    assert job.audio_track == "encoded"  # its own task: the parts are planned over the video
+    [rendition] = job.renditions
+    assert rendition.chunks >= 2
+    info = ffprobe(job_dir(chunk_settings, job.id) / str(rendition.output))
+    video, audio = stream(info, "video"), stream(info, "audio")
+    assert video and abs(float(video["duration"]) - SECONDS) <= 0.1
+    assert audio and abs(float(audio["duration"]) - 6.0) <= 0.1

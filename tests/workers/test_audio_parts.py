@@ -49,15 +49,19 @@ def test_parts_shrink_to_what_the_lead_in_allows() -> None:
 
 
 def _source(**audio: object) -> SourceInfo:
+    facts: dict[str, object] = {"audio_rate": 44_100, "audio_sample_exact": True,
+                                "audio_duration": 60.02, **audio}
     return SourceInfo(duration=60.0, width=64, height=48, video_codec="h264", fps=10.0,
-                      has_audio=True, **audio)  # type: ignore[arg-type]
+                      has_audio=True, **facts)  # type: ignore[arg-type]
 
 
 def test_only_audio_with_sample_exact_timestamps_at_an_aac_rate_is_split() -> None:
-    assert splittable(_source(audio_rate=44_100, audio_sample_exact=True))
-    assert not splittable(_source(audio_rate=44_000, audio_sample_exact=True))  # resampled
-    assert not splittable(_source(audio_rate=48_000, audio_sample_exact=False))  # Matroska
+    assert splittable(_source())
+    assert not splittable(_source(audio_rate=44_000))  # AAC would resample it
+    assert not splittable(_source(audio_sample_exact=False))  # Matroska's milliseconds
     assert not splittable(_source(audio_rate=None))
+    assert not splittable(_source(audio_duration=20.0))  # the sound ends before the picture
+    assert not splittable(_source(audio_duration=None))
 
 
 def test_the_concat_list_keeps_each_parts_own_frames() -> None:

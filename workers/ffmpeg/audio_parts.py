@@ -42,10 +42,17 @@ class AudioPart:
     """How much of it the joined track keeps; None: all to its end (the last part)."""
 
 
+LENGTH_TOLERANCE_S = 0.1
+"""How far the audio's end may be from the video's for the parts to cover it as planned."""
+
+
 def splittable(source: SourceInfo) -> bool:
     """Whether the source's audio can be cut on its frame grid: a rate AAC codes as it is,
-    and timestamps that find every sample (else one track is encoded whole)."""
-    return source.has_audio and source.audio_rate in AAC_RATES and source.audio_sample_exact
+    timestamps that find every sample, and as long as the video (the cuts are planned over
+    the source's duration); else one track is encoded whole."""
+    return (source.has_audio and source.audio_rate in AAC_RATES and source.audio_sample_exact
+            and source.audio_duration is not None
+            and abs(source.audio_duration - source.duration) <= LENGTH_TOLERANCE_S)
 
 
 def plan_cuts(duration_s: float, rate: int, parts: int, lead_s: float) -> list[int]:

@@ -183,6 +183,7 @@ def source_info(data: dict[str, Any], max_pixels: int) -> SourceInfo:
         format_name=str(fmt.get("format_name", "")), pix_fmt=video.get("pix_fmt"), frames=frames,
         audio_codec=audio.get("codec_name") if audio else None,
         audio_rate=_int(audio.get("sample_rate")) if audio else None,
+        audio_duration=_float(audio.get("duration")) if audio else None,
         audio_sample_exact=audio is not None and _sample_exact(audio, video),
     )
 

@@ -51,7 +51,7 @@ def encode_tracks(ctx: WorkerContext, ws: Workspace, job: Job, keys: dict[int, s
     partials = {kbps: temp_path(path) for kbps, path in finals.items()}
     for path in partials.values():
         path.parent.mkdir(parents=True, exist_ok=True)
-    expected = source.duration
+    expected = source.audio_duration or source.duration  # sound may end before the picture
     if window is not None:
         expected = window.duration_s or max(0.0, source.duration - window.start_s)
     try:
