@@ -19,7 +19,12 @@ from workers.ffmpeg.audio_parts import (
     plan_cuts,
     splittable,
 )
-from workers.ffmpeg.commands import AudioWindow, build_audio_command, build_stitch_command
+from workers.ffmpeg.commands import (
+    AudioWindow,
+    StitchAudio,
+    build_audio_command,
+    build_stitch_command,
+)
 from workers.ffmpeg.process import run_ffmpeg
 
 RATE = 48_000
@@ -111,7 +116,7 @@ def _snr_db(reference: array, decoded: array, start: int, end: int, lag: int = 0
     return 10 * math.log10(signal / noise)
 
 
-def _stitch(tmp: Path, source: Path, audio: Path, audio_from: str) -> Path:
+def _stitch(tmp: Path, source: Path, audio: Path, audio_from: StitchAudio) -> Path:
     chunk = tmp / "00000.mp4"
     if not chunk.exists():  # the video: one slice, stream copied from the source
         subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), "-map", "0:v", "-c", "copy",
@@ -142,9 +147,9 @@ def test_two_parts_join_into_the_track_one_encode_makes(tmp_path: Path,
                      AudioWindow(p.start_s, p.duration_s)).name for k, p in enumerate(parts)]
     (tmp_path / "list.ffconcat").write_text(
         "\n".join(concat_lines(names, cuts, RATE, lead_s)) + "\n")
-    joined = _pcm(_stitch(tmp_path, noisy_source, tmp_path / "list.ffconcat", "parts"))
+    joined = _pcm(_stitch(tmp_path, noisy_source, tmp_path / "list.ffconcat", StitchAudio.PARTS))
     whole = _pcm(_stitch(tmp_path, noisy_source,
-                         _encode(noisy_source, tmp_path / "whole.m4a"), "track"))
+                         _encode(noisy_source, tmp_path / "whole.m4a"), StitchAudio.TRACK))
     source = _pcm(noisy_source)
 
     assert len(joined) == len(whole)  # every sample once: no frame lost or doubled

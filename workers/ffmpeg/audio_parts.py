@@ -31,7 +31,6 @@ AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 1200
 class AudioPart:
     """What one part encodes from the source, and what of it the joined track keeps."""
 
-    index: int
     start_s: float
     """Where its encode starts in the source (its cut minus the lead-in)."""
     duration_s: float | None
@@ -62,10 +61,8 @@ def plan_cuts(duration_s: float, rate: int, parts: int, lead_s: float) -> list[i
         parts -= 1
     if parts <= 1:
         return []
-    encoded = (duration_s + (parts - 1) * lead_s) / parts
-    kept = [encoded] + [encoded - lead_s] * (parts - 1)
-    ends = [sum(kept[:k + 1]) for k in range(parts - 1)]
-    return [_on_grid(end, rate) for end in ends]
+    encoded = (duration_s + (parts - 1) * lead_s) / parts  # the first keeps all of it
+    return [_on_grid(encoded + k * (encoded - lead_s), rate) for k in range(parts - 1)]
 
 
 def _on_grid(time_s: float, rate: int) -> int:
@@ -84,7 +81,7 @@ def audio_part(cuts: list[int], index: int, rate: int, lead_s: float) -> AudioPa
     start = max(0, begin - _on_grid(lead_s, rate)) if index else 0
     last = index == len(cuts)
     end = None if last else cuts[index] + TAIL_FRAMES * AAC_FRAME
-    return AudioPart(index, start / rate, None if end is None else (end - start) / rate,
+    return AudioPart(start / rate, None if end is None else (end - start) / rate,
                      (begin - start) / rate,
                      None if last else (cuts[index] - begin) / rate)
 

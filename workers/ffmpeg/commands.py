@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -250,10 +251,8 @@ def build_audio_command(source_path: Path, outputs: dict[int, Path], ffmpeg_bin:
     """Return the argv that encodes the source's audio once per bitrate (kb/s to file), with
     one decode: a chunked job's audio track, or with a ``window`` one part of it (the
     source's last part: a window whose duration is None runs to the end)."""
-    if window is None:
-        audio = _input(source_path)["a:0"]
-    else:
-        audio = _input(source_path, window.start_s, duration_s=window.duration_s)["a:0"]
+    window = window or AudioWindow(0.0, None)
+    audio = _input(source_path, window.start_s, duration_s=window.duration_s)["a:0"]
     encodes = [ffmpeg.output(audio, str(path), **aac_args(kbps), vn=None, f="mp4",
                              movflags="+faststart", map_metadata=-1)
                for kbps, path in outputs.items()]
@@ -262,28 +261,32 @@ def build_audio_command(source_path: Path, outputs: dict[int, Path], ffmpeg_bin:
                                *PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)
 
 
-STITCH_AUDIO_FROM = ("source", "track", "parts")
+class StitchAudio(StrEnum):
+    """Where a stitch takes its audio from."""
+
+    SOURCE = "source"
+    """The source: its audio is encoded by the stitch (records older than audio tracks)."""
+    TRACK = "track"
+    """The track the audio task encoded while the slices ran: copied."""
+    PARTS = "parts"
+    """An ffconcat list of the parts the first slices encoded: joined by copy."""
 
 
 def build_stitch_command(chunk_list: Path, audio: Path | None, source: SourceInfo,
                          plan: RenditionPlan, output: Path, ffmpeg_bin: str, *,
-                         audio_from: str = "source") -> list[str]:
+                         audio_from: StitchAudio = StitchAudio.SOURCE) -> list[str]:
     """Return the argv that joins encoded chunks (stream copy) and adds the audio.
 
     ``chunk_list`` is an ffconcat file this worker wrote, naming chunk files beside it
-    (``safe`` stays on). ``audio`` is, by ``audio_from``: the ``track`` encoded while the
-    slices ran (copied), an ffconcat list of its ``parts`` (joined by copy), or the
-    ``source`` (its audio encoded here); None: no audio.
+    (``safe`` stays on). ``audio`` is the file ``audio_from`` names; None: no audio.
     """
-    if audio_from not in STITCH_AUDIO_FROM:
-        raise ValueError(f"audio from {audio_from!r}")
     chunks = ffmpeg.input(str(chunk_list), f="concat", safe=1, protocol_whitelist="file")
     streams = [chunks["v:0"]]
     out_args: dict[str, Any] = {"c:v": "copy", **_tag_args(plan), "movflags": "+faststart",
                                 "f": "mp4", "map_metadata": -1}
     global_args = ["-hide_banner", "-nostdin", "-loglevel", "error", *PROGRESS_ARGS]
     if source.has_audio and audio is not None:
-        if audio_from == "parts":
+        if audio_from == StitchAudio.PARTS:
             streams.append(ffmpeg.input(str(audio), f="concat", safe=1,
                                         protocol_whitelist="file")["a:0"])
             # The first part's priming frame has a negative timestamp; shifting the joined
@@ -291,7 +294,7 @@ def build_stitch_command(chunk_list: Path, audio: Path | None, source: SourceInf
             global_args.append("-copyts")
         else:
             streams.append(_input(audio)["a:0"])
-        out_args.update({"c:a": "copy"} if audio_from != "source"
+        out_args.update({"c:a": "copy"} if audio_from != StitchAudio.SOURCE
                         else _audio_args(source, plan, SOFTWARE_H264))
     command = ffmpeg.output(*streams, str(output), **out_args)
     return command.global_args(*global_args).overwrite_output().compile(cmd=ffmpeg_bin)

@@ -52,7 +52,8 @@ def _encode_audio(ctx: WorkerContext, ws: Workspace, job_id: str, lease: Lease) 
                      "attempts (its worker stopped each time).")
     layout.check_job(job)
     try:
-        tracks = _encode_tracks(ctx, ws, job, lease)
+        tracks = encode_tracks(ctx, ws, job, {kbps: layout.audio_key(job.id, kbps)
+                                              for kbps in audio_bitrates(job)})
     except AudioFailed as exc:
         return _fail(ctx, job, lease, str(exc))
     if tracks is None:
@@ -82,12 +83,6 @@ def _count_attempt(ctx: WorkerContext, job_id: str, lease: Lease) -> Job:
         job.audio_attempts += 1
 
     return ctx.store.update(job_id, count, fence=lease.fence)
-
-
-def _encode_tracks(ctx: WorkerContext, ws: Workspace, job: Job,
-                   lease: Lease) -> list[str] | None:
-    keys = {kbps: layout.audio_key(job.id, kbps) for kbps in audio_bitrates(job)}
-    return encode_tracks(ctx, ws, job, keys)
 
 
 def _fail(ctx: WorkerContext, job: Job, lease: Lease, error: str) -> Outcome:

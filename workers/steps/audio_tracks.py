@@ -53,7 +53,7 @@ def encode_tracks(ctx: WorkerContext, ws: Workspace, job: Job, keys: dict[int, s
         path.parent.mkdir(parents=True, exist_ok=True)
     expected = source.audio_duration or source.duration  # sound may end before the picture
     if window is not None:
-        expected = window.duration_s or max(0.0, source.duration - window.start_s)
+        expected = window.duration_s or max(0.0, expected - window.start_s)
     try:
         run = run_ffmpeg(build_audio_command(source_file, partials, settings.ffmpeg_bin, window),
                          on_tick=JobWatch(ctx, job.id, JobState.ENCODING),

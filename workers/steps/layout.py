@@ -103,14 +103,10 @@ def audio_key(job_id: str, kbps: int) -> str:
     return f"{audio_dir_key(job_id)}/{int(kbps)}k.m4a"
 
 
-def audio_part_name(kbps: int, index: int) -> str:
-    return f"{int(kbps)}k-{int(index):05d}.m4a"
-
-
 def audio_part_key(job_id: str, kbps: int, index: int) -> str:
     """Part ``index`` of the ``in-slices`` job's audio at ``kbps`` (encoded by slice
     ``index``, joined by each stitch of that bitrate)."""
-    return f"{audio_dir_key(job_id)}/{audio_part_name(kbps, index)}"
+    return f"{audio_dir_key(job_id)}/{int(kbps)}k-{int(index):05d}.m4a"
 
 
 def audio_list_name(profile: str, kbps: int) -> str:

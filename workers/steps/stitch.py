@@ -11,7 +11,7 @@ from common.jobs import AudioTrack, Job, Rendition
 from common.storage import StorageError, Workspace
 from common.workref import WorkRef
 from workers.ffmpeg.audio_parts import concat_lines, part_count
-from workers.ffmpeg.commands import build_stitch_command
+from workers.ffmpeg.commands import StitchAudio, build_stitch_command
 from workers.ffmpeg.encode import EncodeResult, temp_path, verify_output
 from workers.ffmpeg.process import run_ffmpeg
 from workers.runtime.context import WorkerContext
@@ -89,14 +89,15 @@ def _stitch(ctx: WorkerContext, job: Job, rendition: Rendition, this: attempt.At
     log.info("stitched %s/%s from %d chunks", job.id, rendition.profile, rendition.chunks)
 
 
-def _audio_input(ws: Workspace, job: Job, profile: str, kbps: int) -> tuple[Path | None, str]:
+def _audio_input(ws: Workspace, job: Job, profile: str,
+                 kbps: int) -> tuple[Path | None, StitchAudio]:
     """What the stitch takes its audio from, and how (``build_stitch_command``'s
     ``audio_from``): the parts the first slices encoded, joined by an ffconcat list written
     beside them; the track encoded while the slices ran; or the source itself for records
     older than both (the source is fetched only then)."""
     source = job.source
     if source is None or not source.has_audio:
-        return None, "source"
+        return None, StitchAudio.SOURCE
     if job.audio_track == AudioTrack.IN_SLICES and source.audio_rate:
         parts = [ws.fetch(layout.audio_part_key(job.id, kbps, index))
                  for index in range(part_count(job.audio_cuts))]
@@ -104,7 +105,7 @@ def _audio_input(ws: Workspace, job: Job, profile: str, kbps: int) -> tuple[Path
         lines = concat_lines([p.name for p in parts], job.audio_cuts, source.audio_rate,
                              job.audio_lead_s)
         listing.write_text("\n".join(lines) + "\n")
-        return listing, "parts"
+        return listing, StitchAudio.PARTS
     if job.audio_track == AudioTrack.ENCODED:
-        return ws.fetch(layout.audio_key(job.id, kbps)), "track"
-    return ws.fetch(layout.source_key(job)), "source"
+        return ws.fetch(layout.audio_key(job.id, kbps)), StitchAudio.TRACK
+    return ws.fetch(layout.source_key(job)), StitchAudio.SOURCE
