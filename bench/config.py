@@ -53,7 +53,7 @@ FULL = BenchConfig(
                   health_interval_s=0.01, socketio_interval_s=0.05, page_interval_s=0.25),
     nice_plan=LoadPlan(health=1000, socketio=100, pages=0, http_procs=2,
                        health_interval_s=0.01, socketio_interval_s=0.05),
-    pairs=4,
+    pairs=6,
     sequential_jobs=20,
     memory_jobs=50,
     throughput_jobs=200,

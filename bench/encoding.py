@@ -34,9 +34,21 @@ def cluster_ladder(client: ApiClient, source: Path, timeout_s: float,
     if job["state"] != "done":
         raise RuntimeError(f"ladder job {job_id} ended {job['state']}: {job.get('error')}")
     start = first_start(job)
-    return {"job_id": job_id, "wall_s": round(job["finished_at"] - posted_at, 3),
+    encode = encode_phase(job)
+    wall = job["finished_at"] - posted_at
+    return {"job_id": job_id, "wall_s": round(wall, 3),
             "first_start_s": None if start is None else round(start - posted_at, 3),
+            "encode_s": None if encode is None else round(encode, 3),
+            "outside_encode_s": None if encode is None else round(wall - encode, 3),
             "renditions": [r["profile"] for r in job["renditions"]]}
+
+
+def encode_phase(job: dict[str, Any]) -> float | None:
+    """First rendition start to last rendition done: the encoding FFmpeg and the check of
+    its outputs; the rest of POST→done is the cluster's own steps around it."""
+    starts = [r["started_at"] for r in job["renditions"] if r.get("started_at")]
+    ends = [r["finished_at"] for r in job["renditions"] if r.get("finished_at")]
+    return max(ends) - min(starts) if starts and ends else None
 
 
 def ladder_pairs(client: ApiClient, source: Path, pairs: int, timeout_s: float,
@@ -61,6 +73,7 @@ def ladder_pairs(client: ApiClient, source: Path, pairs: int, timeout_s: float,
                 pair[f"{side}_foreign_cpu_pct"] = foreign.stop()
             pair["cluster_s"] = pair["cluster"]["wall_s"]
             pair["ratio"] = ratio(pair["cluster_s"], pair["direct_s"])
+            pair["encode_ratio"] = ratio(pair["cluster"]["encode_s"], pair["direct_s"])
             results.append(pair)
     return results
 
@@ -74,6 +87,14 @@ def ladder_summary(pairs: list[dict[str, Any]]) -> dict[str, Any]:
     summary["median_ratio"] = round(statistics.median(ratios), 3) if ratios else None
     summary["quiet_pairs"] = len(quiet)
     summary["median_ratio_quiet"] = round(statistics.median(quiet), 3) if quiet else None
+    encodes = [p["encode_ratio"] for p in pairs if p.get("encode_ratio") is not None]
+    outside = [p["cluster"]["outside_encode_s"] for p in pairs
+               if p["cluster"].get("outside_encode_s") is not None]
+    summary["median_encode_ratio"] = round(statistics.median(encodes), 3) if encodes else None
+    summary["median_outside_encode_s"] = (round(statistics.median(outside), 3) if outside
+                                          else None)
+    summary["outside_over_direct"] = ratio(summary["median_outside_encode_s"],
+                                           statistics.median(p["direct_s"] for p in pairs))
     return summary
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.client import ApiClient
+from bench.encoding import encode_phase
 from bench.stats import ratio
 from common.ladder import load_ladder, plan_renditions
 from workers.ffmpeg.commands import SOFTWARE_H264, EncodeOptions, build_ladder_command
@@ -24,11 +25,8 @@ MEDIACMS_CRF = 23
 MEDIACMS_PEAK = 1.5
 
 
-def _encode_phase(job: dict[str, Any]) -> float | None:
-    """First rendition start to last rendition done (the per-title check included)."""
-    starts = [r["started_at"] for r in job["renditions"] if r.get("started_at")]
-    ends = [r["finished_at"] for r in job["renditions"] if r.get("finished_at")]
-    return round(max(ends) - min(starts), 2) if starts and ends else None
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 2)
 
 
 def _rungs(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -47,7 +45,7 @@ def cluster_job(client: ApiClient, source: Path, fields: dict[str, str],
         raise RuntimeError(f"per-title bench job {job_id} ended {job['state']}: {job['error']}")
     rungs = _rungs(job)
     result: dict[str, Any] = {"job_id": job_id, "wall_s": round(job["finished_at"] - posted_at, 2),
-                              "encode_s": _encode_phase(job), "rungs": rungs,
+                              "encode_s": _rounded(encode_phase(job)), "rungs": rungs,
                               "total_kbps": round(sum(r["kbps"] for r in rungs.values()), 1)}
     analysis = job.get("per_title")
     if analysis:

@@ -150,9 +150,12 @@ def markdown(report: dict[str, Any]) -> str:
     ladder = report["ladder"]
     labels = [*(str(i + 1) for i in range(len(ladder["pairs"]))), "MP4 only", "unfused"]
     pairs = [*ladder["pairs"], ladder["mp4_only_pair"], ladder["unfused_pair"]]
-    rows = [[label, p["order"], p["cluster_s"], p["direct_s"], p["ratio"],
+    rows = [[label, p["order"], p["cluster_s"], p["cluster"].get("encode_s"),
+             p["cluster"].get("outside_encode_s"), p["direct_s"], p["ratio"],
+             p.get("encode_ratio"),
              f"{_fmt(p.get('cluster_foreign_cpu_pct'))} / {_fmt(p.get('direct_foreign_cpu_pct'))}"]
             for label, p in zip(labels, pairs, strict=True)]
+    split = ladder["ratio"]
     lines += [f"## Ladder cost (median ratio {_fmt(ladder['ratio']['median_ratio'])}; "
               f"unfused / fused {_fmt(ladder['unfused_over_fused_ratio'])})", "",
               f"Median over the {ladder['ratio']['quiet_pairs']} pairs with < 10 % foreign "
@@ -160,8 +163,15 @@ def markdown(report: dict[str, Any]) -> str:
               "Numbered pairs and the unfused one: the default job (three MP4s, their CMAF "
               "segments written by the encoding FFmpeg, the HLS and DASH manifests, poster) "
               "against the single FFmpeg making the three MP4s; the MP4-only pair posts "
-              "hls=false, so both sides write the same three files.", ""]
-    lines += _table(["Pair", "Order", "Cluster POST→done (s)", "Single FFmpeg (s)", "Ratio",
+              "hls=false, so both sides write the same three files. Split of each job: its "
+              "encode phase (first rendition start to last rendition done: the encoding "
+              "FFmpeg and the check of its outputs) and the cluster's steps outside it "
+              f"(upload, probe, hand-offs, poster, audio, manifests): median "
+              f"{_fmt(split.get('median_outside_encode_s'))} s outside, "
+              f"{_fmt(split.get('outside_over_direct'))} of the single FFmpeg; encode phase "
+              f"/ single FFmpeg median {_fmt(split.get('median_encode_ratio'))}.", ""]
+    lines += _table(["Pair", "Order", "Cluster POST→done (s)", "Encode phase (s)",
+                     "Outside it (s)", "Single FFmpeg (s)", "Ratio", "Encode phase / single",
                      "Foreign CPU % (cluster / direct)"], rows)
     sched, progress = report["scheduling"], report["progress_latency"]
     lines += ["## Latency and throughput (ms)", ""]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.media import make_clip
+from tests.support.media import make_clip, make_duration_bomb
+from workers.ffmpeg import probe
 from workers.ffmpeg.probe import (
     ProbeError,
     probe_source,
@@ -221,3 +222,42 @@ def test_several_ffprobes_run_side_by_side_and_answer_in_order(tmp_path: Path,
     real = run_ffprobes([small, garbage], timeout_s=30)
     assert isinstance(real[0], dict) and real[0]["streams"][0]["codec_type"] == "video"
     assert isinstance(real[1], ProbeError) and "not a video file" in str(real[1])
+
+
+LOGS_AND_RUNS_FFPROBE = """#!/bin/sh
+echo "$*" >> {log}
+exec ffprobe "$@"
+"""
+
+
+def _logging_ffprobe(tmp_path: Path) -> tuple[Path, Path]:
+    """An ffprobe that notes each command line in a file, then runs the real one."""
+    log, fake = tmp_path / "calls.log", tmp_path / "ffprobe"
+    fake.write_text(LOGS_AND_RUNS_FFPROBE.format(log=log))
+    fake.chmod(0o755)
+    return fake, log
+
+
+@pytest.mark.parametrize("one_pass_bytes", [probe.ONE_PASS_PROBE_BYTES, 0],
+                         ids=["small upload: one ffprobe", "big upload: end read apart"])
+def test_a_forged_duration_is_caught_whether_the_end_is_read_in_one_pass_or_two(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_pass_bytes: int) -> None:
+    monkeypatch.setattr(probe, "ONE_PASS_PROBE_BYTES", one_pass_bytes)
+    fake, log = _logging_ffprobe(tmp_path)
+    bomb = make_duration_bomb(tmp_path / "bomb.mp4")
+    with pytest.raises(ProbeError, match=r"header says it lasts 100:00:00, but its streams "
+                                         r"end at 5.0 s"):
+        probe_source(bomb, ffprobe_bin=str(fake))
+    calls = log.read_text().splitlines()
+    assert len(calls) == (1 if one_pass_bytes else 2)
+    if not one_pass_bytes:  # the second read starts 30 s before the claimed 100 hours
+        assert f"-read_intervals {100 * 3600 - 30:.3f}%+#6000" in calls[1]
+
+
+def test_a_small_upload_is_described_and_read_to_its_end_by_one_ffprobe(
+        tmp_path: Path, small: Path) -> None:
+    fake, log = _logging_ffprobe(tmp_path)
+    info = probe_source(small, ffprobe_bin=str(fake))
+    assert info.duration == pytest.approx(1.0, abs=0.1) and info.width == 160
+    [call] = log.read_text().splitlines()
+    assert "-show_streams" in call and "-read_intervals %+#6000" in call

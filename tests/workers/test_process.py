@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.support.ports import wait_for
 from tests.support.workers import REPO_ROOT, child_pids, ffmpeg_children, pid_exists, process_name
-from workers.ffmpeg.process import FFmpegRun, run_ffmpeg
+from workers.ffmpeg.process import BackgroundFFmpeg, FFmpegRun, run_ffmpeg
 from workers.ffmpeg.progress import Progress
 
 PROGRESS = ["-progress", "pipe:1", "-nostats", "-stats_period", "0.25"]
@@ -152,3 +152,35 @@ def test_error_line_strips_nested_context_prefixes() -> None:
     line = ("[h264_nvenc @ 0x563e77399a00] [Eval @ 0x7ffd8628ffb0] Undefined constant or "
             "missing '(' in 'bogus'")
     assert FFmpegRun(1, [line]).error_line == "Undefined constant or missing '(' in 'bogus'"
+
+
+def test_a_background_ffmpeg_runs_beside_other_work_and_reports_how_it_ended() -> None:
+    with BackgroundFFmpeg(lavfi_null(1.0, realtime=True)) as background:
+        [pid] = wait_for(lambda: ffmpeg_children(), timeout=10,
+                         message="the background ffmpeg")
+        beside = run_ffmpeg(lavfi_null(0.2, realtime=False))  # while the first still runs
+        assert beside.ok and pid_exists(pid)
+        run = background.wait(timeout_s=30)
+    assert run.ok and run.returncode == 0
+    assert not pid_exists(pid)
+
+
+def test_a_background_ffmpeg_is_killed_when_its_block_is_left_and_on_its_timeout() -> None:
+    with BackgroundFFmpeg(lavfi_null(60, realtime=True)) as background:
+        [pid] = wait_for(lambda: ffmpeg_children(), timeout=10,
+                         message="the background ffmpeg")
+    wait_for(lambda: not pid_exists(pid), timeout=5, message="the ffmpeg left behind to die")
+    with BackgroundFFmpeg(lavfi_null(60, realtime=True)) as background:
+        started = time.monotonic()
+        run = background.wait(timeout_s=0.5)
+        assert time.monotonic() - started < 10
+    assert run.timed_out and not run.ok
+    assert "ran over" in run.error_line
+
+
+def test_a_failing_background_ffmpeg_reports_its_own_error_line() -> None:
+    args = lavfi_null(1, realtime=False)
+    args[args.index("null")] = "no_such_muxer"
+    with BackgroundFFmpeg(args) as background:
+        run = background.wait(timeout_s=30)
+    assert run.returncode != 0 and "no_such_muxer" in run.error_line

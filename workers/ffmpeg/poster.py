@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from workers.ffmpeg.commands import build_poster_command
-from workers.ffmpeg.process import run_ffmpeg
+from workers.ffmpeg.process import BackgroundFFmpeg
 from workers.ffmpeg.staging import private_name
 
 log = logging.getLogger(__name__)
@@ -15,16 +15,38 @@ log = logging.getLogger(__name__)
 POSTER_TIMEOUT_S = 60
 
 
+class Poster:
+    """A poster made in the background while the caller packages the rest: its FFmpeg
+    starts on ``with``; ``finish`` waits for it and puts the JPEG in place."""
+
+    def __init__(self, video: Path, poster: Path, duration_s: float, ffmpeg_bin: str,
+                 nice: int = 0) -> None:
+        self.video, self.poster = video, poster
+        self.partial = poster.with_name(private_name(poster.name))
+        at_s = min(5.0, max(0.0, duration_s / 3))  # a third of the way in, at most 5 s
+        self._ffmpeg = BackgroundFFmpeg(
+            build_poster_command(video, self.partial, at_s, ffmpeg_bin), nice=nice)
+
+    def __enter__(self) -> Poster:
+        self._ffmpeg.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._ffmpeg.__exit__(*exc)
+        self.partial.unlink(missing_ok=True)  # left only when finish was never reached
+
+    def finish(self) -> str | None:
+        """Wait for the frame; return the poster's file name, or None (logged) without one."""
+        run = self._ffmpeg.wait(POSTER_TIMEOUT_S)
+        if not run.ok or not self.partial.is_file() or self.partial.stat().st_size == 0:
+            log.warning("no poster for %s: %s", self.video, run.error_line)
+            return None
+        os.replace(self.partial, self.poster)
+        return self.poster.name
+
+
 def make_poster(video: Path, poster: Path, duration_s: float, ffmpeg_bin: str,
                 nice: int = 0) -> str | None:
     """Grab a frame a third of the way in (at most 5 s) as a JPEG; return its file name."""
-    partial = poster.with_name(private_name(poster.name))
-    at_s = min(5.0, max(0.0, duration_s / 3))
-    run = run_ffmpeg(build_poster_command(video, partial, at_s, ffmpeg_bin), nice=nice,
-                     timeout_s=POSTER_TIMEOUT_S)
-    if not run.ok or not partial.is_file() or partial.stat().st_size == 0:
-        log.warning("no poster for %s: %s", video, run.error_line)
-        partial.unlink(missing_ok=True)
-        return None
-    os.replace(partial, poster)
-    return poster.name
+    with Poster(video, poster, duration_s, ffmpeg_bin, nice) as making:
+        return making.finish()

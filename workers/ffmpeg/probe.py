@@ -45,9 +45,12 @@ def _ffprobe_process(nice: int) -> dict[str, Any]:
             "preexec_fn": media_tool_setup(nice)}
 
 
-def _describe_args(path: Path, ffprobe_bin: str) -> list[str]:
+def _describe_args(path: Path, ffprobe_bin: str, packets: int = 0) -> list[str]:
+    """Format and streams; with ``packets``, also the timing of that many first packets."""
+    reads = (["-read_intervals", f"%+#{packets}", "-show_entries",
+              "packet=pts_time,duration_time"] if packets else [])
     return [ffprobe_bin, "-v", "error", *INPUT_GUARDS, "-print_format", "json",
-            "-show_format", "-show_streams", "-i", f"file:{path}"]
+            "-show_format", "-show_streams", *reads, "-i", f"file:{path}"]
 
 
 def _description(done: subprocess.CompletedProcess[str], path: Path) -> dict[str, Any]:
@@ -65,10 +68,11 @@ def _too_slow(timeout_s: float) -> ProbeError:
 
 
 def run_ffprobe(path: Path, ffprobe_bin: str = "ffprobe", timeout_s: float = 30, *,
-                nice: int = 0) -> dict[str, Any]:
-    """Return ffprobe's JSON description of ``path`` (format and streams)."""
+                nice: int = 0, packets: int = 0) -> dict[str, Any]:
+    """Return ffprobe's JSON description of ``path`` (format and streams; with ``packets``,
+    ``packets`` too: the timing of that many first packets, fewer when the file ends)."""
     try:
-        done = ffprobe(_describe_args(path, ffprobe_bin), timeout_s, nice)
+        done = ffprobe(_describe_args(path, ffprobe_bin, packets), timeout_s, nice)
     except subprocess.TimeoutExpired:
         raise _too_slow(timeout_s) from None
     return _description(done, path)
@@ -218,6 +222,9 @@ END_PROBE_BACK_S = 30.0
 END_PROBE_PACKETS = 6000
 """Packets read from just before the claimed end; fewer means the file ended (EOF)."""
 DURATION_SLACK_S = 10.0
+ONE_PASS_PROBE_BYTES = 64 << 20
+"""Uploads up to this size are described and read to their end by one ffprobe; a bigger
+one's end is read by a second ffprobe from just before its claimed end (not all of it)."""
 
 
 def measured_end(path: Path, claimed_s: float, ffprobe_bin: str = "ffprobe",
@@ -231,21 +238,26 @@ def measured_end(path: Path, claimed_s: float, ffprobe_bin: str = "ffprobe",
     start = max(0.0, claimed_s - END_PROBE_BACK_S)
     args = [ffprobe_bin, "-v", "error", *INPUT_GUARDS,
             "-read_intervals", f"{start:.3f}%+#{END_PROBE_PACKETS}",
-            "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0",
+            "-show_entries", "packet=pts_time,duration_time", "-of", "json",
             "-i", f"file:{path}"]
     try:
         done = ffprobe(args, timeout_s, nice)
     except subprocess.TimeoutExpired:
         return None
-    lines = done.stdout.splitlines()
-    if done.returncode != 0 or not lines or len(lines) >= END_PROBE_PACKETS:
+    if done.returncode != 0:
         return None
-    ends = []
-    for line in lines:
-        pts, _, length = line.partition(",")
-        start_s, length_s = _float(pts), _float(length) or 0.0
-        if start_s is not None:
-            ends.append(start_s + length_s)
+    with contextlib.suppress(ValueError):
+        return packets_end(json.loads(done.stdout or "{}").get("packets", []))
+    return None
+
+
+def packets_end(packets: list[dict[str, Any]]) -> float | None:
+    """Where the packets ffprobe read end (start plus duration of the latest); None when it
+    read none, or stopped at ``END_PROBE_PACKETS`` before the end of the file."""
+    if not packets or len(packets) >= END_PROBE_PACKETS:
+        return None
+    ends = [start + (_float(p.get("duration_time")) or 0.0) for p in packets
+            if (start := _float(p.get("pts_time"))) is not None]
     return max(ends) if ends else None
 
 
@@ -277,9 +289,15 @@ def probe_source(path: Path, *, ffprobe_bin: str = "ffprobe", timeout_s: float =
         raise ProbeError("The uploaded file is missing from the data directory.")
     if path.stat().st_size == 0:
         raise ProbeError("The upload is empty (0 bytes).")
-    info = source_info(run_ffprobe(path, ffprobe_bin, timeout_s, nice=nice), max_pixels)
-    real_end = (measured_end(path, info.duration, ffprobe_bin, timeout_s, nice=nice)
-                if info.duration else None)
+    # A small file is read whole by the ffprobe that describes it (its packets fit the
+    # budget), so where they end is known without a second ffprobe seeking to the end.
+    one_pass = path.stat().st_size <= ONE_PASS_PROBE_BYTES
+    described = run_ffprobe(path, ffprobe_bin, timeout_s, nice=nice,
+                            packets=END_PROBE_PACKETS if one_pass else 0)
+    info = source_info(described, max_pixels)
+    real_end = packets_end(described.get("packets", []))
+    if real_end is None and info.duration:
+        real_end = measured_end(path, info.duration, ffprobe_bin, timeout_s, nice=nice)
     return check_duration(info, real_end, max_seconds)
 
 

@@ -188,6 +188,50 @@ def run_ffmpeg(
     return FFmpegRun(process.returncode, list(stderr_lines), stopped=stopped, timed_out=timed_out)
 
 
+class BackgroundFFmpeg:
+    """An FFmpeg started now and waited for later, so other work runs beside it (the poster
+    while the audio is packaged). Use it as a context manager: leaving the block kills its
+    process group whatever happened; ``wait`` returns how it ended."""
+
+    def __init__(self, args: Sequence[str], nice: int = 0) -> None:
+        self._args, self._nice = list(args), nice
+        self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES_KEPT)
+        self._process: subprocess.Popen[str] | None = None
+        self._readers: list[threading.Thread] = []
+
+    def __enter__(self) -> BackgroundFFmpeg:
+        log.debug("running in the background %s", " ".join(self._args))
+        self._process = process = _start(self._args, self._nice)
+        self._readers = [  # stdout: the progress pipe nobody reads, drained and dropped
+            threading.Thread(target=_drain, args=(process.stderr, self._stderr), daemon=True),
+            threading.Thread(target=_drain, args=(process.stdout, collections.deque(maxlen=1)),
+                             daemon=True)]
+        for reader in self._readers:
+            reader.start()
+        return self
+
+    def wait(self, timeout_s: float) -> FFmpegRun:
+        """Wait for FFmpeg to exit (killed after ``timeout_s``); return how it ended."""
+        assert self._process is not None, "start it with `with` first"
+        timed_out = False
+        try:
+            self._process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self._stderr.appendleft(f"FFmpeg ran over its {timeout_s:.0f}s limit.")
+            timed_out = True
+        self._stop()
+        return FFmpegRun(self._process.returncode, list(self._stderr), timed_out=timed_out)
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        if self._process is not None:
+            kill_group(self._process)
+        for reader in self._readers:
+            reader.join(timeout=5)
+
+
 @dataclass
 class PipedRun:
     """How two FFmpegs joined by a pipe ended: the first writing what the second reads."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable, Iterator
 
 from common.jobs import AudioTrack, Job, Rendition
 from common.states import JobState, RenditionState
@@ -10,7 +12,7 @@ from common.storage import StorageError, Workspace
 from common.store import StaleUpdate
 from common.tasknames import FINALIZE_JOB
 from workers.ffmpeg.hls import PackagingFailed
-from workers.ffmpeg.poster import make_poster
+from workers.ffmpeg.poster import Poster
 from workers.ffmpeg.quality import measure_quality
 from workers.runtime.context import WorkerContext
 from workers.steps import layout
@@ -58,18 +60,28 @@ def _measure(ctx: WorkerContext, ws: Workspace, job: Job,
     return scores
 
 
-def _poster(ctx: WorkerContext, ws: Workspace, job: Job,
-            finished: list[Rendition]) -> str | None:
+@contextlib.contextmanager
+def _poster_beside(ctx: WorkerContext, ws: Workspace, job: Job,
+                   finished: list[Rendition]) -> Iterator[Callable[[], str | None]]:
+    """Start the poster's FFmpeg (from the smallest finished rendition) and yield the call
+    that waits for it and publishes it: the job's other packaging runs meanwhile."""
     if not finished or job.source is None:
-        return None
+        yield lambda: None
+        return
     smallest = min(finished, key=lambda r: (r.height or 0))
-    ws.path(layout.poster_key(job.id)).parent.mkdir(parents=True, exist_ok=True)
-    poster = make_poster(ws.fetch(layout.rendition_key(job.id, smallest)),
-                         ws.path(layout.poster_key(job.id)), job.source.duration,
-                         ctx.settings.ffmpeg_bin, nice=ctx.settings.ffmpeg_nice)
-    if poster is not None:
-        ws.publish(layout.poster_key(job.id))
-    return poster
+    key = layout.poster_key(job.id)
+    ws.path(key).parent.mkdir(parents=True, exist_ok=True)
+    with Poster(ws.fetch(layout.rendition_key(job.id, smallest)), ws.path(key),
+                job.source.duration, ctx.settings.ffmpeg_bin,
+                nice=ctx.settings.ffmpeg_nice) as making:
+
+        def finish() -> str | None:
+            poster = making.finish()
+            if poster is not None:
+                ws.publish(key)
+            return poster
+
+        yield finish
 
 
 def _remove_audio_tracks(ws: Workspace, job: Job) -> None:
@@ -92,9 +104,9 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> JobState | None:
     state = job.summarize_state()
     finished = [r for r in job.renditions if r.state == RenditionState.DONE and r.output]
     try:
-        with ctx.storage.workspace() as ws:
-            poster = _poster(ctx, ws, job, finished)
+        with ctx.storage.workspace() as ws, _poster_beside(ctx, ws, job, finished) as poster_done:
             manifests = write_manifests(ctx, ws, job, finished)
+            poster = poster_done()
             scores = _measure(ctx, ws, job, finished) if job.quality else {}
             if job.audio_track != AudioTrack.IN_STITCH:  # every stitch has copied it
                 _remove_audio_tracks(ws, job)
