@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from common.settings import Settings
 from tests.support.jobs import submit, wait_for_job
 from tests.support.workers import WorkerProcess
-from workers.ffmpeg.quality import measure_quality
+from workers.ffmpeg.quality import Measured, measure_qualities, measure_quality
 
 
 def test_quality_is_measured_only_when_asked(
@@ -32,3 +33,21 @@ def test_a_file_that_is_not_a_video_gives_no_score(tmp_path: Path, clip: Path) -
     text = tmp_path / "notes.mp4"
     text.write_text("not a video\n")
     assert measure_quality(text, clip, 320, 240) is None
+
+
+def test_renditions_measured_in_one_ffmpeg_score_as_they_do_alone(tmp_path: Path,
+                                                                   clip: Path) -> None:
+    small = tmp_path / "small.mp4"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", str(clip), "-vf",
+                    "scale=160:120", "-c:v", "libx264", "-b:v", "60k", "-an", str(small)],
+                   check=True, timeout=60)
+    renditions = [Measured(clip, 320, 240), Measured(small, 160, 120)]
+    together = measure_qualities(renditions, clip)
+    alone = [measure_quality(r.path, clip, r.width, r.height) for r in renditions]
+    assert together == alone
+    assert together[0] == (1.0, 100.0) and together[1] is not None and together[1][0] < 0.99
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("not a video\n")
+    # One unreadable rendition fails the shared FFmpeg: the others are measured alone.
+    assert measure_qualities([renditions[1], Measured(broken, 160, 120)], clip) == [
+        alone[1], None]

@@ -20,7 +20,7 @@ from workers.ffmpeg.commands import (
     build_stitch_command,
 )
 from workers.ffmpeg.probe import DEMUXER_WHITELIST
-from workers.ffmpeg.quality import quality_command
+from workers.ffmpeg.quality import Measured, quality_command
 
 SOURCE = Path("/data/uploads/abc.mp4")
 OUTPUT = Path("/data/outputs/abc/480p.mp4")
@@ -283,13 +283,28 @@ def test_hls_command_cuts_fmp4_segments_without_encoding() -> None:
 
 
 def test_quality_command_scales_the_source_to_the_rendition() -> None:
-    argv = quality_command(OUTPUT, SOURCE, 160, 120, "ffmpeg")
+    argv = quality_command([Measured(OUTPUT, 160, 120)], SOURCE, "ffmpeg")
     inputs = [argv[i + 1] for i, a in enumerate(argv) if a == "-i"]
     assert inputs == [f"file:{OUTPUT}", f"file:{SOURCE}"]
     assert value(argv, "-format_whitelist") == DEMUXER_WHITELIST
     graph = value(argv, "-lavfi")
-    assert "[1:v]scale=160:120" in graph and "ssim" in graph and "psnr" in graph
+    assert "[1:v]split=1[s0]" in graph and "[s0]scale=160:120" in graph
+    assert "ssim@q0" in graph and "psnr@q0" in graph
     assert argv[-3:] == ["-f", "null", "-"]
+
+
+def test_quality_command_decodes_the_source_once_for_every_rendition() -> None:
+    low = OUTPUT.with_name("low.mp4")
+    argv = quality_command([Measured(OUTPUT, 640, 360), Measured(low, 160, 120)], SOURCE,
+                           "ffmpeg")
+    inputs = [argv[i + 1] for i, a in enumerate(argv) if a == "-i"]
+    assert inputs == [f"file:{OUTPUT}", f"file:{low}", f"file:{SOURCE}"]
+    assert argv.count("-format_whitelist") == 1  # only the source is user input
+    graph = value(argv, "-lavfi")
+    assert graph.startswith("[2:v]split=2[s0][s1]")
+    assert "[s0]scale=640:360" in graph and "[s1]scale=160:120" in graph
+    assert "[0:v]format=yuv420p" in graph and "[1:v]format=yuv420p" in graph
+    assert all(f"{kind}@q{i}" in graph for kind in ("ssim", "psnr") for i in (0, 1))
 
 
 def test_a_slice_cut_mid_segment_keeps_the_global_segment_keyframes() -> None:

@@ -1,9 +1,12 @@
-"""Quality of a finished rendition against its source: FFmpeg's own SSIM and PSNR filters."""
+"""Quality of finished renditions against their source: FFmpeg's own SSIM and PSNR filters,
+every rendition of a job in one FFmpeg that decodes the source once."""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from workers.ffmpeg.probe import INPUT_GUARDS
@@ -13,36 +16,80 @@ log = logging.getLogger(__name__)
 
 MEASURE_TIMEOUT_S = 3600
 PSNR_CAP_DB = 100.0
-_SSIM = re.compile(r"SSIM .*All:([0-9.]+)")
-_PSNR = re.compile(r"PSNR .*average:([0-9.]+|inf)")
+_SCORE = re.compile(r"\[(ssim|psnr)@q(\d+) @ [^\]]+\] "
+                    r"(?:SSIM .*All:([0-9.]+)|PSNR .*average:([0-9.]+|inf))")
+
+Score = tuple[float, float]
+"""SSIM and PSNR in dB."""
 
 
-def quality_command(rendition: Path, source: Path, width: int, height: int,
-                    ffmpeg_bin: str, max_pixels: int = 0) -> list[str]:
-    """Return the argv that compares a rendition with the source scaled to its size."""
-    graph = (f"[1:v]scale={width}:{height}:flags=bicubic,setsar=1,format=yuv420p,split[r0][r1];"
-             "[0:v]format=yuv420p,split[e0][e1];[e0][r0]ssim;[e1][r1]psnr")
-    return [ffmpeg_bin, "-hide_banner", "-nostdin", "-loglevel", "info",
-            "-protocol_whitelist", "file", "-i", f"file:{rendition}",
+@dataclass(frozen=True)
+class Measured:
+    """A finished rendition to measure, at its own frame size."""
+
+    path: Path
+    width: int
+    height: int
+
+
+def quality_command(renditions: Sequence[Measured], source: Path, ffmpeg_bin: str,
+                    max_pixels: int = 0) -> list[str]:
+    """Return the argv that compares each rendition with the source scaled to its size: the
+    source decoded once and split, one ``ssim@qN`` and ``psnr@qN`` pair per rendition N."""
+    count = len(renditions)
+    graph = [f"[{count}:v]split={count}" + "".join(f"[s{i}]" for i in range(count))]
+    inputs: list[str] = []
+    for i, rendition in enumerate(renditions):
+        inputs += ["-protocol_whitelist", "file", "-i", f"file:{rendition.path}"]
+        graph += [f"[s{i}]scale={rendition.width}:{rendition.height}:flags=bicubic,setsar=1,"
+                  f"format=yuv420p,split[r{i}][t{i}]",
+                  f"[{i}:v]format=yuv420p,split[e{i}][f{i}]",
+                  f"[e{i}][r{i}]ssim@q{i}", f"[f{i}][t{i}]psnr@q{i}"]
+    return [ffmpeg_bin, "-hide_banner", "-nostdin", "-loglevel", "info", *inputs,
             *INPUT_GUARDS, *(["-max_pixels", str(max_pixels)] if max_pixels else []),
-            "-i", f"file:{source}",
-            "-lavfi", graph, "-f", "null", "-"]
+            "-i", f"file:{source}", "-lavfi", ";".join(graph), "-f", "null", "-"]
+
+
+def _scores(lines: list[str], count: int) -> list[Score | None]:
+    found: dict[tuple[str, int], float] = {}
+    for line in lines:
+        match = _SCORE.search(line)
+        if match:
+            kind, index, ssim, psnr = match.groups()
+            # Identical pictures have an infinite PSNR; JSON has no infinity: capped.
+            found[(kind, int(index))] = float(ssim) if kind == "ssim" else min(
+                float(psnr), PSNR_CAP_DB)
+    return [(round(found[("ssim", i)], 5), round(found[("psnr", i)], 2))
+            if ("ssim", i) in found and ("psnr", i) in found else None for i in range(count)]
+
+
+def measure_qualities(renditions: Sequence[Measured], source: Path, ffmpeg_bin: str = "ffmpeg",
+                      nice: int = 0, max_pixels: int = 0) -> list[Score | None]:
+    """Return (SSIM, PSNR dB) of each rendition, in order, from one FFmpeg. When that FFmpeg
+    fails (one rendition unreadable, say), each is measured alone, so the others keep their
+    figures; None for a rendition FFmpeg could not compare."""
+    if not renditions:
+        return []
+    run = run_ffmpeg(quality_command(renditions, source, ffmpeg_bin, max_pixels), nice=nice,
+                     timeout_s=MEASURE_TIMEOUT_S)
+    if run.ok:
+        scores = _scores(run.stderr_lines, len(renditions))
+        if all(score is not None for score in scores):
+            return scores
+        log.warning("quality: FFmpeg printed no SSIM/PSNR summary for some of %s",
+                    ", ".join(r.path.name for r in renditions))
+    elif len(renditions) == 1:
+        log.warning("quality of %s not measured: %s", renditions[0].path.name, run.error_line)
+    if len(renditions) == 1:
+        return [None]
+    return [measure_qualities([rendition], source, ffmpeg_bin, nice, max_pixels)[0]
+            for rendition in renditions]
 
 
 def measure_quality(rendition: Path, source: Path, width: int, height: int,
                     ffmpeg_bin: str = "ffmpeg", nice: int = 0,
-                    max_pixels: int = 0) -> tuple[float, float] | None:
-    """Return (SSIM, PSNR dB) of the rendition, or None when FFmpeg could not compare them."""
-    run = run_ffmpeg(quality_command(rendition, source, width, height, ffmpeg_bin, max_pixels),
-                     nice=nice,
-                     timeout_s=MEASURE_TIMEOUT_S)
-    if not run.ok:
-        log.warning("quality of %s not measured: %s", rendition.name, run.error_line)
-        return None
-    text = "\n".join(run.stderr_lines)
-    ssim, psnr = _SSIM.search(text), _PSNR.search(text)
-    if ssim is None or psnr is None:
-        log.warning("quality of %s: FFmpeg printed no SSIM/PSNR summary", rendition.name)
-        return None
-    # Identical pictures have an infinite PSNR; JSON has no infinity, so it is capped.
-    return round(float(ssim.group(1)), 5), round(min(float(psnr.group(1)), PSNR_CAP_DB), 2)
+                    max_pixels: int = 0) -> Score | None:
+    """Return (SSIM, PSNR dB) of one rendition, or None when FFmpeg could not compare them."""
+    [score] = measure_qualities([Measured(rendition, width, height)], source, ffmpeg_bin, nice,
+                                max_pixels)
+    return score

@@ -13,7 +13,7 @@ from common.store import StaleUpdate
 from common.tasknames import FINALIZE_JOB
 from workers.ffmpeg.hls import PackagingFailed
 from workers.ffmpeg.poster import Poster
-from workers.ffmpeg.quality import measure_quality
+from workers.ffmpeg.quality import Measured, Score, measure_qualities
 from workers.runtime.context import WorkerContext
 from workers.steps import layout
 from workers.steps.package import write_manifests
@@ -44,20 +44,20 @@ def _failure_summary(job: Job) -> str:
 
 
 def _measure(ctx: WorkerContext, ws: Workspace, job: Job,
-             finished: list[Rendition]) -> dict[str, tuple[float, float]]:
-    """Measure SSIM and PSNR of every finished rendition against the source (those the
-    per-title check measured before publishing keep their figures)."""
-    settings, scores = ctx.settings, {}
-    for rendition in finished:
-        if rendition.ssim is not None:
-            continue
-        score = measure_quality(ws.fetch(layout.rendition_key(job.id, rendition)),
-                                ws.fetch(layout.source_key(job)), rendition.width or 0,
-                                rendition.height or 0, settings.ffmpeg_bin, settings.ffmpeg_nice,
-                                settings.max_source_pixels)
-        if score is not None:
-            scores[rendition.profile] = score
-    return scores
+             finished: list[Rendition]) -> dict[str, Score]:
+    """Measure SSIM and PSNR of every finished rendition against the source, all in one
+    FFmpeg (those the per-title check measured before publishing keep their figures)."""
+    settings = ctx.settings
+    unmeasured = [r for r in finished if r.ssim is None]
+    if not unmeasured:
+        return {}
+    scores = measure_qualities(
+        [Measured(ws.fetch(layout.rendition_key(job.id, r)), r.width or 0, r.height or 0)
+         for r in unmeasured],
+        ws.fetch(layout.source_key(job)), settings.ffmpeg_bin, settings.ffmpeg_nice,
+        settings.max_source_pixels)
+    return {r.profile: score for r, score in zip(unmeasured, scores, strict=True)
+            if score is not None}
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from common.jobs import Job
 from common.ladder import Profile
 from common.pertitle import LadderMode, corrected_kbps, misses
 from workers.ffmpeg.encode import EncodeResult, EncodeTarget, codec_chain
-from workers.ffmpeg.quality import measure_quality
+from workers.ffmpeg.quality import Measured, Score, measure_qualities
 from workers.runtime.context import WorkerContext
 from workers.steps import attempt as attempts
 from workers.steps import layout, record
@@ -26,11 +26,13 @@ def needs_check(job: Job) -> bool:
         and bool(job.per_title.rungs)
 
 
-def _measure(ctx: WorkerContext, job: Job, source_file: Path,
-             result: EncodeResult) -> tuple[float, float] | None:
+def _measure(ctx: WorkerContext, source_file: Path,
+             results: list[EncodeResult]) -> list[Score | None]:
+    """Every result's SSIM and PSNR, from one FFmpeg that decodes the source once."""
     settings = ctx.settings
-    return measure_quality(result.output, source_file, result.width, result.height,
-                           settings.ffmpeg_bin, settings.ffmpeg_nice, settings.max_source_pixels)
+    return measure_qualities([Measured(r.output, r.width, r.height) for r in results],
+                             source_file, settings.ffmpeg_bin, settings.ffmpeg_nice,
+                             settings.max_source_pixels)
 
 
 def check_results(ctx: WorkerContext, job: Job, attempt: attempts.Attempt,
@@ -41,9 +43,9 @@ def check_results(ctx: WorkerContext, job: Job, attempt: attempts.Attempt,
         return results, {}
     source_file = attempt.ws.fetch(layout.source_key(job))
     checked, verdicts = [], {}
-    for profile, result in zip(attempt.profiles, results, strict=True):
+    scores = _measure(ctx, source_file, results)
+    for profile, result, score in zip(attempt.profiles, results, scores, strict=True):
         verdict = Verdict()
-        score = _measure(ctx, job, source_file, result)
         if score is None:
             verdict.note = "Its quality could not be measured (see the worker's log)."
             checked.append(result)
@@ -82,7 +84,7 @@ def _correct_miss(ctx: WorkerContext, job: Job, attempt: attempts.Attempt, profi
     [redone] = attempts.encode(ctx, job, again,
                                [EncodeTarget(corrected, result.output, result.segments)])
     verdict.missed_ssim, verdict.reencoded_kbps = verdict.ssim, rate
-    score = _measure(ctx, job, source_file, redone)
+    [score] = _measure(ctx, source_file, [redone])
     verdict.ssim, verdict.psnr = score if score is not None else (None, None)
     still = verdict.ssim is not None and misses(verdict.ssim, per_title.target_ssim,
                                                 per_title.tolerance)
