@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.support.manifests import stream_types
 from tests.support.media import make_clip
 from workers.ffmpeg.hls import AudioTrack, Variant, package_audio, write_master
-from workers.ffmpeg.poster import make_poster
+from workers.ffmpeg.poster import Poster
 
 
 def test_two_packagings_of_one_job_at_once_both_succeed(tmp_path: Path) -> None:
@@ -21,9 +21,9 @@ def test_two_packagings_of_one_job_at_once_both_succeed(tmp_path: Path) -> None:
     audio = AudioTrack("hls/audio/index.m3u8", 1, 1, "mp4a.40.2", 48000, 2)
 
     def package(_: int) -> tuple[str, str | None, str]:
-        return (package_audio(video, job_dir, 1, "ffmpeg"),
-                make_poster(video, job_dir / "poster.jpg", 2.0, "ffmpeg"),
-                write_master(job_dir, variants, audio))
+        with Poster(video, job_dir / "poster.jpg", 2.0, "ffmpeg") as poster:  # as finalize
+            return (package_audio(video, job_dir, 1, "ffmpeg"), poster.finish(),
+                    write_master(job_dir, variants, audio))
 
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(package, range(8)))

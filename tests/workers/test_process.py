@@ -155,7 +155,7 @@ def test_error_line_strips_nested_context_prefixes() -> None:
 
 
 def test_a_background_ffmpeg_runs_beside_other_work_and_reports_how_it_ended() -> None:
-    with BackgroundFFmpeg(lavfi_null(1.0, realtime=True)) as background:
+    with BackgroundFFmpeg(lavfi_null(4.0, realtime=True)) as background:
         [pid] = wait_for(lambda: ffmpeg_children(), timeout=10,
                          message="the background ffmpeg")
         beside = run_ffmpeg(lavfi_null(0.2, realtime=False))  # while the first still runs

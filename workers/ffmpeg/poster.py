@@ -44,9 +44,3 @@ class Poster:
         os.replace(self.partial, self.poster)
         return self.poster.name
 
-
-def make_poster(video: Path, poster: Path, duration_s: float, ffmpeg_bin: str,
-                nice: int = 0) -> str | None:
-    """Grab a frame a third of the way in (at most 5 s) as a JPEG; return its file name."""
-    with Poster(video, poster, duration_s, ffmpeg_bin, nice) as making:
-        return making.finish()

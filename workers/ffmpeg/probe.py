@@ -287,13 +287,13 @@ def probe_source(path: Path, *, ffprobe_bin: str = "ffprobe", timeout_s: float =
     """Probe an upload: its facts, or :class:`ProbeError` with a sentence for the user."""
     if not path.is_file():
         raise ProbeError("The uploaded file is missing from the data directory.")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise ProbeError("The upload is empty (0 bytes).")
     # A small file is read whole by the ffprobe that describes it (its packets fit the
     # budget), so where they end is known without a second ffprobe seeking to the end.
-    one_pass = path.stat().st_size <= ONE_PASS_PROBE_BYTES
     described = run_ffprobe(path, ffprobe_bin, timeout_s, nice=nice,
-                            packets=END_PROBE_PACKETS if one_pass else 0)
+                            packets=END_PROBE_PACKETS if size <= ONE_PASS_PROBE_BYTES else 0)
     info = source_info(described, max_pixels)
     real_end = packets_end(described.get("packets", []))
     if real_end is None and info.duration:

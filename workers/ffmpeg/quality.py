@@ -72,16 +72,15 @@ def measure_qualities(renditions: Sequence[Measured], source: Path, ffmpeg_bin: 
         return []
     run = run_ffmpeg(quality_command(renditions, source, ffmpeg_bin, max_pixels), nice=nice,
                      timeout_s=MEASURE_TIMEOUT_S)
-    if run.ok:
-        scores = _scores(run.stderr_lines, len(renditions))
-        if all(score is not None for score in scores):
-            return scores
-        log.warning("quality: FFmpeg printed no SSIM/PSNR summary for some of %s",
-                    ", ".join(r.path.name for r in renditions))
-    elif len(renditions) == 1:
-        log.warning("quality of %s not measured: %s", renditions[0].path.name, run.error_line)
+    scores = _scores(run.stderr_lines, len(renditions)) if run.ok else [None] * len(renditions)
+    if all(score is not None for score in scores):
+        return scores
+    names = ", ".join(r.path.name for r in renditions)
+    reason = run.error_line if not run.ok else "FFmpeg printed no SSIM/PSNR summary"
     if len(renditions) == 1:
-        return [None]
+        log.warning("quality of %s not measured: %s", names, reason)
+        return scores
+    log.warning("quality of %s not measured together (%s); measuring each alone", names, reason)
     return [measure_qualities([rendition], source, ffmpeg_bin, nice, max_pixels)[0]
             for rendition in renditions]
 
