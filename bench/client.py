@@ -17,6 +17,10 @@ IDEMPOTENT_RETRIES = Retry(total=3, connect=3, read=3, status=0, backoff_factor=
                            allowed_methods=frozenset({"GET", "HEAD", "DELETE"}))
 """A kept-alive connection the server closes (gunicorn's 5 s keep-alive) just as a request
 reuses it is reset; reads and cancels are sent again, a POST never is (it gets a fresh one)."""
+TIMED_POLL_S = 1.0
+"""How often a timed job (ladder pairs, per-title) is read while it runs: its figures come
+from its record's timestamps, so a slower poll changes none of them and keeps the bench's
+own requests off the cores the job is timed on."""
 
 
 class ApiClient:

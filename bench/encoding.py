@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.client import ApiClient, first_start
+from bench.client import TIMED_POLL_S, ApiClient, first_start
 from bench.cluster import LocalCluster
 from bench.media import direct_ladder_argv, run_direct
 from bench.procfs import ForeignCpu, rss_mb, worker_rss
@@ -30,7 +30,7 @@ def cluster_ladder(client: ApiClient, source: Path, timeout_s: float,
                    fields: dict[str, str] | None = None) -> dict[str, Any]:
     """Submit ``source`` and return POST→done wall time and POST→first FFmpeg start."""
     job_id, posted_at = client.submit(source, fields)
-    job = client.wait(job_id, timeout_s)
+    job = client.wait(job_id, timeout_s, poll_s=TIMED_POLL_S)
     if job["state"] != "done":
         raise RuntimeError(f"ladder job {job_id} ended {job['state']}: {job.get('error')}")
     start = first_start(job)

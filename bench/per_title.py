@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.client import ApiClient
+from bench.client import TIMED_POLL_S, ApiClient
 from bench.encoding import encode_phase
 from bench.stats import ratio
 from common.ladder import load_ladder, plan_renditions
@@ -40,7 +40,7 @@ def cluster_job(client: ApiClient, source: Path, fields: dict[str, str],
                 timeout_s: float) -> dict[str, Any]:
     """One job through the cluster: its wall time, encode phase, rungs and analysis."""
     job_id, posted_at = client.submit(source, fields)
-    job = client.wait(job_id, timeout_s)
+    job = client.wait(job_id, timeout_s, poll_s=TIMED_POLL_S)
     if job["state"] != "done":
         raise RuntimeError(f"per-title bench job {job_id} ended {job['state']}: {job['error']}")
     rungs = _rungs(job)
