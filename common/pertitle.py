@@ -17,11 +17,7 @@ from typing import Any
 RATE_POINTS = (1.0, 0.35)
 """Where each rung is sampled, as fractions of its profile's bitrate (its cap)."""
 CALIBRATION_RATE = 0.35
-"""The rate of the calibration pair, as a fraction of the smallest rung's bitrate."""
-CALIBRATION_HEIGHT = 240
-"""The calibration pair is made at the smallest rung's shape, at most this tall (bitrate
-scaled with the area): the preset's gain is a property of the content, and a quarter of
-480p costs a quarter of the encode."""
+"""The rate of the one sample made with the rung's own preset (the smallest rung's)."""
 EXTRAPOLATE_BELOW = 0.8
 """The lowest bitrate chosen is this fraction of the lowest sampled one (no wild guesses)."""
 HULL_MIN_GAIN_DB = 0.3
@@ -87,20 +83,14 @@ class Fit:
 
 @dataclass
 class Calibration:
-    """A pair of samples of the same frames at the same size and rate, one with the rung's own
-    preset and one with the fast one: how much better the real encoder does on this content,
-    applied to every rung's fit (in SSIM dB)."""
+    """One sample with the rung's own preset beside the fast one: how much better the real
+    encoder does on this content, applied to every rung's fit (in SSIM dB)."""
 
     profile: str
     preset: str
     kbps: float
     ssim: float
     offset_db: float = 0.0
-    fast_kbps: float | None = None
-    fast_ssim: float | None = None
-    """The fast-preset twin (records from before the pair compare against the rung's fit)."""
-    height: int | None = None
-    """The pair's frame height (the rung's own when None)."""
 
 
 @dataclass
@@ -211,21 +201,15 @@ def prune_hull(rungs: list[RungAnalysis]) -> None:
 
 
 def calibrate(per_title: PerTitle) -> float:
-    """The calibration's offset (0 without one): its own-preset SSIM dB against its
-    fast-preset twin's, moved along the rung's slope to the own sample's bitrate (the two
-    rate controls land a little apart). Either sign: where the fast preset scores better,
-    every rung gets more bits."""
+    """The calibration's offset: its own-preset SSIM dB against what its rung's fast-preset
+    fit predicts at the same bitrate (0 without one). Either sign: where the fast preset
+    scores better, every rung gets more bits."""
     calibration = per_title.calibration
     rung = per_title.rung(calibration.profile) if calibration else None
     if calibration is None or rung is None:
         return 0.0
     fit = Fit.of([(p.kbps, p.ssim) for p in rung.points])
-    if calibration.fast_kbps and calibration.fast_ssim is not None:
-        fast_db = ssim_db(calibration.fast_ssim) + fit.slope * math.log(
-            max(calibration.kbps, 1.0) / max(calibration.fast_kbps, 1.0))
-    else:  # a record from before the twin: the rung's own fit at the same bitrate
-        fast_db = ssim_db(fit.ssim_at(calibration.kbps))
-    offset = ssim_db(calibration.ssim) - fast_db
+    offset = ssim_db(calibration.ssim) - ssim_db(fit.ssim_at(calibration.kbps))
     calibration.offset_db = round(offset, 3)
     return calibration.offset_db
 

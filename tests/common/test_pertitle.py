@@ -113,19 +113,3 @@ def test_the_calibration_moves_every_fit_by_what_the_real_preset_does_better() -
     assert per_title.calibration.offset_db == pytest.approx(2.0, abs=0.01)
     assert per_title.rungs[0].chosen_kbps < plain.rungs[0].chosen_kbps
     assert PerTitle.from_dict(per_title.to_dict()) == per_title
-
-
-def test_the_calibration_pair_compares_its_own_preset_with_its_fast_twin() -> None:
-    """The pair is made smaller than its rung: its offset is own minus twin, with the twin
-    moved along the rung's slope to the own sample's bitrate (not the rung's fit itself)."""
-    rung = _rung("480p", 480, 1400, -12.0, 4.0)
-    twin_kbps, own_kbps = 120.0, 90.0
-    twin_ssim = 0.97
-    own_ssim = ssim_of_db(ssim_db(twin_ssim) + 4.0 * math.log(own_kbps / twin_kbps) + 1.5)
-    per_title = PerTitle(0.98, 0.003, rungs=[rung], calibration=Calibration(
-        "480p", "medium", own_kbps, own_ssim, fast_kbps=twin_kbps, fast_ssim=twin_ssim,
-        height=240))
-    choose_ladder(per_title)
-    assert per_title.calibration is not None
-    assert per_title.calibration.offset_db == pytest.approx(1.5, abs=0.01)
-    assert PerTitle.from_dict(per_title.to_dict()) == per_title

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from common.jobs import SourceInfo
 from common.ladder import load_ladder, plan_renditions
 from common.pertitle import RATE_POINTS
 from tests.support.jobs import write_test_ladder
@@ -21,7 +20,6 @@ from workers.ffmpeg.sampling import (
     Sample,
     SamplingFailed,
     analysis_preset,
-    calibration_plan,
     run_samples,
     sample_plan,
 )
@@ -73,19 +71,3 @@ def test_a_sample_that_cannot_be_encoded_says_so(clip: Path, tmp_path: Path) -> 
         run_samples(clip, info, samples, [Window(0.0, SECONDS)], display,
                     EncodeOptions(segment_seconds=2), timeout_s=120)
     assert ffmpeg_children() == []
-
-
-def test_the_calibration_pair_is_made_small_at_a_rate_scaled_with_its_area() -> None:
-    [smallest] = [p for p in plan_renditions(_info(1920, 1080), load_ladder(None))
-                  if p.height == 480]
-    plan = calibration_plan(smallest, 240)
-    assert (plan.width, plan.height) == (428, 240)
-    area = 428 * 240 / (smallest.width * smallest.height)
-    assert plan.profile.video_bitrate_kbps == round(smallest.profile.video_bitrate_kbps * area)
-    assert plan.profile.preset == smallest.profile.preset  # its own; the twin gets the fast one
-    assert calibration_plan(plan, 240) == plan  # a rung that small is used as it is
-
-
-def _info(width: int, height: int) -> SourceInfo:
-    return SourceInfo(duration=10.0, width=width, height=height, video_codec="h264", fps=25.0,
-                      has_audio=False, bitrate_kbps=8000)

@@ -80,16 +80,6 @@ def sample_plan(plan: RenditionPlan, rate: float, preset: str) -> RenditionPlan:
     return replace(plan, profile=sampled, passthrough=False)
 
 
-def calibration_plan(plan: RenditionPlan, height: int) -> RenditionPlan:
-    """The rung's plan at most ``height`` tall, its shape kept (even sides) and its bitrate,
-    peak and buffer scaled with the area: where the calibration pair is made."""
-    if plan.height <= height:
-        return plan
-    width = max(2, round(plan.width * height / plan.height / 2) * 2)
-    area = width * height / (plan.width * plan.height)
-    return replace(sample_plan(plan, area, plan.profile.preset), width=width, height=height)
-
-
 def analysis_preset(codec: str) -> tuple[str, str]:
     """The software encoder of a rung's codec and the fast preset samples use."""
     encoder = family_of(codec).software

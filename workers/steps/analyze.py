@@ -14,9 +14,7 @@ import time
 from pathlib import Path
 
 from common.jobs import Job, Rendition
-from common.ladder import RenditionPlan
 from common.pertitle import (
-    CALIBRATION_HEIGHT,
     CALIBRATION_RATE,
     RATE_POINTS,
     Calibration,
@@ -36,7 +34,6 @@ from workers.ffmpeg.sampling import (
     SamplingFailed,
     SamplingStopped,
     analysis_preset,
-    calibration_plan,
     ideal_starts,
     run_samples,
     sample_plan,
@@ -83,8 +80,12 @@ def sample_job(ctx: WorkerContext, ws: Workspace, job: Job, per_title: PerTitle)
                                                              preset),
                                Path(folder) / f"{rendition.profile}-{index}.mp4")
                         for index, rate in enumerate(RATE_POINTS)]
-        samples += _calibration_pair(min((plans[r.profile] for r in rungs),
-                                         key=lambda p: p.height), Path(folder))
+        smallest = min(rungs, key=lambda r: plans[r.profile].height)
+        plan = plans[smallest.profile]
+        samples.append(Sample(smallest.profile, sample_plan(plan, CALIBRATION_RATE,
+                                                            plan.profile.preset),
+                              Path(folder) / f"{smallest.profile}-calibration.mp4",
+                              display=False))
         options = EncodeOptions(settings.ffmpeg_bin, settings.x264_threads or SAMPLE_THREADS,
                                 settings.segment_seconds, settings.max_source_pixels)
         points = run_samples(source_file, source, samples, windows, (top.width, top.height),
@@ -93,26 +94,15 @@ def sample_job(ctx: WorkerContext, ws: Workspace, job: Job, per_title: PerTitle)
                                               every_s=CANCEL_CHECK_S),
                              timeout_s=settings.task_time_limit_s)
     per_title.windows = [[w.start_s, w.duration_s] for w in windows]
-    *fast, (twin, fast_twin), (calibrated, own) = list(zip(samples, points, strict=True))
+    *fast, (calibrated, own) = list(zip(samples, points, strict=True))
     per_title.rungs = [
         RungAnalysis(r.profile, plans[r.profile].height,
                      plans[r.profile].profile.video_bitrate_kbps,
                      [p for s, p in fast if s.rung == r.profile])
         for r in rungs]
     per_title.calibration = Calibration(calibrated.rung, calibrated.plan.profile.preset,
-                                        own.kbps, own.ssim, fast_kbps=fast_twin.kbps,
-                                        fast_ssim=fast_twin.ssim, height=twin.plan.height)
+                                        own.kbps, own.ssim)
     return choose_ladder(per_title)
-
-
-def _calibration_pair(smallest: RenditionPlan, folder: Path) -> list[Sample]:
-    """The same frames at the same size and rate twice, with the fast preset and with the
-    rung's own (last): what the real preset adds on this content."""
-    plan = calibration_plan(smallest, CALIBRATION_HEIGHT)
-    _encoder, fast = analysis_preset(plan.profile.codec)
-    return [Sample(smallest.profile.name, sample_plan(plan, CALIBRATION_RATE, preset),
-                   folder / f"{smallest.profile.name}-calibration-{name}.mp4", display=False)
-            for name, preset in (("fast", fast), ("own", plan.profile.preset))]
 
 
 def _scratch(ctx: WorkerContext) -> Path:
