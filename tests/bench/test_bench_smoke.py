@@ -92,5 +92,4 @@ def test_records_the_machine_and_targets(quick_run: tuple[dict[str, Any], Path])
     pair = report["ladder"]["pairs"][0]
     encode, outside = pair["cluster"]["encode_s"], pair["cluster"]["outside_encode_s"]
     assert 0 < encode < pair["cluster_s"] and outside > 0
-    assert encode + outside == pytest.approx(pair["cluster_s"], abs=0.002)
     assert _numeric(report, "ladder", "ratio", "median_outside_encode_s") == outside

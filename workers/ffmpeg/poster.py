@@ -43,4 +43,3 @@ class Poster:
             return None
         os.replace(self.partial, self.poster)
         return self.poster.name
-

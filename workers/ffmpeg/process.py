@@ -103,6 +103,11 @@ def media_tool_setup(nice: int) -> Callable[[], None]:
     return setup
 
 
+def ran_over(timeout_s: float) -> str:
+    """The error line of an FFmpeg killed at its time limit."""
+    return f"FFmpeg ran over its {timeout_s:.0f}s limit."
+
+
 def kill_group(process: subprocess.Popen[str]) -> None:
     """Kill FFmpeg's whole process group and reap it."""
     if process.poll() is None:
@@ -176,7 +181,7 @@ def run_ffmpeg(
                 stopped = True
                 break
             if timeout_s is not None and time.monotonic() - started > timeout_s:
-                stderr_lines.appendleft(f"FFmpeg ran over its {timeout_s:.0f}s limit.")
+                stderr_lines.appendleft(ran_over(timeout_s))
                 timed_out = True
                 break
         if not (stopped or timed_out):
@@ -217,7 +222,7 @@ class BackgroundFFmpeg:
         try:
             self._process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            self._stderr.appendleft(f"FFmpeg ran over its {timeout_s:.0f}s limit.")
+            self._stderr.appendleft(ran_over(timeout_s))
             timed_out = True
         self._stop()
         return FFmpegRun(self._process.returncode, list(self._stderr), timed_out=timed_out)
@@ -286,7 +291,7 @@ def run_piped(producer: Sequence[str], consumer: Sequence[str], *,
                 stopped = True
                 break
             if timeout_s is not None and time.monotonic() - started > timeout_s:
-                lines[0].appendleft(f"FFmpeg ran over its {timeout_s:.0f}s limit.")
+                lines[0].appendleft(ran_over(timeout_s))
                 timed_out = True
                 break
             time.sleep(TICK_S)
