@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from common.settings import Settings
 from tests.support.media import make_clip
@@ -54,10 +55,42 @@ def browser() -> Iterator[Browser]:
         instance.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Iterator[None]:
+    """A failed browser test's report carries its page's diary."""
+    report = yield
+    diary = getattr(item, "page_diary", None)
+    if report.failed and diary is not None:
+        report.sections.append(("the page's console and requests", "\n".join(diary.lines)))
+    return report
+
+
+class PageDiary:
+    """What the page logged, asked for and was answered, with times; a failed test's report
+    shows it, so a flake under load (a handshake never answered, say) leaves its evidence."""
+
+    def __init__(self, page: Page) -> None:
+        self.started = time.monotonic()
+        self.lines: list[str] = []
+        page.on("console", self._console)
+        page.on("request", lambda r: self._note(f"-> {r.method} {r.url}"))
+        page.on("response", lambda r: self._note(f"<- {r.status} {r.url}"))
+        page.on("requestfailed", lambda r: self._note(f"!! {r.failure} {r.url}"))
+        page.on("websocket", lambda ws: self._note(f"ws open {ws.url}"))
+
+    def _note(self, text: str) -> None:
+        self.lines.append(f"{time.monotonic() - self.started:7.3f}s {text}")
+
+    def _console(self, message: ConsoleMessage) -> None:
+        self._note(f"console.{message.type}: {message.text}")
+
+
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
     page = context.new_page()
+    request.node.page_diary = PageDiary(page)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
