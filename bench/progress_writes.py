@@ -53,10 +53,10 @@ def _transaction_write(store: JobStore, job: Job, profile: str, chunk: int | Non
 
 def _script_write(store: JobStore, job: Job, profile: str, chunk: int | None) -> None:
     if chunk is None:
-        store.record_progress(job.id, profile, VALUES)
+        store.record_progress(job.id, {profile: VALUES})
     else:
-        store.record_progress(job.id, profile, {k: v for k, v in VALUES.items()
-                                                if k != "percent"}, (chunk, VALUES["percent"]))
+        store.record_progress(job.id, {profile: {k: v for k, v in VALUES.items()
+                                                 if k != "percent"}}, (chunk, VALUES["percent"]))
 
 
 Writer = Callable[[JobStore, Job, str, int | None], None]

@@ -21,7 +21,8 @@ from common import keys, tasknames
 
 log = logging.getLogger(__name__)
 
-EVENT_VERSION = 1
+EVENT_VERSION = 2
+"""2: a ``progress`` event carries every rendition of one FFmpeg (``renditions``)."""
 NAMESPACE = "/"
 DASHBOARD_ROOM = "dashboard"
 
@@ -57,7 +58,7 @@ class Envelope:
     def rooms(self) -> list[str]:
         """Who gets it: job changes go to every dashboard, progress only to the job's room.
 
-        Progress is most of the traffic (4 a second per rendition), and a dashboard joins the
+        Progress is most of the traffic (4 a second per encode), and a dashboard joins the
         room of every unfinished job it shows; sending it to all clients too made every
         client receive every job's progress, which is what slowed a loaded web tier.
         """
@@ -73,11 +74,15 @@ def job_event(job: Any) -> Envelope:
     return Envelope(EventType.JOB, {"job": job.to_dict()}, job_id=job.id)
 
 
-def progress_event(job_id: str, profile: str, values: dict[str, Any],
+def progress_event(job_id: str, renditions: dict[str, dict[str, Any]],
                    ts: float | None = None) -> Envelope:
-    """Build the ``progress`` event; ``ts`` is when FFmpeg's block was read, if known."""
-    return Envelope(EventType.PROGRESS, {"profile": profile, **values}, job_id=job_id,
-                    ts=ts or time.time())
+    """Build the ``progress`` event of one FFmpeg progress block: the values of each
+    rendition it encodes (a fused ladder's renditions share one event); ``ts`` is when
+    FFmpeg's block was read, if known."""
+    return Envelope(EventType.PROGRESS,
+                    {"renditions": [{"profile": profile, **values}
+                                    for profile, values in renditions.items()]},
+                    job_id=job_id, ts=ts or time.time())
 
 
 def workers_event(workers: list[dict[str, Any]]) -> Envelope:

@@ -181,7 +181,9 @@ class Settings:
         default=0, metadata={"help": "libx264 threads per encode; 0 lets x264 choose."}
     )
     progress_hz: float = field(
-        default=4.0, metadata={"help": "Most progress events per second per rendition."}
+        default=4.0, metadata={"help": "Most progress events (and live-progress writes) per "
+                                        "second per FFmpeg; one event covers every rendition "
+                                        "that FFmpeg encodes."}
     )
     probe_timeout_s: int = field(
         default=30, metadata={"help": "Seconds ffprobe may take on one upload."}

@@ -69,28 +69,42 @@ class Fence:
 
 _RECORD_PROGRESS = """
 local header = redis.call('HGET', KEYS[1], 'job')
-local raw = redis.call('HGET', KEYS[1], 'r:' .. ARGV[1])
-if not header or not raw then return false end
-if cjson.decode(header).state ~= 'encoding' then return false end
-local rendition = cjson.decode(raw)
-if rendition.state ~= 'encoding' then return false end
-redis.call('HSET', KEYS[2], 'p:' .. ARGV[1], ARGV[2])
-if ARGV[3] == '' then return '-1' end
-local base = rendition.chunk_percent
-local index = tonumber(ARGV[3])
-if type(base) ~= 'table' or base[index + 1] == nil then return false end
-if base[index + 1] < 100 then
-  redis.call('HSET', KEYS[2], 'c:' .. ARGV[1] .. ':' .. ARGV[3], ARGV[4])
-end
-local total = 0
-for i, percent in ipairs(base) do
-  if percent < 100 then
-    local live = redis.call('HGET', KEYS[2], 'c:' .. ARGV[1] .. ':' .. (i - 1))
-    if live then percent = tonumber(live) end
+if not header or cjson.decode(header).state ~= 'encoding' then return false end
+local index = ARGV[1]
+local bases = {}
+for i = 3, #ARGV, 2 do
+  local raw = redis.call('HGET', KEYS[1], 'r:' .. ARGV[i])
+  if not raw then return false end
+  local rendition = cjson.decode(raw)
+  if rendition.state ~= 'encoding' then return false end
+  local base = rendition.chunk_percent
+  if index ~= '' and (type(base) ~= 'table' or base[tonumber(index) + 1] == nil) then
+    return false
   end
-  total = total + percent
+  bases[#bases + 1] = base
 end
-return tostring(total / #base)
+local percents = {}
+for n, base in ipairs(bases) do
+  local profile = ARGV[1 + 2 * n]
+  redis.call('HSET', KEYS[2], 'p:' .. profile, ARGV[2 + 2 * n])
+  if index == '' then
+    percents[n] = '-1'
+  else
+    if base[tonumber(index) + 1] < 100 then
+      redis.call('HSET', KEYS[2], 'c:' .. profile .. ':' .. index, ARGV[2])
+    end
+    local total = 0
+    for i, percent in ipairs(base) do
+      if percent < 100 then
+        local live = redis.call('HGET', KEYS[2], 'c:' .. profile .. ':' .. (i - 1))
+        if live then percent = tonumber(live) end
+      end
+      total = total + percent
+    end
+    percents[n] = tostring(total / #base)
+  end
+end
+return percents
 """
 
 
@@ -272,22 +286,28 @@ class JobStore:
 
         return self.update(job_id, apply)
 
-    def record_progress(self, job_id: str, profile: str, values: dict[str, Any],
-                        chunk: tuple[int, float] | None = None) -> float | None:
-        """Write one progress block without a transaction; return the rendition's percent.
+    def record_progress(self, job_id: str, renditions: dict[str, dict[str, Any]],
+                        chunk: tuple[int, float] | None = None) -> dict[str, float] | None:
+        """Write one FFmpeg progress block (the values of each rendition it encodes) in one
+        script, without a transaction; return each rendition's percent.
 
-        ``chunk`` is (slice index, that slice's percent) for split-and-stitch. Returns None
-        when the rendition is no longer encoding (canceled, finished elsewhere): stop.
+        ``chunk`` is (slice index, that slice's percent) for split-and-stitch. Returns None,
+        writing nothing, when any of the renditions is no longer encoding (canceled,
+        finished elsewhere): the FFmpeg stops.
         """
         index, chunk_percent = chunk if chunk is not None else ("", "")
-        reply = self._record_progress(
-            keys=[keys.job(job_id), keys.job_live(job_id)],
-            args=[profile, json.dumps(values), index, chunk_percent],
-        )
+        args: list[Any] = [index, chunk_percent]
+        for profile, values in renditions.items():
+            args += [profile, json.dumps(values)]
+        reply = self._record_progress(keys=[keys.job(job_id), keys.job_live(job_id)], args=args)
         if reply is None:
             return None
-        percent = float(text(reply))
-        return float(values.get("percent") or 0.0) if percent < 0 else round(percent, 1)
+        percents = {}
+        for (profile, values), raw in zip(renditions.items(), reply, strict=True):
+            percent = float(text(raw))
+            percents[profile] = (float(values.get("percent") or 0.0) if percent < 0
+                                 else round(percent, 1))
+        return percents
 
     def state_counts(self) -> dict[str, int]:
         """How many jobs are in each state (one hash read, for /metrics)."""
@@ -300,10 +320,12 @@ class JobStore:
     def forget_expiry(self, job_id: str) -> None:
         self.redis.zrem(keys.UPLOADS_TO_EXPIRE, job_id)
 
-    def still_encoding(self, job_id: str, profile: str) -> bool:
-        """Cheap check (two hash fields) that a rendition is still being encoded."""
-        header, raw = self.redis.hmget(keys.job(job_id), HEADER, rendition_field(profile))
-        if header is None or raw is None:
+    def still_encoding(self, job_id: str, profiles: list[str]) -> bool:
+        """Cheap check (the header and the renditions' fields, one read) that the job and
+        every one of ``profiles`` are still encoding."""
+        header, *raws = self.redis.hmget(keys.job(job_id), HEADER,
+                                         *(rendition_field(p) for p in profiles))
+        if header is None or json.loads(header).get("state") != "encoding":
             return False
-        return (json.loads(header).get("state") == "encoding"
-                and json.loads(raw).get("state") == RenditionState.ENCODING)
+        return all(raw is not None and json.loads(raw).get("state") == RenditionState.ENCODING
+                   for raw in raws)

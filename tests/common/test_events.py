@@ -27,7 +27,7 @@ def test_payload_is_versioned_and_flattened() -> None:
                         job_id="abc", ts=123.0)
     assert envelope.payload() == {"v": EVENT_VERSION, "type": "progress", "ts": 123.0,
                                   "job_id": "abc", "profile": "720p", "percent": 12.5}
-    assert EVENT_VERSION == 1
+    assert EVENT_VERSION == 2
 
 
 def test_rooms() -> None:
@@ -55,10 +55,13 @@ def test_job_event_carries_the_full_job_json() -> None:
     assert json.loads(json.dumps(payload)) == payload
 
 
-def test_progress_event_flattens_values() -> None:
-    payload = progress_event("abc", "480p", {"percent": 10.0, "fps": 30.0}).payload()
-    assert {k: payload[k] for k in ("type", "job_id", "profile", "percent", "fps")} == {
-        "type": "progress", "job_id": "abc", "profile": "480p", "percent": 10.0, "fps": 30.0}
+def test_a_progress_event_carries_every_rendition_of_its_ffmpeg() -> None:
+    payload = progress_event("abc", {"720p": {"percent": 10.0, "bitrate_kbps": 2000.0},
+                                     "480p": {"percent": 10.0, "bitrate_kbps": 900.0}}).payload()
+    assert (payload["type"], payload["job_id"]) == ("progress", "abc")
+    assert payload["renditions"] == [
+        {"profile": "720p", "percent": 10.0, "bitrate_kbps": 2000.0},
+        {"profile": "480p", "percent": 10.0, "bitrate_kbps": 900.0}]
 
 
 def test_emitter_publishes_on_the_socketio_channel(redis_server: RedisServer) -> None:
@@ -66,7 +69,7 @@ def test_emitter_publishes_on_the_socketio_channel(redis_server: RedisServer) ->
     pubsub.subscribe(keys.SOCKETIO_CHANNEL)
     wait_for(lambda: redis_server.client().pubsub_numsub(keys.SOCKETIO_CHANNEL)[0][1] == 1,
              timeout=5, message="subscription")
-    envelope = progress_event("abc", "720p", {"percent": 33.0})
+    envelope = progress_event("abc", {"720p": {"percent": 33.0}})
     EventEmitter(redis_server.url).emit(envelope)
     message = wait_for(lambda: pubsub.get_message(timeout=0.2), timeout=5,
                        message="published event")
@@ -82,6 +85,6 @@ def test_emitter_publishes_on_the_socketio_channel(redis_server: RedisServer) ->
 def test_emitter_never_raises_when_redis_is_unreachable() -> None:
     emitter = EventEmitter(f"redis://127.0.0.1:{free_port()}/0")
     started = time.monotonic()
-    emitter.emit(progress_event("abc", "720p", {"percent": 1.0}))  # no exception
+    emitter.emit(progress_event("abc", {"720p": {"percent": 1.0}}))  # no exception
     emitter.emit(workers_event([]))
     assert time.monotonic() - started < 10

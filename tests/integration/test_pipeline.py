@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.events import EVENT_VERSION
 from common.jobs import JobMode
 from common.settings import Settings
 from tests.support.files import job_dir
 from tests.support.jobs import EventRecorder, submit, wait_for_job
+from tests.support.live import per_rendition
 from tests.support.media import duration, ffprobe, make_clip, stream
 from tests.support.ports import wait_for
 from tests.support.workers import WorkerProcess, check_codec_choice
@@ -77,15 +79,15 @@ def test_progress_events_arrive_in_order_and_match_the_record(
         return done[-1] if done else None
 
     final = wait_for(final_job_event, timeout=10, message="final job event")
-    assert final["v"] == 1 and final["job"]["renditions"][0]["percent"] == 100.0
-    progress = [e for e in events.of("progress", job.id) if e["profile"] == "360p"]
+    assert final["v"] == EVENT_VERSION and final["job"]["renditions"][0]["percent"] == 100.0
+    progress = [e for e in per_rendition(events.of("progress", job.id)) if e["profile"] == "360p"]
     percents = [e["percent"] for e in progress]
     assert len(percents) >= 3, percents
     assert percents == sorted(percents) and percents[-1] == 100.0
     assert any(0 < p < 100 for p in percents)
     assert all(set(e) >= {"job_id", "profile", "percent", "fps", "bitrate_kbps", "speed", "eta_s"}
                for e in progress)
-    # At most 4 events in any one-second window per rendition (the final 100% may always
+    # At most 4 events in any one-second window per encode (the final 100% may always
     # follow), counted when they crossed Redis: a held block keeps its earlier ``ts``. The
     # window's exact rule is proven with a fake clock in tests/workers/test_runtime.py; here
     # each event also carries a record write, a publish and the recorder's wake-up, which on

@@ -12,6 +12,13 @@ from common import keys
 from tests.support.ports import wait_for
 
 
+def per_rendition(progress: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One dict per rendition of each ``progress`` event: the envelope's fields (job id,
+    ``ts``, a recorder's receipt time) beside that rendition's values."""
+    return [{**{k: v for k, v in event.items() if k != "renditions"}, **rendition}
+            for event in progress for rendition in event["renditions"]]
+
+
 class RecordingClient:
     """Connect to a web process and keep every ``job``, ``progress`` and ``workers`` event."""
 

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from common.settings import Settings
-from tests.support.live import RecordingClient, wait_for_listeners
+from tests.support.live import RecordingClient, per_rendition, wait_for_listeners
 from tests.support.media import make_clip
 from tests.support.redis_server import RedisServer
 from tests.support.web import start_web_with
@@ -47,7 +47,7 @@ def test_upload_encode_and_download_with_live_events(
         ordered = [(name, p) for name, p in list(client.events) if p.get("job_id") == job_id]
         final_index = next(i for i, (name, p) in enumerate(ordered)
                            if name == "job" and p["job"]["state"] == "done")
-        progress = [p for name, p in ordered[:final_index] if name == "progress"]
+        progress = per_rendition([p for name, p in ordered[:final_index] if name == "progress"])
         assert all(name != "progress" for name, _ in ordered[final_index + 1:])
         for profile in ("240p", "144p"):
             percents = [p["percent"] for p in progress if p["profile"] == profile]

@@ -8,13 +8,14 @@ from typing import Any
 import pytest
 import socketio
 
-from common.events import DASHBOARD_ROOM, job_room
+from common.events import DASHBOARD_ROOM, EVENT_VERSION, job_room
 from web.fanout import CoalescingRedisManager, coalesce_key
 
 
 def _message(event: str, job_id: str, room: Any, state: str = "encoding",
              **extra: Any) -> dict[str, Any]:
-    payload = {"v": 1, "type": event, "job_id": job_id, "job": {"id": job_id, "state": state}}
+    payload = {"v": EVENT_VERSION, "type": event, "job_id": job_id,
+               "job": {"id": job_id, "state": state}}
     return {"method": "emit", "event": event, "data": [payload], "binary": False,
             "namespace": "/", "room": room, "skip_sid": None, "callback": None, **extra}
 

@@ -14,7 +14,7 @@ import requests
 from common import events
 from common.states import JobState
 from common.store import JobStore
-from tests.support.live import RecordingClient, wait_for_listeners
+from tests.support.live import RecordingClient, per_rendition, wait_for_listeners
 from tests.support.redis_server import RedisServer
 from tests.support.web import WebProcess, start_web
 
@@ -121,13 +121,14 @@ def test_client_gets_events_emitted_by_another_process(
         changed = store.set_state(str(job["id"]), JobState.ENCODING)
         emitter = events.EventEmitter(fresh_redis.url)
         emitter.emit(events.job_event(changed))
-        emitter.emit(events.progress_event(changed.id, "480p", {
-            "percent": 42.5, "fps": 50.0, "bitrate_kbps": 900.0, "speed": 2.0, "eta_s": 3.0}))
+        emitter.emit(events.progress_event(changed.id, {"480p": {
+            "percent": 42.5, "fps": 50.0, "bitrate_kbps": 900.0, "speed": 2.0, "eta_s": 3.0}}))
 
         encoding = client.wait_for(
             "job", lambda p: p["job_id"] == job["id"] and p["job"]["state"] == "encoding")
         assert encoding["type"] == "job" and encoding["v"] == events.EVENT_VERSION
-        progress = client.wait_for("progress", lambda p: p["job_id"] == job["id"])
+        event = client.wait_for("progress", lambda p: p["job_id"] == job["id"])
+        [progress] = per_rendition([event])
         assert {k: progress[k] for k in ("profile", "percent", "fps", "speed", "eta_s")} == {
             "profile": "480p", "percent": 42.5, "fps": 50.0, "speed": 2.0, "eta_s": 3.0}
         assert client.received("workers")[0]["workers"] == []

@@ -9,6 +9,7 @@ from flask import Flask
 from flask_socketio import SocketIOTestClient
 
 from common import registry
+from common.events import EVENT_VERSION
 from common.jobs import Job
 from common.store import JobStore
 from tests.web.helpers import upload
@@ -28,7 +29,7 @@ def test_connect_sends_workers(app: Flask) -> None:
     sio = socketio.test_client(app)
     assert sio.is_connected()
     [payload] = _events(sio, "workers")
-    assert payload["type"] == "workers" and payload["v"] == 1
+    assert payload["type"] == "workers" and payload["v"] == EVENT_VERSION
     assert [w["hostname"] for w in payload["workers"]] == ["cpu@a"]
 
 

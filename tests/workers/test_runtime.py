@@ -24,9 +24,10 @@ from common.tasknames import (
     STITCH_RENDITION,
 )
 from common.workref import WorkRef
+from workers.ffmpeg.progress import Progress
 from workers.runtime.lease import acquire, held, holder_token
 from workers.runtime.reaper import requeue_abandoned
-from workers.runtime.reporter import SlidingWindow
+from workers.runtime.reporter import ProgressReporter, SlidingWindow
 
 REF = WorkRef.rendition("job1", "720p")
 
@@ -108,6 +109,45 @@ def test_sliding_window_allows_bursts_up_to_the_rate() -> None:
     assert window.full()
     now[0] = 101.001  # the first event left the window
     assert not window.full()
+
+
+class RecordingEmitter:
+    """Keeps what a reporter would publish."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def emit(self, envelope: Any) -> None:
+        self.sent.append(envelope)
+
+
+def test_a_fused_encode_reports_each_block_once_for_all_its_renditions(
+        client: fakeredis.FakeRedis) -> None:
+    profiles = ("1080p", "720p", "480p")
+    store, job = _store_with(client, *[Rendition(p, state=RenditionState.ENCODING)
+                                       for p in profiles])
+    leases = {p: acquire(client, WorkRef.rendition(job.id, p), "w@h", "t", ttl_s=15)
+              for p in profiles}
+    emitter = RecordingEmitter()
+    reporter = ProgressReporter(store, emitter, job.id, leases, 20.0, hz=4,  # type: ignore[arg-type]
+                                renew_every_s=3)
+    block = Progress(out_time_s=5.0, frame=125, fps=50.0, bitrate_kbps=None, speed=2.0,
+                     total_size=None, finished=False, read_at=1000.0)
+    reporter.on_progress(block, [5000.0, 2800.0, None])
+    [event] = emitter.sent
+    assert (event.job_id, event.ts) == (job.id, 1000.0)
+    assert [(r["profile"], r["percent"], r.get("bitrate_kbps")) for r in event.data["renditions"]
+            ] == [("1080p", 25.0, 5000.0), ("720p", 25.0, 2800.0), ("480p", 25.0, None)]
+    assert [r.percent for r in store.get(job.id).renditions] == [25.0, 25.0, 25.0]
+    assert reporter.on_tick()
+    store.update_rendition(job.id, "720p",
+                           lambda j, r: setattr(r, "state", RenditionState.CANCELED))
+    later = Progress(out_time_s=6.0, frame=150, fps=50.0, bitrate_kbps=None, speed=2.0,
+                     total_size=None, finished=True, read_at=1001.0)
+    reporter.on_progress(later, [5000.0, 2800.0, None])
+    assert len(emitter.sent) == 1  # the block was refused: nothing written, nothing sent
+    assert not reporter.on_tick()  # one rendition stopped: the FFmpeg making it stops
+    assert not store.still_encoding(job.id, list(profiles))
 
 
 def _store_with(client: fakeredis.FakeRedis, *renditions: Rendition,

@@ -189,20 +189,27 @@
 
   function onProgress(p) {
     const job = state.jobs.get(p.job_id);
-    const rendition = job && job.renditions.find((r) => r.profile === p.profile);
-    if (!rendition) { fetchJob(p.job_id); return; }
-    if (TERMINAL.has(job.state) || TERMINAL.has(rendition.state)) return;
-    for (const key of ["percent", "fps", "bitrate_kbps", "speed", "eta_s"]) {
-      if (key in p) rendition[key] = p[key];
-    }
-    if (rendition.state === "queued") rendition.state = "encoding";
+    const updates = p.renditions || [];
+    const renditions = updates.map((u) => job && job.renditions.find((r) => r.profile === u.profile));
+    if (!job || renditions.some((r) => !r)) { fetchJob(p.job_id); return; }
+    if (TERMINAL.has(job.state)) return;
+    const card = document.querySelector(`.job[data-job-id="${CSS.escape(job.id)}"]`);
+    let rerender = !card;
+    updates.forEach((u, i) => {
+      const rendition = renditions[i];
+      if (TERMINAL.has(rendition.state)) return;
+      for (const key of ["percent", "fps", "bitrate_kbps", "speed", "eta_s"]) {
+        if (key in u) rendition[key] = u[key];
+      }
+      if (rendition.state === "queued") rendition.state = "encoding";
+      const row = card && card.querySelector(`.rendition[data-profile="${CSS.escape(u.profile)}"]`);
+      if (row) row.replaceWith(renditionRow(job, rendition));
+      else rerender = true;
+    });
     if (job.state === "queued" || job.state === "probing") job.state = "encoding";
     const n = job.renditions.length || 1;
     job.percent = Math.round(job.renditions.reduce((a, r) => a + (r.percent || 0), 0) / n * 10) / 10;
-    const card = document.querySelector(`.job[data-job-id="${CSS.escape(job.id)}"]`);
-    const row = card && card.querySelector(`.rendition[data-profile="${CSS.escape(p.profile)}"]`);
-    if (!row) { renderJob(job.id); return; }
-    row.replaceWith(renditionRow(job, rendition));
+    if (rerender) { renderJob(job.id); return; }
     card.dataset.state = job.state;
     card.querySelector(".job-percent").textContent = `${job.percent.toFixed(1)}%`;
     const pill = card.querySelector(".job-state");

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from common.events import EventEmitter, progress_event
 from common.store import JobStore
@@ -53,29 +53,32 @@ class SlidingWindow:
 
 
 class ProgressReporter:
-    """Record one rendition's progress (throttled) and keep its lease.
+    """Record one FFmpeg's progress (throttled) for every rendition it encodes, and keep
+    their leases: one script and one event per progress block, however many renditions
+    a fused encode makes.
 
-    ``on_tick`` returns False when the encode must stop: the job was canceled, the
-    rendition was finished elsewhere, or the lease passed to another worker.
+    ``on_tick`` returns False when the encode must stop: the job was canceled, one of its
+    renditions was finished elsewhere, or a lease passed to another worker.
     """
 
-    def __init__(self, store: JobStore, emitter: EventEmitter, job_id: str, profile: str,
-                 duration_s: float, lease: Lease, *, hz: float, renew_every_s: float,
-                 chunk: int | None = None) -> None:
-        self.store, self.emitter, self.lease, self.chunk = store, emitter, lease, chunk
-        self.job_id, self.profile, self.duration_s = job_id, profile, duration_s
+    def __init__(self, store: JobStore, emitter: EventEmitter, job_id: str,
+                 leases: Mapping[str, Lease], duration_s: float, *, hz: float,
+                 renew_every_s: float, chunk: int | None = None) -> None:
+        self.store, self.emitter, self.leases, self.chunk = store, emitter, leases, chunk
+        self.job_id, self.profiles, self.duration_s = job_id, list(leases), duration_s
         self.window = SlidingWindow(round(hz))
         self.renew_every_s = renew_every_s
         self._pending: Progress | None = None
+        self._bitrates: list[float | None] = []
         self._last_check = 0.0
         self._last_renew = time.monotonic()
         self._stop = False
-        self._bitrate_kbps: float | None = None
 
-    def on_progress(self, progress: Progress, bitrate_kbps: float | None = None) -> None:
-        """Take a progress block; ``bitrate_kbps`` overrides FFmpeg's (shared by all outputs)."""
+    def on_progress(self, progress: Progress, bitrates: list[float | None]) -> None:
+        """Take a progress block; ``bitrates`` (one per rendition, None for FFmpeg's own
+        figure) tell the outputs of one FFmpeg apart."""
         self._pending = progress
-        self._bitrate_kbps = bitrate_kbps
+        self._bitrates = bitrates
         self._publish_if_due()
 
     def on_tick(self) -> bool:
@@ -83,12 +86,13 @@ class ProgressReporter:
         self._publish_if_due()
         if now - self._last_renew >= self.renew_every_s:
             self._last_renew = now
-            if not self.lease.renew():
-                log.warning("lost the lease on %s", self.lease.ref)
-                self._stop = True
+            for lease in self.leases.values():
+                if not lease.renew():
+                    log.warning("lost the lease on %s", lease.ref)
+                    self._stop = True
         if now - self._last_check >= CANCEL_CHECK_S:
             self._last_check = now
-            if not self.store.still_encoding(self.job_id, self.profile):
+            if not self.store.still_encoding(self.job_id, self.profiles):
                 self._stop = True
         return not self._stop
 
@@ -100,16 +104,18 @@ class ProgressReporter:
             return  # held: the next block replaces it, or it goes out when the window opens
         self._pending = None
         self.window.take()
-        values = progress_values(progress, self.duration_s)
-        if self._bitrate_kbps is not None:
-            values["bitrate_kbps"] = self._bitrate_kbps
+        shared = progress_values(progress, self.duration_s)
         chunk = None
         if self.chunk is not None:  # the bar shows the whole rendition, over its chunks
-            chunk = (self.chunk, min(values.pop("percent") or 0.0, SLICE_PROGRESS_CAP))
-            values["eta_s"] = None
-        percent = self.store.record_progress(self.job_id, self.profile, values, chunk)
-        if percent is None:
+            chunk = (self.chunk, min(shared.pop("percent") or 0.0, SLICE_PROGRESS_CAP))
+            shared["eta_s"] = None
+        renditions = {profile: {**shared, **({} if bitrate is None
+                                             else {"bitrate_kbps": bitrate})}
+                      for profile, bitrate in zip(self.profiles, self._bitrates, strict=True)}
+        percents = self.store.record_progress(self.job_id, renditions, chunk)
+        if percents is None:
             self._stop = True
             return
-        values["percent"] = percent
-        self.emitter.emit(progress_event(self.job_id, self.profile, values, ts=progress.read_at))
+        for profile, values in renditions.items():
+            values["percent"] = percents[profile]
+        self.emitter.emit(progress_event(self.job_id, renditions, ts=progress.read_at))

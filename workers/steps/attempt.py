@@ -27,7 +27,6 @@ from workers.ffmpeg.encode import (
     OutOfSpace,
     encode_group,
 )
-from workers.ffmpeg.progress import Progress
 from workers.runtime.context import WorkerContext
 from workers.runtime.lease import Lease
 from workers.runtime.reporter import ProgressReporter
@@ -83,14 +82,10 @@ def encode(ctx: WorkerContext, job: Job, attempt: Attempt,
     settings, source = ctx.settings, job.source
     assert source is not None
     duration = attempt.window.duration_s if attempt.window else source.duration
-    reporters = [ProgressReporter(ctx.store, ctx.emitter, job.id, p, duration,
-                                  attempt.leases[p], hz=settings.progress_hz,
-                                  renew_every_s=settings.heartbeat_s, chunk=attempt.chunk)
-                 for p in attempt.profiles]
-
-    def on_progress(progress: Progress, bitrates: list[float | None]) -> None:
-        for reporter, bitrate in zip(reporters, bitrates, strict=True):
-            reporter.on_progress(progress, bitrate)
+    reporter = ProgressReporter(ctx.store, ctx.emitter, job.id,
+                                {p: attempt.leases[p] for p in attempt.profiles}, duration,
+                                hz=settings.progress_hz, renew_every_s=settings.heartbeat_s,
+                                chunk=attempt.chunk)
 
     def on_attempt(codec: str, fallbacks: list[Fallback]) -> None:
         mutation = record.record_attempt(codec, fallbacks, whole=attempt.chunk is None)
@@ -107,7 +102,7 @@ def encode(ctx: WorkerContext, job: Job, attempt: Attempt,
             options=EncodeOptions(settings.ffmpeg_bin, settings.x264_threads,
                                   settings.segment_seconds, settings.max_source_pixels),
             ffprobe_bin=settings.ffprobe_bin, nice=settings.ffmpeg_nice,
-            on_progress=on_progress, on_tick=lambda: all([r.on_tick() for r in reporters]),
+            on_progress=reporter.on_progress, on_tick=reporter.on_tick,
             on_attempt=on_attempt, window=attempt.window,
         )
     except EncodeStopped:
