@@ -11,7 +11,7 @@ import pytest
 from common.ladder import load_ladder, plan_renditions
 from common.pertitle import RATE_POINTS
 from tests.support.jobs import write_test_ladder
-from tests.support.media import make_clip
+from tests.support.media import ffprobe, make_clip, stream
 from tests.support.workers import ffmpeg_children
 from workers.ffmpeg.commands import EncodeOptions, Window
 from workers.ffmpeg.probe import probe_source
@@ -59,6 +59,21 @@ def test_every_sample_is_measured_like_the_quality_report(clip: Path, tmp_path: 
     assert points[0].display_ssim == points[0].ssim  # the top rung is at display size
     assert points[2].display_ssim < points[2].ssim  # 240p scaled up loses detail
     assert ffmpeg_children() == []
+
+
+def test_fast_samples_are_lean_and_the_calibration_is_encoded_as_the_rung(
+        clip: Path, tmp_path: Path) -> None:
+    samples, display = _samples(clip, tmp_path)
+    fast = samples[0]
+    own = Sample(fast.rung, sample_plan(fast.plan, 1.0, "medium"), tmp_path / "own.mp4",
+                 display=False, lean=False)
+    info = probe_source(clip, ffprobe_bin="ffprobe", timeout_s=30)
+    run_samples(clip, info, [fast, own], [Window(0.0, SECONDS)], display,
+                EncodeOptions(segment_seconds=2), timeout_s=120)
+    lean_video, own_video = (stream(ffprobe(s.output), "video") for s in (fast, own))
+    assert lean_video is not None and own_video is not None
+    assert lean_video["has_b_frames"] == 0  # no B-frames, so no frames held for them
+    assert own_video["has_b_frames"] > 0  # medium's B-frames, as the rung will have them
 
 
 def test_a_sample_that_cannot_be_encoded_says_so(clip: Path, tmp_path: Path) -> None:
