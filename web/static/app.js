@@ -189,7 +189,8 @@
 
   function onProgress(p) {
     const job = state.jobs.get(p.job_id);
-    const updates = p.renditions || [];
+    // Version 2 lists every rendition of one FFmpeg; a version-1 worker (mid-upgrade) sends one.
+    const updates = p.renditions || (p.profile ? [p] : []);
     const renditions = updates.map((u) => job && job.renditions.find((r) => r.profile === u.profile));
     if (!job || renditions.some((r) => !r)) { fetchJob(p.job_id); return; }
     if (TERMINAL.has(job.state)) return;
