@@ -66,7 +66,7 @@ def test_fast_samples_are_lean_and_the_calibration_is_encoded_as_the_rung(
     samples, display = _samples(clip, tmp_path)
     fast = samples[0]
     own = Sample(fast.rung, sample_plan(fast.plan, 1.0, "medium"), tmp_path / "own.mp4",
-                 display=False, lean=False)
+                 calibration=True)
     info = probe_source(clip, ffprobe_bin="ffprobe", timeout_s=30)
     run_samples(clip, info, [fast, own], [Window(0.0, SECONDS)], display,
                 EncodeOptions(segment_seconds=2), timeout_s=120)

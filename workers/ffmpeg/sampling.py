@@ -55,10 +55,10 @@ class Sample:
     rung: str
     plan: RenditionPlan
     output: Path
-    display: bool = True
-    """Also measure it scaled up to the ladder's top size (the calibration sample is not)."""
-    lean: bool = True
-    """Encoded with :data:`LEAN_SAMPLE_ARGS` (the calibration sample is not)."""
+    calibration: bool = False
+    """The calibration sample: encoded with the rung's own settings (not
+    :data:`LEAN_SAMPLE_ARGS`) and measured at its own size only, not also scaled up to the
+    ladder's top size."""
 
 
 def ideal_starts(duration_s: float, segment_s: int) -> tuple[list[float], float]:
@@ -109,7 +109,7 @@ def _per_stream(args: dict[str, Any], index: int) -> dict[str, Any]:
 def _sample_args(source: SourceInfo, sample: Sample, encoder: str,
                  options: EncodeOptions) -> dict[str, Any]:
     args = video_args(source, sample.plan, encoder, options)
-    if sample.lean and encoder in LEAN_SAMPLE_ARGS:
+    if not sample.calibration and encoder in LEAN_SAMPLE_ARGS:
         key, value = LEAN_SAMPLE_ARGS[encoder]
         args[key] = f"{args[key]}:{value}" if key in args else value
     return args
@@ -171,7 +171,7 @@ def build_measure_command(source_path: Path, samples: list[Sample], windows: lis
     joined += f"concat=n={len(windows)}:v=1:a=0," if len(windows) > 1 else "null,"
     width, height = display
     scaled_up = [i for i, x in enumerate(samples)
-                 if x.display and (x.plan.width, x.plan.height) != display]
+                 if not x.calibration and (x.plan.width, x.plan.height) != display]
     count = len(samples) + len(scaled_up)
     pick = f"select='not(mod(n\\,{MEASURE_EVERY}))',setpts=PTS-STARTPTS"
     graph = [f"{joined}setpts=PTS-STARTPTS,{pick},format=yuv420p,split={count}"

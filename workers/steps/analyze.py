@@ -85,7 +85,7 @@ def sample_job(ctx: WorkerContext, ws: Workspace, job: Job, per_title: PerTitle)
         samples.append(Sample(smallest.profile, sample_plan(plan, CALIBRATION_RATE,
                                                             plan.profile.preset),
                               Path(folder) / f"{smallest.profile}-calibration.mp4",
-                              display=False, lean=False))
+                              calibration=True))
         options = EncodeOptions(settings.ffmpeg_bin, settings.x264_threads or SAMPLE_THREADS,
                                 settings.segment_seconds, settings.max_source_pixels)
         points = run_samples(source_file, source, samples, windows, (top.width, top.height),
