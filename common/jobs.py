@@ -103,6 +103,40 @@ class SourceInfo:
         return cls(**_known(cls, data))
 
 
+CODECS_PATTERN = re.compile(r"[A-Za-z0-9.]{1,40}(,[A-Za-z0-9.]{1,40}){0,3}")
+"""What an RFC 6381 CODECS value read from a record may look like before it is written
+into a playlist or a manifest."""
+MEDIA_PLAYLIST_PATTERN = re.compile(r"hls/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/index\.m3u8")
+"""Where a rendition's media playlist read from a record may be (in the job's folder)."""
+
+
+@dataclass
+class AudioRendition:
+    """The job's one audio rendition (CMAF segments shared by HLS and DASH), as measured."""
+
+    playlist: str
+    bandwidth: int
+    average_bandwidth: int
+    codecs: str
+    sample_rate: int
+    channels: int
+
+    @classmethod
+    def from_dict(cls, data: object) -> AudioRendition | None:
+        """Read it from a record; None (packaged again at finalize) when it is malformed."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            audio = cls(str(data["playlist"]), int(data["bandwidth"]),
+                        int(data["average_bandwidth"]), str(data["codecs"]),
+                        int(data["sample_rate"]), int(data["channels"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+        well_formed = (CODECS_PATTERN.fullmatch(audio.codecs)
+                       and MEDIA_PLAYLIST_PATTERN.fullmatch(audio.playlist))
+        return audio if well_formed else None
+
+
 @dataclass
 class Fallback:
     """One encoder that was tried and failed, with FFmpeg's own error line."""
@@ -138,6 +172,9 @@ class Rendition:
     average_bandwidth: int | None = None
     codecs: str | None = None
     """RFC 6381 codecs of the packaged rendition (``avc1.64001f,mp4a.40.2``)."""
+    audio: AudioRendition | None = None
+    """The job's audio rendition when this rendition's encode wrote it: the CMAF segments
+    of its own AAC stream, beside its video's (the job's tallest whole rendition)."""
     ssim: float | None = None
     """Mean SSIM (All) against the source, measured when the job asked for ``quality``."""
     psnr: float | None = None
@@ -191,6 +228,7 @@ class Rendition:
         values = _known(cls, data)
         values["state"] = RenditionState(values.get("state", RenditionState.QUEUED))
         values["fallbacks"] = [Fallback(**f) for f in values.get("fallbacks", [])]
+        values["audio"] = AudioRendition.from_dict(values.get("audio"))
         return cls(**values)
 
 
@@ -292,6 +330,19 @@ class Job:
                 rung["measured_ssim"] = rendition.ssim
                 rung["encoded_kbps"] = (rendition.target or {}).get("video_bitrate_kbps")
                 rung["reencoded"] = rendition.reencoded_kbps is not None
+
+    @property
+    def audio_carrier(self) -> str | None:
+        """The rendition whose encode also writes the job's audio rendition: the tallest one
+        encoded whole (not sliced, not a stream copy), the one finalize would copy it from."""
+        if not self.hls or self.source is None or not self.source.has_audio:
+            return None
+        whole = [r for r in self.renditions if not r.chunks and not r.passthrough]
+        if not whole:
+            return None
+        return max(whole, key=lambda r: ((r.height or 0),
+                                         int((r.target or {}).get("audio_bitrate_kbps") or 0),
+                                         r.profile)).profile
 
     @property
     def percent(self) -> float:

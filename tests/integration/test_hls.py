@@ -79,6 +79,27 @@ def test_audio_is_one_rendition_of_its_own_and_video_segments_carry_none(
     assert abs(audio_seconds - 10.0) < 0.1
 
 
+def test_the_audio_rendition_is_written_by_the_tallest_renditions_encode(
+    gpu_settings: Settings, hls_job: Job
+) -> None:
+    tallest = max(hls_job.renditions, key=lambda r: r.height or 0)
+    assert [r.profile for r in hls_job.renditions if r.audio is not None] == [tallest.profile]
+    audio = tallest.audio
+    assert audio is not None and hls_job.source is not None
+    assert (audio.playlist, audio.codecs, audio.channels) == ("hls/audio/index.m3u8",
+                                                              "mp4a.40.2", 2)
+    assert audio.sample_rate == hls_job.source.audio_rate
+    assert audio.bandwidth >= audio.average_bandwidth > 64_000
+    # by the encode, not by a second pass over the finished file in the finalize step
+    written = [p.stat().st_mtime for p in (job_dir(gpu_settings, hls_job.id) / "hls" /
+                                           "audio").iterdir()]
+    assert len(written) >= 4 and tallest.finished_at is not None
+    assert max(written) <= tallest.finished_at
+    hls = job_dir(gpu_settings, hls_job.id) / "hls"
+    [in_mpd] = [r for r in mpd_representations(hls / "manifest.mpd") if r.id == "audio"]
+    assert in_mpd.codecs == "mp4a.40.2"
+
+
 def test_the_dash_manifest_names_the_same_segments_and_adds_up_to_the_source(
     gpu_settings: Settings, hls_job: Job
 ) -> None:

@@ -216,6 +216,24 @@ def test_a_rendition_with_a_segment_folder_tees_its_encode_into_mp4_and_hls() ->
     assert value(chunk, "-f") == "mp4"  # a slice is packaged after the stitch, never here
 
 
+def test_the_audio_carrier_tees_its_aac_stream_into_the_audio_rendition_too() -> None:
+    video, audio = Path("/o/hls/.720p.1.tmp"), Path("/o/hls/.audio.2.tmp")
+    plans = [RenditionPlan(LOW, 160, 120), RenditionPlan(replace(LOW, name="96p"), 128, 96)]
+    argv = build_ladder_command(SOURCE, info(), plans, "libx264", [OUTPUT, OUTPUT],
+                                EncodeOptions(), segments=[video, video],
+                                audio_segments=[audio, None])
+    carrier, other = [arg for arg in argv if arg.startswith("[f=mp4")]
+    assert carrier.count("|") == 2 and other.count("|") == 1
+    audio_slave = carrier.split("|")[2]
+    assert audio_slave.startswith("[f=hls:select=a:hls_time=4:")
+    assert f"hls_segment_filename={audio}/seg_%05d.m4s" in audio_slave
+    assert audio_slave.endswith(f"]{audio}/index.m3u8")
+    silent = build_ladder_command(SOURCE, info(has_audio=False), plans[:1], "libx264", [OUTPUT],
+                                  EncodeOptions(), segments=[video], audio_segments=[audio])
+    [spec] = [arg for arg in silent if arg.startswith("[f=mp4")]
+    assert spec.count("|") == 1  # no audio stream, no audio rendition
+
+
 def test_nvenc_forces_idr_keyframes() -> None:
     argv = command("h264_nvenc")
     assert value(argv, "-c:v") == "h264_nvenc"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from common.jobs import AudioRendition
 from workers.ffmpeg.dash import TIMESCALE, Timeline, write_mpd
-from workers.ffmpeg.hls import AudioTrack, Variant
+from workers.ffmpeg.hls import Variant
 from workers.ffmpeg.probe import stream_codecs
 
 NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
@@ -47,7 +48,7 @@ def test_mpd_groups_video_by_codec_and_adds_the_audio(tmp_path: Path) -> None:
         Variant("hls/h264-480p/index.m3u8", 800_000, 700_000, 854, 480, "avc1.64001e,mp4a.40.2",
                 29.97),
     ]
-    audio = AudioTrack("hls/audio/index.m3u8", 130_000, 128_000, "mp4a.40.2", 44100, 2)
+    audio = AudioRendition("hls/audio/index.m3u8", 130_000, 128_000, "mp4a.40.2", 44100, 2)
     assert write_mpd(tmp_path, variants, audio) == "hls/manifest.mpd"
     mpd = ET.parse(hls / "manifest.mpd").getroot()
     assert (mpd.get("type"), mpd.get("mediaPresentationDuration")) == ("static", "PT10.040S")

@@ -20,9 +20,9 @@ from workers.ffmpeg.encode import (
     encode_group,
     encode_rendition,
     temp_path,
-    verify_output,
 )
 from workers.ffmpeg.encoders import listed_hardware_encoders
+from workers.ffmpeg.outputs import verify_output
 from workers.ffmpeg.probe import probe_source
 
 PROFILE = Profile("96p", 96, video_bitrate_kbps=100, maxrate_kbps=110, bufsize_kbps=200,

@@ -7,9 +7,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from common.jobs import AudioRendition
 from tests.support.manifests import stream_types
 from tests.support.media import make_clip
-from workers.ffmpeg.hls import AudioTrack, Variant, package_audio, write_master
+from workers.ffmpeg.hls import Variant, package_audio, write_master
 from workers.ffmpeg.poster import Poster
 
 
@@ -18,7 +19,7 @@ def test_two_packagings_of_one_job_at_once_both_succeed(tmp_path: Path) -> None:
     job_dir = tmp_path / "job"
     (job_dir / "hls").mkdir(parents=True)
     variants = [Variant("hls/240p/index.m3u8", 1, 1, 320, 240, "avc1.64000d,mp4a.40.2", 25)]
-    audio = AudioTrack("hls/audio/index.m3u8", 1, 1, "mp4a.40.2", 48000, 2)
+    audio = AudioRendition("hls/audio/index.m3u8", 1, 1, "mp4a.40.2", 48000, 2)
 
     def package(_: int) -> tuple[str, str | None, str]:
         with Poster(video, job_dir / "poster.jpg", 2.0, "ffmpeg") as poster:  # as finalize

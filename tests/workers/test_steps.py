@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from common.jobs import Job, Rendition, SourceInfo
+from common.jobs import AudioRendition, Job, Rendition, SourceInfo
 from common.settings import Settings
 from common.states import JobState, RenditionState
 from common.workref import WorkRef
 from workers.ffmpeg.commands import Window
-from workers.ffmpeg.hls import AudioTrack, Variant, media_segments, write_master
+from workers.ffmpeg.hls import Variant, media_segments, write_master
 from workers.steps.layout import chunk_key, chunk_list_lines
 from workers.steps.leased import work_open
 from workers.steps.slices import (
@@ -85,7 +85,7 @@ def test_master_playlist_with_an_audio_rendition_adds_its_group_and_its_bits(
 ) -> None:
     variants = [Variant("hls/720p/index.m3u8", 2_000_000, 1_800_000, 1280, 720,
                         "avc1.64001f,mp4a.40.2", 25)]
-    audio = AudioTrack("hls/audio/index.m3u8", 130_000, 128_000, "mp4a.40.2", 48000, 2)
+    audio = AudioRendition("hls/audio/index.m3u8", 130_000, 128_000, "mp4a.40.2", 48000, 2)
     (tmp_path / "hls").mkdir()
     write_master(tmp_path, variants, audio)
     lines = (tmp_path / "hls" / "master.m3u8").read_text().splitlines()

@@ -173,17 +173,25 @@ def _hls_options(segments: Path, segment_seconds: int) -> dict[str, Any]:
             "hls_flags": "independent_segments"}
 
 
-def _tee_spec(output: Path, segments: Path, segment_seconds: int) -> str:
-    """One encode, two muxers: the faststart MP4 (video and audio) and the video-only CMAF
-    segments of the same packets (the job's audio is one rendition of its own)."""
+def _tee_spec(output: Path, segments: Path, segment_seconds: int,
+              audio_segments: Path | None = None) -> str:
+    """One encode, two or three muxers: the faststart MP4 (video and audio), the video-only
+    CMAF segments of the same packets and, for the job's audio carrier, the audio-only
+    segments of its AAC stream (the job's one audio rendition)."""
+    slaves = [f"[f=mp4:movflags=+faststart]{output}", _hls_slave("v", segments, segment_seconds)]
+    if audio_segments is not None:
+        slaves.append(_hls_slave("a", audio_segments, segment_seconds))
+    return "|".join(slaves)
+
+
+def _hls_slave(streams: str, segments: Path, segment_seconds: int) -> str:
     hls = ":".join(f"{k}={v}" for k, v in _hls_options(segments, segment_seconds).items())
-    return (f"[f=mp4:movflags=+faststart]{output}|"
-            f"[f=hls:select=v:{hls}]{segments / MEDIA_PLAYLIST}")
+    return f"[f=hls:select={streams}:{hls}]{segments / MEDIA_PLAYLIST}"
 
 
 def _output(source_input: Any, video: Any, source: SourceInfo, plan: RenditionPlan,
             codec: str, output: Path, options: EncodeOptions, window: Window | None,
-            segments: Path | None = None) -> Any:
+            segments: Path | None = None, audio_segments: Path | None = None) -> Any:
     audio = source.has_audio and window is None
     audio_args = _audio_args(source, plan, codec) if audio else {"an": None}
     if codec == COPY:
@@ -204,8 +212,9 @@ def _output(source_input: Any, video: Any, source: SourceInfo, plan: RenditionPl
         # The tee muxer cannot ask the encoders for global headers on its muxers' behalf:
         # without the flag SVT-AV1 leaves av1C empty, which browsers' MSE refuse.
         out_args.update({"f": "tee", "map_metadata": -1, "flags": "+global_header"})
-        return ffmpeg.output(*streams, _tee_spec(output, segments, options.segment_seconds),
-                             **out_args)
+        carried = audio_segments if audio else None
+        return ffmpeg.output(*streams, _tee_spec(output, segments, options.segment_seconds,
+                                                 carried), **out_args)
     out_args.update({"movflags": "+faststart", "f": "mp4", "map_metadata": -1})
     return ffmpeg.output(*streams, str(output), **out_args)
 
@@ -213,16 +222,19 @@ def _output(source_input: Any, video: Any, source: SourceInfo, plan: RenditionPl
 def build_ladder_command(source_path: Path, source: SourceInfo, plans: list[RenditionPlan],
                          codec: str, outputs: list[Path], options: EncodeOptions,
                          window: Window | None = None,
-                         segments: list[Path | None] | None = None) -> list[str]:
+                         segments: list[Path | None] | None = None,
+                         audio_segments: list[Path | None] | None = None) -> list[str]:
     """Return one FFmpeg argv that decodes the source once and writes every rendition.
 
     With several plans the decoded video is ``split`` and each branch scaled and encoded
     on its own: one decode instead of one per rendition. With a ``window`` only that
     slice of the video is encoded (a chunk: no audio, keyframes from its own start). A
     folder in ``segments`` gets that rendition's HLS segments from the same encode (the
-    ``tee`` muxer), so packaging costs no second pass.
+    ``tee`` muxer), so packaging costs no second pass; a folder in ``audio_segments`` gets
+    that rendition's audio as the job's audio rendition the same way.
     """
     folders = segments or [None] * len(plans)
+    audio_folders = audio_segments or [None] * len(plans)
     source_input = _input(source_path, window.start_s if window else 0.0, options.max_pixels)
     video = source_input["v:0"]
     if len(plans) > 1 and codec != COPY:
@@ -231,8 +243,10 @@ def build_ladder_command(source_path: Path, source: SourceInfo, plans: list[Rend
     else:
         videos = [video] * len(plans)
     command = ffmpeg.merge_outputs(*(
-        _output(source_input, branch, source, plan, codec, output, options, window, folder)
-        for branch, plan, output, folder in zip(videos, plans, outputs, folders, strict=True)
+        _output(source_input, branch, source, plan, codec, output, options, window, folder,
+                audio_folder)
+        for branch, plan, output, folder, audio_folder
+        in zip(videos, plans, outputs, folders, audio_folders, strict=True)
     ))
     global_args = ["-hide_banner", "-nostdin", "-loglevel", "error", *PROGRESS_ARGS]
     if codec.endswith("_vaapi"):

@@ -15,8 +15,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.jobs import AudioRendition
 from workers.ffmpeg.commands import INIT_SEGMENT
-from workers.ffmpeg.hls import HLS_DIR, AudioTrack, Variant, media_segments
+from workers.ffmpeg.hls import HLS_DIR, Variant, media_segments
 from workers.ffmpeg.staging import private_name
 
 DASH_MANIFEST = "manifest.mpd"
@@ -107,7 +108,7 @@ def _frame_rate(fps: float) -> str:
     return f"{round(fps * 1001)}/1001"
 
 
-def _audio_set(period: ET.Element, job_dir: Path, audio: AudioTrack, index: int) -> None:
+def _audio_set(period: ET.Element, job_dir: Path, audio: AudioRendition, index: int) -> None:
     adaptation = ET.SubElement(period, "AdaptationSet", id=str(index), contentType="audio",
                                mimeType="audio/mp4", lang="und", segmentAlignment="true",
                                startWithSAP="1")
@@ -120,7 +121,7 @@ def _audio_set(period: ET.Element, job_dir: Path, audio: AudioTrack, index: int)
                                     Timeline.of_playlist(job_dir / audio.playlist)))
 
 
-def write_mpd(job_dir: Path, variants: list[Variant], audio: AudioTrack | None) -> str:
+def write_mpd(job_dir: Path, variants: list[Variant], audio: AudioRendition | None) -> str:
     """Write ``hls/manifest.mpd`` over the packaged renditions; return its path in the job."""
     mpd = ET.Element("MPD", xmlns=MPD_NAMESPACE, profiles=LIVE_PROFILE, type="static",
                      minBufferTime="PT2S")

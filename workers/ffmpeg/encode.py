@@ -11,9 +11,9 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from common.codecs import codec_of_encoder, family_of
+from common.codecs import family_of
 from common.jobs import Fallback, SourceInfo
 from common.ladder import RenditionPlan
 from workers.ffmpeg.commands import (
@@ -22,13 +22,13 @@ from workers.ffmpeg.commands import (
     Window,
     build_ladder_command,
 )
-from workers.ffmpeg.probe import ProbeError, codecs_string, run_ffprobe, run_ffprobes
+from workers.ffmpeg.outputs import check_audio_segments, verify_all
+from workers.ffmpeg.probe import AudioFormat
 from workers.ffmpeg.process import ProgressCallback, TickCallback, run_ffmpeg
 from workers.ffmpeg.progress import Progress
 
 log = logging.getLogger(__name__)
 
-DURATION_TOLERANCE_S = 0.5
 AttemptCallback = Callable[[str, list[Fallback]], None]
 
 
@@ -61,6 +61,10 @@ class EncodeResult:
     """The HLS folder the encode itself filled (None: packaging is still to do)."""
     codecs: str | None = None
     """The RFC 6381 CODECS value its verification read (None: read it again to know)."""
+    audio_segments: Path | None = None
+    """The job's audio rendition, when this encode wrote it beside the video's segments."""
+    audio: AudioFormat | None = None
+    """The format of its AAC stream (the audio rendition's too), as its verification read."""
 
     @property
     def passthrough(self) -> bool:
@@ -104,62 +108,15 @@ def temp_path(output: Path) -> Path:
     return output.with_name(f".{output.stem}.{secrets.token_hex(4)}.part{output.suffix}")
 
 
-class VerifiedOutput(NamedTuple):
-    """What the verification read off a finished output (the packaging needs no second look)."""
-
-    width: int
-    height: int
-    duration_s: float
-    codecs: str
-    """The RFC 6381 CODECS value of its streams (``avc1.640028,mp4a.40.2``)."""
-
-
-def verify_output(path: Path, plan: RenditionPlan, source: SourceInfo, codec: str,
-                  ffprobe_bin: str, nice: int = 0) -> VerifiedOutput:
-    """Check the file is a whole rendition of the source in ``codec``'s format, tagged as its
-    family wants; return what was read off it."""
-    try:
-        described: dict[str, Any] | ProbeError = run_ffprobe(path, ffprobe_bin, nice=nice)
-    except ProbeError as exc:
-        described = exc
-    return check_output(described, plan, source, codec)
-
-
-def check_output(described: dict[str, Any] | ProbeError, plan: RenditionPlan,
-                 source: SourceInfo, codec: str) -> VerifiedOutput:
-    """The checks of :func:`verify_output` on what ffprobe said of the output."""
-    if isinstance(described, ProbeError):
-        raise ValueError(f"the output cannot be read back: {described}")
-    data = described
-    streams = data.get("streams", [])
-    video = next((s for s in streams if s.get("codec_type") == "video"), None)
-    has_audio = any(s.get("codec_type") == "audio" for s in streams)
-    if video is None:
-        raise ValueError("the output has no video stream")
-    expected = codec_of_encoder(codec)
-    if expected is not None and video.get("codec_name") != expected:
-        raise ValueError(f"the output's video is {video.get('codec_name')}, not {expected}")
-    tag = family_of(expected).mp4_tag if expected is not None else None
-    if tag and video.get("codec_tag_string") != tag:
-        raise ValueError(f"the output's video is tagged {video.get('codec_tag_string')}, "
-                         f"not {tag}")
-    width, height = int(video["width"]), int(video["height"])
-    depth = 10 if "10" in str(video.get("pix_fmt")) else 8
-    if codec != COPY and depth != plan.profile.bit_depth:
-        raise ValueError(f"the output is {depth}-bit, not {plan.profile.bit_depth}-bit")
-    if codec != COPY and (width, height) != (plan.width, plan.height):
-        raise ValueError(f"the output is {width}x{height}, not {plan.width}x{plan.height}")
-    if has_audio != source.has_audio:
-        raise ValueError("the output's audio does not match the source's")
-    duration = float(data.get("format", {}).get("duration") or 0.0)
-    if source.duration and abs(duration - source.duration) > max(DURATION_TOLERANCE_S,
-                                                                0.02 * source.duration):
-        raise ValueError(f"the output lasts {duration:.2f}s, the source {source.duration:.2f}s")
-    return VerifiedOutput(width, height, duration, codecs_string(streams))
-
-
 def _discard(path: Path) -> None:
     path.unlink(missing_ok=True)
+
+
+def _put_in_place(staged: Path | None, final: Path | None) -> None:
+    """Replace the HLS folder ``final`` with the one the encode filled (if it filled one)."""
+    if staged is not None and final is not None:
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(staged, final)
 
 
 @dataclass(frozen=True)
@@ -170,6 +127,9 @@ class EncodeTarget:
     output: Path
     segments: Path | None = None
     """The rendition's HLS folder: the encode writes its segments there too (no second pass)."""
+    audio_segments: Path | None = None
+    """The job's audio rendition's HLS folder, when this rendition carries it: the encode
+    writes the segments of its AAC stream there too."""
 
 
 GroupProgressCallback = Callable[[Progress, list[float | None]], None]
@@ -188,17 +148,18 @@ def _output_bitrates(partials: list[Path], progress: Progress) -> list[float | N
     return rates
 
 
-def _staging_folders(targets: list[EncodeTarget], codec: str,
-                     window: Window | None) -> list[Path | None]:
+def _staging_folders(targets: list[EncodeTarget], codec: str, window: Window | None,
+                     audio: bool = False) -> list[Path | None]:
     """A fresh hidden folder beside each HLS folder the encode should fill (none for a stream
-    copy or a slice: those are packaged after, from the finished file)."""
+    copy or a slice: those are packaged after, from the finished file); with ``audio``,
+    beside each audio rendition folder a target carries."""
     folders: list[Path | None] = []
     for target in targets:
-        if target.segments is None or codec == COPY or window is not None:
+        final = target.audio_segments if audio else target.segments
+        if final is None or target.segments is None or codec == COPY or window is not None:
             folders.append(None)
             continue
-        folder = target.segments.with_name(f".{target.segments.name}."
-                                           f"{secrets.token_hex(4)}.tmp")
+        folder = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
         try:
             folder.mkdir(parents=True)
         except OSError as exc:
@@ -208,20 +169,6 @@ def _staging_folders(targets: list[EncodeTarget], codec: str,
             raise
         folders.append(folder)
     return folders
-
-
-def _verify_all(partials: list[Path], targets: list[EncodeTarget], source: SourceInfo,
-                codec: str, ffprobe_bin: str, nice: int) -> list[VerifiedOutput]:
-    """Verify every output, their ffprobes side by side (each reads only its file's index)."""
-    facts = []
-    for data, target in zip(run_ffprobes(partials, ffprobe_bin, nice=nice), targets,
-                            strict=True):
-        try:
-            facts.append(check_output(data, target.plan, source, codec))
-        except ValueError as exc:
-            raise ValueError(f"the {target.plan.profile.name} output failed verification: "
-                             f"{exc}") from exc
-    return facts
 
 
 def encode_group(
@@ -259,8 +206,10 @@ def encode_group(
             on_attempt(codec, list(fallbacks))
         partials = [temp_path(t.output) for t in targets]
         staging = _staging_folders(targets, codec, window)
+        audio_staging = (_staging_folders(targets, codec, window, audio=True)
+                         if source.has_audio else [None] * len(targets))
         args = build_ladder_command(source_path, source, [t.plan for t in targets], codec,
-                                    partials, options, window, staging)
+                                    partials, options, window, staging, audio_staging)
 
         def report(progress: Progress, partials: list[Path] = partials) -> None:
             if on_progress is not None:
@@ -286,29 +235,35 @@ def encode_group(
             expected = source if window is None else replace(
                 source, duration=window.duration_s, has_audio=False)
             try:
-                facts = _verify_all(partials, targets, expected, codec, ffprobe_bin, nice)
+                facts = verify_all(partials, [t.plan for t in targets], expected, codec,
+                                   ffprobe_bin, nice)
+                for audio_folder in filter(None, audio_staging):
+                    check_audio_segments(audio_folder, expected)
             except ValueError as exc:
                 if disk_full(partials[0].parent):  # a write cut short: FFmpeg may exit 0
                     raise OutOfSpace("The worker ran out of disk space writing the output; "
                                      "what it wrote was removed.") from None
                 fallbacks.append(Fallback(codec, f"{str(exc)[0].upper()}{str(exc)[1:]}."))
                 continue
-            for partial, folder, target in zip(partials, staging, targets, strict=True):
+            for partial, folder, audio_folder, target in zip(partials, staging, audio_staging,
+                                                             targets, strict=True):
                 os.replace(partial, target.output)
-                if folder is not None and target.segments is not None:
-                    shutil.rmtree(target.segments, ignore_errors=True)
-                    os.replace(folder, target.segments)
+                _put_in_place(folder, target.segments)
+                _put_in_place(audio_folder, target.audio_segments)
         finally:
-            for partial, folder in zip(partials, staging, strict=True):
+            for partial in partials:
                 _discard(partial)
-                if folder is not None:
-                    shutil.rmtree(folder, ignore_errors=True)
-                    with contextlib.suppress(OSError):  # the hls/ folder this attempt made
-                        folder.parent.rmdir()
+            for folder in filter(None, [*staging, *audio_staging]):
+                shutil.rmtree(folder, ignore_errors=True)
+                with contextlib.suppress(OSError):  # the hls/ folder this attempt made
+                    folder.parent.rmdir()
         return [EncodeResult(codec, t.output, fact.width, fact.height, fact.duration_s,
                              t.output.stat().st_size, list(fallbacks),
-                             t.segments if folder is not None else None, fact.codecs)
-                for t, folder, fact in zip(targets, staging, facts, strict=True)]
+                             t.segments if folder is not None else None, fact.codecs,
+                             t.audio_segments if audio_folder is not None else None,
+                             fact.audio)
+                for t, folder, audio_folder, fact
+                in zip(targets, staging, audio_staging, facts, strict=True)]
     tried = ", ".join(f"{f.codec} ({f.error})" for f in fallbacks)
     raise EncodeFailed(f"Every encoder failed: {tried}.", fallbacks)
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.jobs import AudioRendition
 from common.ladder import AUDIO_RENDITION
 from workers.ffmpeg.commands import (
     INIT_SEGMENT,
@@ -17,7 +18,7 @@ from workers.ffmpeg.commands import (
     build_audio_hls_command,
     build_hls_command,
 )
-from workers.ffmpeg.probe import codecs_string, run_ffprobe, stream_codecs
+from workers.ffmpeg.probe import AudioFormat, audio_format, codecs_string, run_ffprobe
 from workers.ffmpeg.process import run_ffmpeg
 from workers.ffmpeg.staging import private_name
 
@@ -88,18 +89,6 @@ class Variant:
         return ",".join(c for c in self.codecs.split(",") if c.startswith(VIDEO_SAMPLE_ENTRIES))
 
 
-@dataclass(frozen=True)
-class AudioTrack:
-    """The job's audio rendition, measured from its segments."""
-
-    playlist: str
-    bandwidth: int
-    average_bandwidth: int
-    codecs: str
-    sample_rate: int
-    channels: int
-
-
 def media_segments(playlist: Path) -> list[tuple[float, Path]]:
     """Return (duration, file) for every segment of a media playlist."""
     segments, duration = [], None
@@ -138,23 +127,26 @@ def variant(job_dir: Path, playlist: str, video: Path, width: int, height: int,
                    codecs or codecs_of(video, ffprobe_bin, nice), frame_rate)
 
 
-def audio_track(job_dir: Path, playlist: str, ffprobe_bin: str, nice: int = 0) -> AudioTrack:
-    """Measure the packaged audio rendition: rates from its segments, format from its init."""
+def audio_rendition(job_dir: Path, playlist: str, ffprobe_bin: str, nice: int = 0,
+                    audio: AudioFormat | None = None) -> AudioRendition:
+    """Measure the packaged audio rendition: rates from its segments; its format as given
+    (read off its init segment when the encode that wrote it did not say)."""
     peak, average = _rates(job_dir / playlist)
-    init = (job_dir / playlist).with_name(INIT_SEGMENT)
-    streams = run_ffprobe(init, ffprobe_bin, nice=nice).get("streams", [])
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), {})
-    return AudioTrack(playlist, peak, average, stream_codecs(audio) or "mp4a.40.2",
-                      int(audio.get("sample_rate") or 48000), int(audio.get("channels") or 2))
+    if audio is None:
+        init = (job_dir / playlist).with_name(INIT_SEGMENT)
+        streams = run_ffprobe(init, ffprobe_bin, nice=nice).get("streams", [])
+        audio = audio_format(streams) or AudioFormat("mp4a.40.2", 48000, 2)
+    return AudioRendition(playlist, peak, average, audio.codecs, audio.sample_rate,
+                          audio.channels)
 
 
-def _audio_line(audio: AudioTrack) -> str:
+def _audio_line(audio: AudioRendition) -> str:
     return (f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="Main",DEFAULT=YES,'
             f'AUTOSELECT=YES,CHANNELS="{audio.channels}",'
             f'URI="{audio.playlist.removeprefix(f"{HLS_DIR}/")}"')
 
 
-def _variant_line(v: Variant, audio: AudioTrack | None) -> str:
+def _variant_line(v: Variant, audio: AudioRendition | None) -> str:
     """The STREAM-INF of a video rendition; with an audio group its rates include the audio."""
     peak, average = v.bandwidth, v.average_bandwidth
     codecs, group = v.codecs, ""
@@ -166,7 +158,7 @@ def _variant_line(v: Variant, audio: AudioTrack | None) -> str:
             f"{group}")
 
 
-def write_master(job_dir: Path, variants: list[Variant], audio: AudioTrack | None) -> str:
+def write_master(job_dir: Path, variants: list[Variant], audio: AudioRendition | None) -> str:
     """Write ``hls/master.m3u8`` (highest bandwidth first, the audio rendition as a group
     every variant names); return its path in the job dir."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]

@@ -9,7 +9,7 @@ import subprocess
 import time
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from common.jobs import SourceInfo
 from workers.ffmpeg.process import media_tool_setup
@@ -325,3 +325,20 @@ def stream_codecs(stream: dict[str, Any]) -> str | None:
 def codecs_string(streams: list[dict[str, Any]]) -> str:
     """The RFC 6381 CODECS value of a file's ffprobe streams, those a player must know."""
     return ",".join(c for c in (stream_codecs(s) for s in streams) if c)
+
+
+class AudioFormat(NamedTuple):
+    """What a player is told of an AAC stream: its CODECS entry, rate and channels."""
+
+    codecs: str
+    sample_rate: int
+    channels: int
+
+
+def audio_format(streams: list[dict[str, Any]]) -> AudioFormat | None:
+    """The format of the first audio stream among a file's ffprobe streams (None: none)."""
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if audio is None:
+        return None
+    return AudioFormat(stream_codecs(audio) or "mp4a.40.2",
+                       int(audio.get("sample_rate") or 48000), int(audio.get("channels") or 2))

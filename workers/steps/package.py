@@ -6,15 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.codecs import family_of
-from common.jobs import Job, Rendition
+from common.jobs import AudioRendition, Job, Rendition
 from common.ladder import AUDIO_RENDITION
 from common.storage import Guard, Workspace
 from workers.ffmpeg.dash import write_mpd
 from workers.ffmpeg.encode import EncodeResult
 from workers.ffmpeg.hls import (
-    AudioTrack,
     Variant,
-    audio_track,
+    audio_rendition,
     package_audio,
     package_rendition,
     variant,
@@ -48,6 +47,18 @@ def package_hls(ctx: WorkerContext, ws: Workspace, job: Job, profiles: list[str]
     return packaged
 
 
+def publish_audio(ctx: WorkerContext, ws: Workspace, job: Job, result: EncodeResult,
+                  guard: Guard) -> AudioRendition | None:
+    """Publish the job's audio rendition if ``result``'s encode wrote it; return it measured
+    for the record (the finalize step then writes it into the manifests as it is)."""
+    if result.audio_segments is None or result.audio is None:
+        return None
+    ws.publish_tree(layout.hls_key(job.id, AUDIO_RENDITION), guard)
+    return audio_rendition(ws.path(layout.job_key(job.id)),
+                           layout.playlist_name(AUDIO_RENDITION), ctx.settings.ffprobe_bin,
+                           audio=result.audio)
+
+
 def _variant_of(ctx: WorkerContext, ws: Workspace, job: Job, rendition: Rendition) -> Variant:
     """The rendition's line, from its record (or measured, for records older than that)."""
     fps = job.source.fps if job.source else 0.0
@@ -70,18 +81,23 @@ class Manifests:
 
 
 def _audio(ctx: WorkerContext, ws: Workspace, job: Job,
-           packaged: list[Rendition]) -> AudioTrack | None:
-    """Package the job's audio rendition from its tallest finished rendition (copy)."""
+           packaged: list[Rendition]) -> AudioRendition | None:
+    """The job's audio rendition: as an encode wrote and recorded it, or else packaged now
+    from its tallest finished rendition (copy)."""
     if job.source is None or not job.source.has_audio:
         return None
+    written = next((r.audio for r in packaged if r.audio is not None), None)
+    if written is not None:  # the MPD's timeline comes from its playlist
+        ws.fetch(layout.job_key(job.id, written.playlist))
+        return written
     top = max(packaged, key=lambda r: ((r.height or 0), r.bandwidth or 0))
     settings = ctx.settings
     playlist = package_audio(ws.fetch(layout.rendition_key(job.id, top)),
                              ws.path(layout.job_key(job.id)), settings.segment_seconds,
                              settings.ffmpeg_bin, nice=settings.ffmpeg_nice)
     ws.publish_tree(layout.hls_key(job.id, AUDIO_RENDITION))
-    return audio_track(ws.path(layout.job_key(job.id)), playlist, settings.ffprobe_bin,
-                       settings.ffmpeg_nice)
+    return audio_rendition(ws.path(layout.job_key(job.id)), playlist, settings.ffprobe_bin,
+                           settings.ffmpeg_nice)
 
 
 def write_manifests(ctx: WorkerContext, ws: Workspace, job: Job,

@@ -11,7 +11,7 @@ from workers.runtime.context import WorkerContext
 from workers.steps import layout, record
 from workers.steps.attempt import Attempt, AttemptEnded, fail
 from workers.steps.leased import Outcome
-from workers.steps.package import package_hls
+from workers.steps.package import package_hls, publish_audio
 from workers.steps.verify import check_results
 
 
@@ -32,15 +32,18 @@ def publish(ctx: WorkerContext, job: Job, attempt: Attempt, results: list[Encode
         for profile in attempt.profiles:
             attempt.ws.publish(layout.mp4_key(job.id, profile), guards[profile])
         packaged = package_hls(ctx, attempt.ws, job, attempt.profiles, results, guards)
+        audio = [publish_audio(ctx, attempt.ws, job, result, guards[profile])
+                 for profile, result in zip(attempt.profiles, results, strict=True)]
     except PublishAborted:
         raise AttemptEnded(Outcome.STOPPED) from None
     except (PackagingFailed, StorageError) as exc:
         fail(ctx, job.id, attempt, str(exc))
-    for profile, result, variant in zip(attempt.profiles, results, packaged, strict=True):
+    for profile, result, variant, audio_rendition in zip(attempt.profiles, results, packaged,
+                                                         audio, strict=True):
         if seconds is not None:
             count_encode(ctx, result, seconds / len(results))
-        job = ctx.store.update_rendition(job.id, profile,
-                                         record.finish(result, variant, verdicts.get(profile)),
+        done = record.finish(result, variant, verdicts.get(profile), audio_rendition)
+        job = ctx.store.update_rendition(job.id, profile, done,
                                          fence=attempt.leases[profile].fence)
     ctx.notify_job(job)
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from common.jobs import Fallback, Job, Rendition
+from common.jobs import AudioRendition, Fallback, Job, Rendition
 from common.ladder import Profile, RenditionPlan
 from common.states import RenditionState
 from common.store import RenditionMutation
@@ -105,8 +105,11 @@ def rescaled_target(target: dict[str, Any], kbps: int) -> dict[str, Any]:
             "bufsize_kbps": max(16, round(int(target["bufsize_kbps"]) * scale))}
 
 
-def finish(result: EncodeResult, packaged: Variant | None,
-           verdict: Verdict | None = None) -> RenditionMutation:
+def finish(result: EncodeResult, packaged: Variant | None, verdict: Verdict | None = None,
+           audio: AudioRendition | None = None) -> RenditionMutation:
+    """Record the rendition done with what its encode made (and the job's audio rendition,
+    when its encode wrote that too)."""
+
     def apply(job: Job, rendition: Rendition) -> None:
         if verdict is not None:
             rendition.ssim, rendition.psnr = verdict.ssim, verdict.psnr
@@ -118,6 +121,7 @@ def finish(result: EncodeResult, packaged: Variant | None,
         rendition.bandwidth = packaged.bandwidth if packaged else None
         rendition.average_bandwidth = packaged.average_bandwidth if packaged else None
         rendition.codecs = packaged.codecs if packaged else None
+        rendition.audio = audio
         rendition.state = RenditionState.DONE
         rendition.percent, rendition.eta_s = 100.0, 0.0
         rendition.codec, rendition.fallbacks = result.codec, result.fallbacks

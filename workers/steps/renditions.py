@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from common.jobs import JobMode
-from common.ladder import RenditionPlan
+from common.ladder import AUDIO_RENDITION, RenditionPlan
 from common.storage import Workspace
 from common.workref import WorkRef
 from workers.ffmpeg.encode import EncodeTarget, codec_chain
@@ -38,8 +38,11 @@ def _encode(ctx: WorkerContext, ws: Workspace, job_id: str,
             leases: dict[str, Lease]) -> Outcome:
     try:
         job, active = attempt.begin(ctx, job_id, list(leases), leases)
+        carrier = job.audio_carrier
         targets = [EncodeTarget(record.plan_of(r), ws.path(layout.mp4_key(job_id, r.profile)),
-                                ws.path(layout.hls_key(job_id, r.profile)) if job.hls else None)
+                                ws.path(layout.hls_key(job_id, r.profile)) if job.hls else None,
+                                ws.path(layout.hls_key(job_id, AUDIO_RENDITION))
+                                if r.profile == carrier else None)
                    for r in active]
         copy = all(t.plan.passthrough for t in targets)
         codecs = codec_chain(RenditionPlan(targets[0].plan.profile, 0, 0, copy),

@@ -12,7 +12,8 @@ from common.storage import StorageError, Workspace
 from common.workref import WorkRef
 from workers.ffmpeg.audio_parts import concat_lines, part_count
 from workers.ffmpeg.commands import StitchAudio, build_stitch_command
-from workers.ffmpeg.encode import EncodeResult, temp_path, verify_output
+from workers.ffmpeg.encode import EncodeResult, temp_path
+from workers.ffmpeg.outputs import verify_output
 from workers.ffmpeg.process import run_ffmpeg
 from workers.runtime.context import WorkerContext
 from workers.runtime.lease import Lease

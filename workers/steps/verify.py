@@ -82,7 +82,8 @@ def _correct_miss(ctx: WorkerContext, job: Job, attempt: attempts.Attempt, profi
     again = attempts.Attempt(job.id, [profile], {profile: attempt.leases[profile]}, attempt.ws,
                              codec_chain(corrected, record.hardware_for(ctx, rendition)))
     [redone] = attempts.encode(ctx, job, again,
-                               [EncodeTarget(corrected, result.output, result.segments)])
+                               [EncodeTarget(corrected, result.output, result.segments,
+                                             result.audio_segments)])
     verdict.missed_ssim, verdict.reencoded_kbps = verdict.ssim, rate
     [score] = _measure(ctx, source_file, [redone])
     verdict.ssim, verdict.psnr = score if score is not None else (None, None)
