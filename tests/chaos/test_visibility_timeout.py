@@ -71,13 +71,14 @@ class Sweeper(threading.Thread):
 
 
 def encoding_pids(worker: WorkerProcess) -> list[int]:
-    """The worker's FFmpegs that read an upload: encodes. The finalize step's poster and
-    audio copy read the finished rendition, and run side by side."""
+    """The worker's FFmpegs that read an upload to encode it (the plan step's poster reads
+    one keyframe of it to a JPEG; the finalize step reads the finished renditions)."""
     def reads_upload(pid: int) -> bool:
         try:
-            return "/uploads/" in (Path("/proc") / str(pid) / "cmdline").read_text()
+            argv = (Path("/proc") / str(pid) / "cmdline").read_text()
         except OSError:  # it ended between the listing and the read
             return False
+        return "/uploads/" in argv and "mjpeg" not in argv
 
     return [pid for pid in ffmpeg_pids(worker) if reads_upload(pid)]
 

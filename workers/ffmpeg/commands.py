@@ -50,10 +50,11 @@ class AudioWindow:
 
 
 def _input(source: Path, start_s: float = 0.0, max_pixels: int = 0,
-           duration_s: float | None = None) -> Any:
+           duration_s: float | None = None, keyframes_only: bool = False) -> Any:
     """The guarded input, seeking to ``start_s`` before decoding (accurate to the frame, and
-    to the sample for audio); ``duration_s`` reads only that much of it."""
-    options: dict[str, Any] = {}
+    to the sample for audio); ``duration_s`` reads only that much of it; ``keyframes_only``
+    decodes no other picture."""
+    options: dict[str, Any] = {"skip_frame": "nokey"} if keyframes_only else {}
     if start_s:
         options["ss"] = f"{start_s:.6f}"
     if duration_s is not None:
@@ -335,9 +336,13 @@ def build_audio_hls_command(video: Path, playlist: Path, segment_seconds: int,
                                *PROGRESS_ARGS).overwrite_output().compile(cmd=ffmpeg_bin)
 
 
-def build_poster_command(video: Path, output: Path, at_s: float, ffmpeg_bin: str) -> list[str]:
-    """Return the argv that grabs one frame of a finished rendition as a JPEG poster."""
-    frame = _input(video, at_s).video.filter("scale", 480, -2)  # from the keyframe before
+def build_poster_command(video: Path, output: Path, at_s: float, ffmpeg_bin: str, *,
+                         keyframes_only: bool = False, max_pixels: int = 0) -> list[str]:
+    """Return the argv that grabs one frame as a JPEG poster: the frame at ``at_s`` of a
+    finished rendition, or with ``keyframes_only`` the first keyframe from ``at_s`` on (of a
+    source: one picture decoded, however far apart its keyframes are)."""
+    source = _input(video, at_s, max_pixels, keyframes_only=keyframes_only)
+    frame = source.video.filter("scale", 480, -2)
     command = ffmpeg.output(frame, str(output), vframes=1, f="image2",
                             vcodec="mjpeg", **{"q:v": 4})
     return command.global_args("-hide_banner", "-nostdin", "-loglevel", "error",

@@ -1,4 +1,4 @@
-"""Poster thumbnails for finished jobs."""
+"""Poster thumbnails: from the source while a job encodes, or from a finished rendition."""
 
 from __future__ import annotations
 
@@ -20,12 +20,14 @@ class Poster:
     starts on ``with``; ``finish`` waits for it and puts the JPEG in place."""
 
     def __init__(self, video: Path, poster: Path, duration_s: float, ffmpeg_bin: str,
-                 nice: int = 0) -> None:
+                 nice: int = 0, *, keyframes_only: bool = False, max_pixels: int = 0) -> None:
         self.video, self.poster = video, poster
         self.partial = poster.with_name(private_name(poster.name))
-        at_s = min(5.0, max(0.0, duration_s / 3))  # a third of the way in, at most 5 s
+        self.at_s = min(5.0, max(0.0, duration_s / 3))  # a third of the way in, at most 5 s
         self._ffmpeg = BackgroundFFmpeg(
-            build_poster_command(video, self.partial, at_s, ffmpeg_bin), nice=nice)
+            build_poster_command(video, self.partial, self.at_s, ffmpeg_bin,
+                                 keyframes_only=keyframes_only, max_pixels=max_pixels),
+            nice=nice)
 
     def __enter__(self) -> Poster:
         self._ffmpeg.__enter__()
@@ -38,8 +40,11 @@ class Poster:
     def finish(self) -> str | None:
         """Wait for the frame; return the poster's file name, or None (logged) without one."""
         run = self._ffmpeg.wait(POSTER_TIMEOUT_S)
-        if not run.ok or not self.partial.is_file() or self.partial.stat().st_size == 0:
+        if not run.ok:
             log.warning("no poster for %s: %s", self.video, run.error_line)
+            return None
+        if not self.partial.is_file() or self.partial.stat().st_size == 0:
+            log.info("no poster for %s: no picture at or after %.1f s", self.video, self.at_s)
             return None
         os.replace(self.partial, self.poster)
         return self.poster.name

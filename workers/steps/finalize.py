@@ -1,4 +1,5 @@
-"""The finalize step: once every rendition ended, poster, manifests, quality, state."""
+"""The finalize step: once every rendition ended, manifests, the poster if the plan step
+made none, quality, state."""
 
 from __future__ import annotations
 
@@ -64,9 +65,10 @@ def _measure(ctx: WorkerContext, ws: Workspace, job: Job,
 def _poster_beside(ctx: WorkerContext, ws: Workspace, job: Job,
                    finished: list[Rendition]) -> Iterator[Callable[[], str | None]]:
     """Start the poster's FFmpeg (from the smallest finished rendition) and yield the call
-    that waits for it and publishes it: the job's other packaging runs meanwhile."""
-    if not finished or job.source is None:
-        yield lambda: None
+    that waits for it and publishes it: the job's other packaging runs meanwhile. A poster
+    the plan step made from the source is kept."""
+    if job.poster is not None or not finished or job.source is None:
+        yield lambda: job.poster
         return
     smallest = min(finished, key=lambda r: (r.height or 0))
     key = layout.poster_key(job.id)

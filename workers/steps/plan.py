@@ -3,7 +3,9 @@ for a per-title job, its analysis)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,11 +21,12 @@ from common.ladder import (
 from common.pertitle import LadderMode
 from common.registry import WorkerInfo, list_workers, queue_for
 from common.states import JobState, RenditionState
-from common.storage import StorageError, Workspace
+from common.storage import PublishAborted, StorageError, Workspace
 from common.store import StaleUpdate
 from common.tasknames import ANALYZE_LADDER, QUEUE_CPU, QUEUE_GPU
 from common.workref import WorkRef
 from workers.ffmpeg.audio_parts import plan_cuts, splittable
+from workers.ffmpeg.poster import Poster
 from workers.ffmpeg.probe import ProbeError, keyframes_before, probe_source
 from workers.runtime.context import WorkerContext
 from workers.runtime.lease import Lease
@@ -123,7 +126,43 @@ def _plan(ctx: WorkerContext, ws: Workspace, job_id: str, lease: Lease) -> list[
 
     job = ctx.store.update(job_id, apply, fence=lease.fence)
     ctx.notify_job(job)
-    return _send_next(ctx, job, online)
+    with _poster_beside(ctx, ws, job, source_file, lease):
+        return _send_next(ctx, job, online)
+
+
+@contextlib.contextmanager
+def _poster_beside(ctx: WorkerContext, ws: Workspace, job: Job, source_file: Path,
+                   lease: Lease) -> Iterator[None]:
+    """Make the job's poster from its source while the step sends its next tasks, and record
+    it: one keyframe decoded, and the dashboard shows the picture while the job encodes (the
+    finalize step makes one from a rendition only when this made none)."""
+    if job.poster is not None or job.source is None:
+        yield
+        return
+    settings, key = ctx.settings, layout.poster_key(job.id)
+    ws.path(key).parent.mkdir(parents=True, exist_ok=True)
+    with Poster(source_file, ws.path(key), job.source.duration, settings.ffmpeg_bin,
+                settings.ffmpeg_nice, keyframes_only=True,
+                max_pixels=settings.max_source_pixels) as making:
+        yield
+        poster = making.finish()
+    if poster is None:
+        return
+    try:
+        ws.publish(key, lease.renew)
+    except (PublishAborted, StorageError) as exc:  # finalize makes one from a rendition
+        log.warning("job %s: the poster made from its source was not stored: %s", job.id, exc)
+        return
+
+    def record(job: Job) -> None:
+        if job.terminal:
+            raise StaleUpdate(job.state)
+        job.poster = poster
+
+    try:
+        ctx.notify_job(ctx.store.update(job.id, record, fence=lease.fence))
+    except StaleUpdate:
+        log.info("job %s ended before its poster was recorded", job.id)
 
 
 def _apply_slices(job: Job, length: float, slices: SlicePlan | None, slots: int,
