@@ -10,6 +10,7 @@ from common.settings import Settings
 from tests.support.files import job_dir
 from tests.support.jobs import EventRecorder, submit, wait_for_job
 from tests.support.live import per_rendition
+from tests.support.manifests import stream_types
 from tests.support.media import duration, ffprobe, make_clip, stream
 from tests.support.ports import wait_for
 from tests.support.workers import WorkerProcess, check_codec_choice
@@ -123,6 +124,11 @@ def test_rung_the_source_already_satisfies_is_stream_copied(
     [rendition] = job.renditions
     assert rendition.profile == "144p"
     assert rendition.passthrough and rendition.codec == "copy"
+    # no encode wrote the audio rendition: the finalize step copied it from the MP4
+    assert rendition.audio is None
+    audio = job_dir(gpu_settings, job.id) / "hls" / "audio"
+    assert stream_types(audio / "init.mp4") == ["audio"]
+    assert "audio/index.m3u8" in (audio.parent / "master.m3u8").read_text()
 
 
 def test_source_smaller_than_every_rung_keeps_its_own_size(

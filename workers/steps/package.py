@@ -86,7 +86,8 @@ def _audio(ctx: WorkerContext, ws: Workspace, job: Job,
     from its tallest finished rendition (copy)."""
     if job.source is None or not job.source.has_audio:
         return None
-    written = next((r.audio for r in packaged if r.audio is not None), None)
+    written = next((r.audio for r in packaged if r.audio is not None
+                    and r.audio.playlist == layout.playlist_name(AUDIO_RENDITION)), None)
     if written is not None:  # the MPD's timeline comes from its playlist
         ws.fetch(layout.job_key(job.id, written.playlist))
         return written

@@ -126,13 +126,13 @@ def _plan(ctx: WorkerContext, ws: Workspace, job_id: str, lease: Lease) -> list[
 
     job = ctx.store.update(job_id, apply, fence=lease.fence)
     ctx.notify_job(job)
-    with _poster_beside(ctx, ws, job, source_file, lease):
+    with _poster_from_source(ctx, ws, job, source_file, lease):
         return _send_next(ctx, job, online)
 
 
 @contextlib.contextmanager
-def _poster_beside(ctx: WorkerContext, ws: Workspace, job: Job, source_file: Path,
-                   lease: Lease) -> Iterator[None]:
+def _poster_from_source(ctx: WorkerContext, ws: Workspace, job: Job, source_file: Path,
+                        lease: Lease) -> Iterator[None]:
     """Make the job's poster from its source while the step sends its next tasks, and record
     it: one keyframe decoded, and the dashboard shows the picture while the job encodes (the
     finalize step makes one from a rendition only when this made none)."""
