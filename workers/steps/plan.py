@@ -161,8 +161,11 @@ def _poster_from_source(ctx: WorkerContext, ws: Workspace, job: Job, source_file
 
     try:
         ctx.notify_job(ctx.store.update(job.id, record, fence=lease.fence))
-    except StaleUpdate:
+    except StaleUpdate:  # canceled meanwhile (or done, with finalize's poster recorded)
         log.info("job %s ended before its poster was recorded", job.id)
+        ended = ctx.store.get(job.id)
+        if ended is not None and ended.poster is None:
+            ctx.storage.remove(key)
 
 
 def _apply_slices(job: Job, length: float, slices: SlicePlan | None, slots: int,
