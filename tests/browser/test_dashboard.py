@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
 import redis
 import requests
+import socketio
 from playwright.sync_api import Page, expect
 
-from common.jobs import Job
+from common import keys
+from common.events import job_room
+from common.jobs import Job, Rendition
 from common.settings import Settings
-from common.states import JobState
+from common.states import JobState, RenditionState
 from common.store import JobStore
 from tests.conftest import cluster_settings
+from tests.support.ports import wait_for
 from tests.support.redis_server import start_redis
 from tests.support.web import WebProcess, start_web_with
 from tests.support.workers import WorkerProcess, check_codec_choice
@@ -184,3 +189,35 @@ def test_token_is_asked_once_and_kept(page: Page, settings: Settings) -> None:
         expect(dialog).to_be_hidden()
     finally:
         web.stop()
+
+
+def test_a_version_1_progress_event_still_moves_its_row(
+    page: Page, tmp_path: Path, ladder_file: Path,
+) -> None:
+    """A worker not yet upgraded (mid rolling deploy) sends one rendition per event, at
+    ``v`` 1 with ``profile`` at the top; the dashboard applies it like a version-2 one."""
+    server = start_redis(tmp_path / "redis")
+    settings = cluster_settings(server.url, tmp_path / "data", ladder_file)
+    web = start_web_with(settings, "threading")  # no worker: nothing else moves this job
+    emitter = socketio.RedisManager(settings.effective_redis_url,
+                                    channel=keys.SOCKETIO_CHANNEL, write_only=True)
+    try:
+        job = Job.new("rolling.mp4", "rolling.mp4", state=JobState.ENCODING)
+        job.renditions = [Rendition("480p", state=RenditionState.ENCODING)]
+        JobStore(server.client()).create(job)
+        page.goto(web.url)
+        row = page.locator(f".job[data-job-id='{job.id}'] .rendition[data-profile='480p']")
+        expect(row).to_have_attribute("data-percent", "0.0", timeout=15_000)
+
+        def moved() -> bool:  # sent until the page has joined the job's room and shown it
+            emitter.emit("progress", {"v": 1, "type": "progress", "ts": time.time(),
+                                      "job_id": job.id, "profile": "480p", "percent": 42.5,
+                                      "fps": 61.0, "speed": 2.4, "eta_s": 3.0},
+                         namespace="/", room=job_room(job.id))
+            return row.get_attribute("data-percent") == "42.5"
+
+        wait_for(moved, timeout=15, interval=0.25, message="the version-1 event shown")
+        expect(page.locator(f".job[data-job-id='{job.id}'] .job-percent")).to_have_text("42.5%")
+    finally:
+        web.stop()
+        server.stop()
