@@ -232,6 +232,13 @@ class Rendition:
         return cls(**values)
 
 
+def audio_rank(rendition: Rendition) -> tuple[int, int, str]:
+    """Order of the renditions the job's audio rendition is taken from (the highest wins):
+    the tallest, then the one whose profile gives its audio the most bits."""
+    audio_kbps = int((rendition.target or {}).get("audio_bitrate_kbps") or 0)
+    return rendition.height or 0, audio_kbps, rendition.profile
+
+
 @dataclass
 class Job:
     id: str
@@ -338,11 +345,7 @@ class Job:
         if not self.hls or self.source is None or not self.source.has_audio:
             return None
         whole = [r for r in self.renditions if not r.chunks and not r.passthrough]
-        if not whole:
-            return None
-        return max(whole, key=lambda r: ((r.height or 0),
-                                         int((r.target or {}).get("audio_bitrate_kbps") or 0),
-                                         r.profile)).profile
+        return max(whole, key=audio_rank).profile if whole else None
 
     @property
     def percent(self) -> float:

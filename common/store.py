@@ -71,6 +71,7 @@ _RECORD_PROGRESS = """
 local header = redis.call('HGET', KEYS[1], 'job')
 if not header or cjson.decode(header).state ~= 'encoding' then return false end
 local index = ARGV[1]
+local slot = index ~= '' and tonumber(index) + 1 or nil
 local bases = {}
 for i = 3, #ARGV, 2 do
   local raw = redis.call('HGET', KEYS[1], 'r:' .. ARGV[i])
@@ -78,7 +79,7 @@ for i = 3, #ARGV, 2 do
   local rendition = cjson.decode(raw)
   if rendition.state ~= 'encoding' then return false end
   local base = rendition.chunk_percent
-  if index ~= '' and (type(base) ~= 'table' or base[tonumber(index) + 1] == nil) then
+  if slot and (type(base) ~= 'table' or base[slot] == nil) then
     return false
   end
   bases[#bases + 1] = base
@@ -87,10 +88,10 @@ local percents = {}
 for n, base in ipairs(bases) do
   local profile = ARGV[1 + 2 * n]
   redis.call('HSET', KEYS[2], 'p:' .. profile, ARGV[2 + 2 * n])
-  if index == '' then
+  if not slot then
     percents[n] = '-1'
   else
-    if base[tonumber(index) + 1] < 100 then
+    if base[slot] < 100 then
       redis.call('HSET', KEYS[2], 'c:' .. profile .. ':' .. index, ARGV[2])
     end
     local total = 0

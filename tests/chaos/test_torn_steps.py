@@ -26,6 +26,7 @@ from tests.chaos.conftest import Factory, settings_client
 from tests.support.http_source import serve_sources
 from tests.support.jobs import submit, wait_for_job
 from tests.support.media import make_clip
+from tests.support.workers import RecordingProducer
 from workers.runtime.context import WorkerContext
 from workers.steps.analyze import analyze_ladder
 from workers.steps.ingest import ingest_source
@@ -45,14 +46,6 @@ class FailingSends:
     def send_task(self, name: str, args: Any = None, **options: Any) -> None:
         self.tried.append(name)
         raise BrokerGone(f"{name} was never sent")
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def send_task(self, name: str, args: Any = None, **options: Any) -> None:
-        self.sent.append(name)
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +91,9 @@ def test_an_analysis_that_dies_before_sending_the_encodes_is_finished_by_the_rea
 ) -> None:
     job_id = _submitted_without_its_probe(chaos_settings, short_clip,
                                           ladder=LadderMode.PER_TITLE)
-    planned = Recorder()
+    planned = RecordingProducer()
     start_job(_dying(chaos_settings, planned), job_id)
-    assert planned.sent == [tasknames.ANALYZE_LADDER]  # kept here, never on the broker
+    assert planned.names == [tasknames.ANALYZE_LADDER]  # kept here, never on the broker
     sends = FailingSends()
     with pytest.raises(BrokerGone):
         analyze_ladder(_dying(chaos_settings, sends), job_id)

@@ -17,18 +17,9 @@ from common.tasknames import ENCODE_RENDITIONS, QUEUE_CPU
 from tests.support.files import job_dir
 from tests.support.jobs import submit, wait_for_job
 from tests.support.media import ffprobe, make_clip
+from tests.support.workers import RecordingProducer
 from workers.runtime.context import WorkerContext
 from workers.steps.plan import start_job
-
-
-class Recorder:
-    """A producer that keeps what the plan step sends (no worker runs the encodes)."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def send_task(self, name: str, args: Any = None, **options: Any) -> None:
-        self.sent.append(name)
 
 
 def test_the_plan_step_makes_the_poster_from_a_source_keyframe_before_any_encode(
@@ -39,11 +30,11 @@ def test_the_plan_step_makes_the_poster_from_a_source_keyframe_before_any_encode
     job = submit(gpu_settings, clip)
     client = redis.Redis.from_url(gpu_settings.effective_redis_url)
     client.delete(QUEUE_CPU)  # its probe task: run here instead
-    sends = Recorder()
+    sends = RecordingProducer()  # no worker runs the encodes
     start_job(WorkerContext(gpu_settings, producer=sends, hostname="planner@test"), job.id)
     planned = JobStore(client).get(job.id)
     assert planned is not None and planned.state == JobState.ENCODING
-    assert ENCODE_RENDITIONS in sends.sent
+    assert ENCODE_RENDITIONS in sends.names
     assert {r.state for r in planned.renditions} == {RenditionState.QUEUED}
     assert planned.poster == "poster.jpg"
     [picture] = ffprobe(job_dir(gpu_settings, job.id) / "poster.jpg")["streams"]

@@ -141,3 +141,18 @@ def check_codec_choice(rendition: Any, worker: WorkerProcess) -> None:
         assert fallback["codec"] in info.hw_failures or fallback["codec"].startswith("h264_")
     if codec == "libx264" and info.gpu:  # tagged `on` with no working hardware encoder
         assert any(f["codec"].startswith("h264_") for f in fallbacks), fallbacks
+
+
+class RecordingProducer:
+    """Stands in for the Celery producer of a step run in the test's process: records what
+    would have been sent (name, args, queue) instead of sending it."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[Any], str | None]] = []
+
+    def send_task(self, name: str, args: Any = None, **options: Any) -> None:
+        self.sent.append((name, list(args or []), options.get("queue")))
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.sent]

@@ -24,22 +24,13 @@ from common.tasknames import (
     STITCH_RENDITION,
 )
 from common.workref import WorkRef
+from tests.support.workers import RecordingProducer
 from workers.ffmpeg.progress import Progress
 from workers.runtime.lease import acquire, held, holder_token
 from workers.runtime.reaper import requeue_abandoned
 from workers.runtime.reporter import ProgressReporter, SlidingWindow
 
 REF = WorkRef.rendition("job1", "720p")
-
-
-class Recorder:
-    """Stands in for the Celery producer: records what would have been sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, list[Any], str | None]] = []
-
-    def send_task(self, name: str, args: Any = None, **options: Any) -> None:
-        self.sent.append((name, list(args), options.get("queue")))
 
 
 @pytest.fixture
@@ -163,7 +154,7 @@ def test_reaper_requeues_a_rendition_whose_lease_lapsed(client: fakeredis.FakeRe
                                                worker="gone@host", queue="cpu", attempts=1))
     ref = WorkRef.rendition(job.id, "720p")
     client.sadd(keys.ACTIVE_WORK, str(ref))
-    producer = Recorder()
+    producer = RecordingProducer()
     assert requeue_abandoned(producer, store) == [ref]
     assert producer.sent == [(ENCODE_RENDITION, [job.id, "720p"], "cpu")]
     rendition = store.get(job.id).rendition("720p")
@@ -191,7 +182,7 @@ def test_reaper_requeues_a_step_that_moved_the_job_on_but_never_sent_its_tasks(
                                renditions=[Rendition("720p", queue="cpu")]))
     ref = WorkRef.analysis(job.id) if per_title else WorkRef.plan(job.id)
     client.sadd(keys.ACTIVE_WORK, str(ref))
-    producer = Recorder()
+    producer = RecordingProducer()
     assert requeue_abandoned(producer, store) == ([ref] if task else [])
     assert producer.sent == ([(task, [job.id], "cpu")] if task else [])
     assert not client.exists(keys.ACTIVE_WORK)
@@ -212,7 +203,7 @@ def test_reaper_requeues_a_url_ingest_until_its_probe_is_sent(
                                source_url="https://example.com/a.mp4"))
     ref = WorkRef.ingest(job.id)
     client.sadd(keys.ACTIVE_WORK, str(ref))
-    producer = Recorder()
+    producer = RecordingProducer()
     assert requeue_abandoned(producer, store) == ([ref] if requeued else [])
     assert producer.sent == ([(INGEST_SOURCE, [job.id], "cpu")] if requeued else [])
 
@@ -226,7 +217,7 @@ def test_reaper_requeues_a_chunked_jobs_audio_only_while_it_is_pending(
                                renditions=[Rendition("720p", queue="cpu", chunks=2)]))
     ref = WorkRef.audio(job.id)
     client.sadd(keys.ACTIVE_WORK, str(ref))
-    producer = Recorder()
+    producer = RecordingProducer()
     assert requeue_abandoned(producer, store) == ([ref] if requeued else [])
     assert producer.sent == ([(ENCODE_AUDIO, [job.id], "cpu")] if requeued else [])
 
@@ -238,7 +229,7 @@ def test_reaper_leaves_leased_work_and_drops_finished_or_malformed(
     live, done = WorkRef.rendition(job.id, "720p"), WorkRef.rendition(job.id, "480p")
     client.sadd(keys.ACTIVE_WORK, str(live), str(done), "garbage", "x/#3")
     client.set(keys.lease(live), "a@host|1|t", px=60_000)
-    producer = Recorder()
+    producer = RecordingProducer()
     assert requeue_abandoned(producer, store) == []
     assert producer.sent == []
     assert client.smembers(keys.ACTIVE_WORK) == {str(live).encode()}
@@ -252,7 +243,7 @@ def test_reaper_requeues_a_chunk_and_a_stitch(client: fakeredis.FakeRedis) -> No
     store, job = _store_with(client, chunked, stitched, chunk_length=4.0)
     chunk, stitch = WorkRef.chunk(job.id, 1), WorkRef.stitch(job.id, "480p")
     client.sadd(keys.ACTIVE_WORK, str(chunk), str(stitch))
-    producer = Recorder()
+    producer = RecordingProducer()
     assert set(requeue_abandoned(producer, store)) == {chunk, stitch}
     assert sorted(producer.sent) == sorted([(ENCODE_CHUNK, [job.id, 1], "cpu"),
                                             (STITCH_RENDITION, [job.id, "480p"], "cpu")])

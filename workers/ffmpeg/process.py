@@ -195,8 +195,9 @@ def run_ffmpeg(
 
 class BackgroundFFmpeg:
     """An FFmpeg started now and waited for later, so other work runs beside it (the poster
-    while the audio is packaged). Use it as a context manager: leaving the block kills its
-    process group whatever happened; ``wait`` returns how it ended."""
+    while the plan step sends the encodes, or while finalize packages). Use it as a context
+    manager: leaving the block kills its process group whatever happened; ``wait`` returns
+    how it ended."""
 
     def __init__(self, args: Sequence[str], nice: int = 0) -> None:
         self._args, self._nice = list(args), nice

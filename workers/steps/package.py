@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.codecs import family_of
-from common.jobs import AudioRendition, Job, Rendition
+from common.jobs import AudioRendition, Job, Rendition, audio_rank
 from common.ladder import AUDIO_RENDITION
 from common.storage import Guard, Workspace
 from workers.ffmpeg.dash import write_mpd
@@ -91,7 +91,7 @@ def _audio(ctx: WorkerContext, ws: Workspace, job: Job,
     if written is not None:  # the MPD's timeline comes from its playlist
         ws.fetch(layout.job_key(job.id, written.playlist))
         return written
-    top = max(packaged, key=lambda r: ((r.height or 0), r.bandwidth or 0))
+    top = max(packaged, key=audio_rank)
     settings = ctx.settings
     playlist = package_audio(ws.fetch(layout.rendition_key(job.id, top)),
                              ws.path(layout.job_key(job.id)), settings.segment_seconds,
