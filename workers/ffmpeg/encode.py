@@ -149,26 +149,27 @@ def _output_bitrates(partials: list[Path], progress: Progress) -> list[float | N
 
 
 def _staging_folders(targets: list[EncodeTarget], codec: str, window: Window | None,
-                     audio: bool = False) -> list[Path | None]:
-    """A fresh hidden folder beside each HLS folder the encode should fill (none for a stream
-    copy or a slice: those are packaged after, from the finished file); with ``audio``,
-    beside each audio rendition folder a target carries."""
-    folders: list[Path | None] = []
-    for target in targets:
-        final = target.audio_segments if audio else target.segments
-        if final is None or target.segments is None or codec == COPY or window is not None:
-            folders.append(None)
-            continue
-        folder = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            folder.mkdir(parents=True)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise OutOfSpace("The worker ran out of disk space before the encode "
-                                 "started.") from None
-            raise
-        folders.append(folder)
-    return folders
+                     has_audio: bool) -> tuple[list[Path | None], list[Path | None]]:
+    """A fresh hidden folder beside each HLS folder the encode fills, and beside each audio
+    rendition folder a target carries. None where the encode writes no segments: a stream
+    copy or a slice (packaged after, from the finished file), or no audio to carry."""
+    tee = codec != COPY and window is None
+    video = [_staged(t.segments) if tee and t.segments else None for t in targets]
+    audio = [_staged(t.audio_segments) if folder and t.audio_segments and has_audio else None
+             for t, folder in zip(targets, video, strict=True)]
+    return video, audio
+
+
+def _staged(final: Path) -> Path:
+    folder = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        folder.mkdir(parents=True)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OutOfSpace("The worker ran out of disk space before the encode "
+                             "started.") from None
+        raise
+    return folder
 
 
 def encode_group(
@@ -205,9 +206,7 @@ def encode_group(
         if on_attempt is not None:
             on_attempt(codec, list(fallbacks))
         partials = [temp_path(t.output) for t in targets]
-        staging = _staging_folders(targets, codec, window)
-        audio_staging = (_staging_folders(targets, codec, window, audio=True)
-                         if source.has_audio else [None] * len(targets))
+        staging, audio_staging = _staging_folders(targets, codec, window, source.has_audio)
         args = build_ladder_command(source_path, source, [t.plan for t in targets], codec,
                                     partials, options, window, staging, audio_staging)
 
