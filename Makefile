@@ -15,11 +15,10 @@ run: setup
 PYTEST := $(VENV)/bin/pytest -q -p no:cacheprovider
 
 # Everything but the tests that time what they prove runs two at a time; those run alone
-# after (the `serial` mark, tests/conftest.py). The browser tests and those that add network
-# interfaces share one worker (their `xdist_group`). With PYTEST_ARGS, one plain run of them.
+# after (the `serial` mark, tests/conftest.py). With PYTEST_ARGS, one plain run of them.
 test: setup lint
 ifeq ($(strip $(PYTEST_ARGS)),)
-	$(PYTEST) -n 2 --dist loadgroup -m "not serial"
+	$(PYTEST) -n 2 -m "not serial"
 	$(PYTEST) -m serial
 else
 	$(PYTEST) $(PYTEST_ARGS)

@@ -23,11 +23,6 @@ PARALLEL_SAFE = ("tests/chaos/test_api_fuzz.py", "tests/chaos/test_disk_full.py"
                  "tests/chaos/test_torn_steps.py")
 """Chaos tests that time nothing (they poll for outcomes with deadlines), so they run two at
 a time with the rest."""
-HOST_NETWORK_PATHS = ("tests/browser/", "tests/deploy/", "tests/multihost/")
-"""Tests that add network interfaces to the host (podman's bridges, the hosts' veth pairs)
-and the ones that drive Chromium: Chromium fails requests in flight with
-``net::ERR_NETWORK_CHANGED`` whenever an interface comes or goes, so `make test` runs these
-on one xdist worker, one after another (``--dist loadgroup``)."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -35,8 +30,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if any(part in item.nodeid for part in SERIAL_PATHS) and \
                 not any(part in item.nodeid for part in PARALLEL_SAFE):
             item.add_marker(pytest.mark.serial)
-        if any(part in item.nodeid for part in HOST_NETWORK_PATHS):
-            item.add_marker(pytest.mark.xdist_group("host-network"))
 
 
 @pytest.fixture(scope="module")
