@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from common.settings import Settings
+from tests.support.browser_namespace import browser_namespace
 from tests.support.media import make_clip
 from tests.support.web import WebProcess, start_web_with
 from tests.support.workers import WorkerProcess
@@ -44,13 +45,17 @@ def source(media_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """Chromium in a network namespace of its own (tests/support/browser_namespace.py)."""
     if CHROMIUM is None:
         pytest.skip("Chromium is not installed (`make setup` installs Debian's chromium), so "
                     "the browser tests cannot run.")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    folder = tmp_path_factory.mktemp("browser")
+    with browser_namespace(folder, CHROMIUM) as namespace, sync_playwright() as playwright:
+        executable = CHROMIUM if namespace is None else str(namespace.executable)
+        args = CHROMIUM_ARGS + ([] if namespace is None else namespace.args)
+        instance = playwright.chromium.launch(executable_path=executable, headless=True,
+                                              args=args)
         yield instance
         instance.close()
 

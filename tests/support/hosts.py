@@ -24,7 +24,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run iproute2's ``ip`` with ``args``; its output comes back as text."""
     return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
 
 
@@ -33,10 +34,10 @@ def available() -> str | None:
     if shutil.which("ip") is None or shutil.which("tc") is None:
         return "iproute2 (ip, tc) is missing: run `make setup`."
     probe = f"ffcprobe{secrets.token_hex(3)}"
-    made = _ip("netns", "add", probe, check=False)
+    made = ip("netns", "add", probe, check=False)
     if made.returncode != 0:
         return f"network namespaces cannot be made here: {made.stderr.strip()}"
-    _ip("netns", "del", probe, check=False)
+    ip("netns", "del", probe, check=False)
     return None
 
 
@@ -64,10 +65,10 @@ class Host:
 
     def cut(self) -> None:
         """Take the host off the network (its link goes down), as a failed switch port would."""
-        _ip("link", "set", self.link, "down")
+        ip("link", "set", self.link, "down")
 
     def restore(self) -> None:
-        _ip("link", "set", self.link, "up")
+        ip("link", "set", self.link, "up")
 
     def throttle(self, rate: str) -> None:
         """Limit what the host sends to ``rate`` (``8mbit``), with tc's token bucket."""
@@ -81,7 +82,7 @@ class Host:
 
 def _free_subnet() -> ipaddress.IPv4Network:
     """A 10.x.y.0/24 that no address or route of this machine is in."""
-    used = _ip("-4", "route", "show").stdout + _ip("-4", "addr", "show").stdout
+    used = ip("-4", "route", "show").stdout + ip("-4", "addr", "show").stdout
     for _ in range(100):
         prefix = f"10.{secrets.randbelow(200) + 40}.{secrets.randbelow(250) + 1}."
         if prefix not in used:
@@ -101,9 +102,9 @@ class Network:
         self.gateway = str(self.subnet.network_address + 254)
 
     def __enter__(self) -> Network:
-        _ip("link", "add", self.bridge, "type", "bridge")
-        _ip("addr", "add", f"{self.gateway}/24", "dev", self.bridge)
-        _ip("link", "set", self.bridge, "up")
+        ip("link", "add", self.bridge, "type", "bridge")
+        ip("addr", "add", f"{self.gateway}/24", "dev", self.bridge)
+        ip("link", "set", self.bridge, "up")
         return self
 
     def add(self, name: str) -> Host:
@@ -114,15 +115,15 @@ class Network:
         address = str(self.subnet.network_address + number)
         host = Host(name, namespace, address, link, self.root / f"host-{name}")
         self.hosts[name] = host  # registered first, so a failure below is still cleaned up
-        _ip("netns", "add", namespace)
-        _ip("link", "add", link, "type", "veth", "peer", "name", peer)
-        _ip("link", "set", peer, "netns", namespace)
-        _ip("-n", namespace, "link", "set", peer, "name", "eth0")
-        _ip("-n", namespace, "addr", "add", f"{address}/24", "dev", "eth0")
-        _ip("-n", namespace, "link", "set", "eth0", "up")
-        _ip("-n", namespace, "link", "set", "lo", "up")
-        _ip("link", "set", link, "master", self.bridge)
-        _ip("link", "set", link, "up")
+        ip("netns", "add", namespace)
+        ip("link", "add", link, "type", "veth", "peer", "name", peer)
+        ip("link", "set", peer, "netns", namespace)
+        ip("-n", namespace, "link", "set", peer, "name", "eth0")
+        ip("-n", namespace, "addr", "add", f"{address}/24", "dev", "eth0")
+        ip("-n", namespace, "link", "set", "eth0", "up")
+        ip("-n", namespace, "link", "set", "lo", "up")
+        ip("link", "set", link, "master", self.bridge)
+        ip("link", "set", link, "up")
         host.root.mkdir(parents=True, exist_ok=True)
         return host
 
@@ -134,14 +135,14 @@ class Network:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 process.wait()
-            _ip("link", "del", host.link, check=False)
-            _ip("netns", "del", host.namespace, check=False)
-        _ip("link", "del", self.bridge, check=False)
+            ip("link", "del", host.link, check=False)
+            ip("netns", "del", host.namespace, check=False)
+        ip("link", "del", self.bridge, check=False)
 
     def leftovers(self) -> list[str]:
         """Links and namespaces of this network still present (empty after exit)."""
-        links = _ip("-o", "link", "show").stdout
-        spaces = _ip("netns", "list").stdout
+        links = ip("-o", "link", "show").stdout
+        spaces = ip("netns", "list").stdout
         return [line for line in (links + spaces).splitlines() if f"ffc{self.tag}" in line]
 
 
