@@ -157,6 +157,19 @@ def test_a_stopped_encode_leaves_no_hls_folder(
     assert files(tmp_path / "out") == []  # neither the MP4 nor hls/ is left
 
 
+def test_a_staging_folder_that_cannot_be_made_leaves_none_of_the_others(
+    tmp_path: Path, tiny: Path, tiny_info: SourceInfo
+) -> None:
+    """The second rendition's HLS folder sits under a file, so its staging folder fails after
+    the first one's was made: the encode never starts and nothing is left behind."""
+    (tmp_path / "blocked").write_text("a file where a folder should be")
+    targets = [EncodeTarget(plan(), tmp_path / "a.mp4", tmp_path / "hls" / "a"),
+               EncodeTarget(plan(), tmp_path / "b.mp4", tmp_path / "blocked" / "hls" / "b")]
+    with pytest.raises(NotADirectoryError):
+        encode_group(tiny, tiny_info, targets, ["libx264"], options=OPTIONS)
+    assert files(tmp_path) == ["blocked"]  # neither hls/ nor its staging folder, no output
+
+
 def test_stream_copy_of_a_fitting_source(tmp_path: Path, tiny: Path,
                                          tiny_info: SourceInfo) -> None:
     source_plan = RenditionPlan(PROFILE, 160, 120, passthrough=True)

@@ -154,10 +154,28 @@ def _staging_folders(targets: list[EncodeTarget], codec: str, window: Window | N
     rendition folder a target carries. None where the encode writes no segments: a stream
     copy or a slice (packaged after, from the finished file), or no audio to carry."""
     tee = codec != COPY and window is None
-    video = [_staged(t.segments) if tee and t.segments else None for t in targets]
-    audio = [_staged(t.audio_segments) if folder and t.audio_segments and has_audio else None
-             for t, folder in zip(targets, video, strict=True)]
+    made: list[Path] = []
+
+    def staged(final: Path) -> Path:
+        made.append(_staged(final))
+        return made[-1]
+
+    try:
+        video = [staged(t.segments) if tee and t.segments else None for t in targets]
+        audio = [staged(t.audio_segments) if folder and t.audio_segments and has_audio
+                 else None for t, folder in zip(targets, video, strict=True)]
+    except BaseException:  # one failed to be made (a full disk): none of them is left
+        _remove_staging(made)
+        raise
     return video, audio
+
+
+def _remove_staging(folders: list[Path]) -> None:
+    """Remove staging folders, and the hls/ folder above each when the attempt made it."""
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            folder.parent.rmdir()
 
 
 def _staged(final: Path) -> Path:
@@ -252,10 +270,7 @@ def encode_group(
         finally:
             for partial in partials:
                 _discard(partial)
-            for folder in filter(None, [*staging, *audio_staging]):
-                shutil.rmtree(folder, ignore_errors=True)
-                with contextlib.suppress(OSError):  # the hls/ folder this attempt made
-                    folder.parent.rmdir()
+            _remove_staging([f for f in [*staging, *audio_staging] if f is not None])
         return [EncodeResult(codec, t.output, fact.width, fact.height, fact.duration_s,
                              t.output.stat().st_size, list(fallbacks),
                              t.segments if folder is not None else None, fact.codecs,
