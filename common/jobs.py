@@ -97,6 +97,9 @@ class SourceInfo:
     audio_sample_exact: bool = False
     """The audio's timestamps resolve one sample and it starts with the video (MP4, MOV;
     not Matroska's milliseconds): a seek finds any sample exactly."""
+    last_keyframe_s: float | None = None
+    """When the video's last keyframe starts, where the probe read every packet (small
+    uploads); None where it is not known."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SourceInfo:

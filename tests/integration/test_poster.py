@@ -16,7 +16,7 @@ from common.store import JobStore
 from common.tasknames import ENCODE_RENDITIONS, QUEUE_CPU
 from tests.support.files import job_dir
 from tests.support.jobs import submit, wait_for_job
-from tests.support.media import ffprobe, make_clip
+from tests.support.media import ffprobe, logging_tool, make_clip
 from tests.support.workers import RecordingProducer
 from workers.runtime.context import WorkerContext
 from workers.steps.plan import start_job
@@ -39,6 +39,26 @@ def test_the_plan_step_makes_the_poster_from_a_source_keyframe_before_any_encode
     assert planned.poster == "poster.jpg"
     [picture] = ffprobe(job_dir(gpu_settings, job.id) / "poster.jpg")["streams"]
     assert (picture["codec_name"], picture["width"], picture["height"]) == ("mjpeg", 480, 270)
+
+
+def test_the_plan_step_runs_no_poster_ffmpeg_for_a_source_its_probe_saw_end_in_one_gop(
+    gpu_settings: Settings, media_dir: Path, tmp_path: Path
+) -> None:
+    """The probe read every packet of the small upload and its only keyframe is at 0: no
+    keyframe at the poster's time, so no FFmpeg is started to look for one."""
+    clip = make_clip(media_dir / "poster-plan-one-gop.mp4", seconds=2)
+    fake_ffmpeg, calls = logging_tool(tmp_path, "ffmpeg")
+    settings = gpu_settings.with_overrides(ffmpeg_bin=str(fake_ffmpeg))
+    job = submit(settings, clip)
+    client = redis.Redis.from_url(settings.effective_redis_url)
+    client.delete(QUEUE_CPU)
+    start_job(WorkerContext(settings, producer=RecordingProducer(), hostname="planner@test"),
+              job.id)
+    planned = JobStore(client).get(job.id)
+    assert planned is not None and planned.state == JobState.ENCODING
+    assert planned.source is not None and planned.source.last_keyframe_s == 0.0
+    assert planned.poster is None
+    assert not calls.exists(), calls.read_text()
 
 
 def test_a_source_without_a_later_keyframe_gets_its_poster_from_a_rendition(

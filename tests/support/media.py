@@ -118,6 +118,21 @@ def fake_nvenc_ffmpeg(path: Path) -> Path:
     return path
 
 
+LOGS_AND_RUNS = """#!/bin/sh
+echo "$*" >> {log}
+exec {tool} "$@"
+"""
+
+
+def logging_tool(folder: Path, tool: str) -> tuple[Path, Path]:
+    """A stand-in for ``tool`` (``ffmpeg``, ``ffprobe``) that notes each command line in a
+    file, then runs the real one; returns (the stand-in, its file of command lines)."""
+    log, fake = folder / f"{tool}-calls.log", folder / tool
+    fake.write_text(LOGS_AND_RUNS.format(log=log, tool=tool))
+    fake.chmod(0o755)
+    return fake, log
+
+
 NO_SVTAV1 = '''#!/bin/sh
 # Test-only FFmpeg without libsvtav1: a build that cannot encode AV1 at all.
 for arg in "$@"; do

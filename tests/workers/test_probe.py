@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.media import make_clip, make_duration_bomb
+from tests.support.media import logging_tool, make_clip, make_duration_bomb
 from workers.ffmpeg import probe
 from workers.ffmpeg.probe import (
     ProbeError,
@@ -224,26 +224,12 @@ def test_several_ffprobes_run_side_by_side_and_answer_in_order(tmp_path: Path,
     assert isinstance(real[1], ProbeError) and "not a video file" in str(real[1])
 
 
-LOGS_AND_RUNS_FFPROBE = """#!/bin/sh
-echo "$*" >> {log}
-exec ffprobe "$@"
-"""
-
-
-def _logging_ffprobe(tmp_path: Path) -> tuple[Path, Path]:
-    """An ffprobe that notes each command line in a file, then runs the real one."""
-    log, fake = tmp_path / "calls.log", tmp_path / "ffprobe"
-    fake.write_text(LOGS_AND_RUNS_FFPROBE.format(log=log))
-    fake.chmod(0o755)
-    return fake, log
-
-
 @pytest.mark.parametrize("one_pass_bytes", [probe.ONE_PASS_PROBE_BYTES, 0],
                          ids=["small upload: one ffprobe", "big upload: end read apart"])
 def test_a_forged_duration_is_caught_whether_the_end_is_read_in_one_pass_or_two(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_pass_bytes: int) -> None:
     monkeypatch.setattr(probe, "ONE_PASS_PROBE_BYTES", one_pass_bytes)
-    fake, log = _logging_ffprobe(tmp_path)
+    fake, log = logging_tool(tmp_path, "ffprobe")
     bomb = make_duration_bomb(tmp_path / "bomb.mp4")
     with pytest.raises(ProbeError, match=r"header says it lasts 100:00:00, but its streams "
                                          r"end at 5.0 s"):
@@ -256,8 +242,21 @@ def test_a_forged_duration_is_caught_whether_the_end_is_read_in_one_pass_or_two(
 
 def test_a_small_upload_is_described_and_read_to_its_end_by_one_ffprobe(
         tmp_path: Path, small: Path) -> None:
-    fake, log = _logging_ffprobe(tmp_path)
+    fake, log = logging_tool(tmp_path, "ffprobe")
     info = probe_source(small, ffprobe_bin=str(fake))
     assert info.duration == pytest.approx(1.0, abs=0.1) and info.width == 160
     [call] = log.read_text().splitlines()
     assert "-show_streams" in call and "-read_intervals %+#6000" in call
+
+
+def test_a_small_uploads_probe_says_where_its_last_keyframe_is(tmp_path: Path,
+                                                               small: Path) -> None:
+    short_gops = make_clip(tmp_path / "gop10.mp4", seconds=2.0, size="160x120", extra=["-g", "10"])
+    assert probe_source(small).last_keyframe_s == 0.0  # one GOP: x264 puts 250 frames in one
+    assert probe_source(short_gops).last_keyframe_s == pytest.approx(1.6, abs=0.01)
+
+
+def test_a_big_uploads_probe_does_not_claim_to_know_its_keyframes(
+        small: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(probe, "ONE_PASS_PROBE_BYTES", 0)  # read apart: not every packet
+    assert probe_source(small).last_keyframe_s is None

@@ -15,6 +15,11 @@ log = logging.getLogger(__name__)
 POSTER_TIMEOUT_S = 60
 
 
+def poster_time(duration_s: float) -> float:
+    """Where a poster is taken: a third of the way in, at most 5 s."""
+    return min(5.0, max(0.0, duration_s / 3))
+
+
 class Poster:
     """A poster made in the background while the caller packages the rest: its FFmpeg
     starts on ``with``; ``finish`` waits for it and puts the JPEG in place."""
@@ -23,7 +28,7 @@ class Poster:
                  nice: int = 0, *, keyframes_only: bool = False, max_pixels: int = 0) -> None:
         self.video, self.poster = video, poster
         self.partial = poster.with_name(private_name(poster.name))
-        self.at_s = min(5.0, max(0.0, duration_s / 3))  # a third of the way in, at most 5 s
+        self.at_s = poster_time(duration_s)
         self._ffmpeg = BackgroundFFmpeg(
             build_poster_command(video, self.partial, self.at_s, ffmpeg_bin,
                                  keyframes_only=keyframes_only, max_pixels=max_pixels),

@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import time
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -48,7 +49,7 @@ def _ffprobe_process(nice: int) -> dict[str, Any]:
 def _describe_args(path: Path, ffprobe_bin: str, packets: int = 0) -> list[str]:
     """Format and streams; with ``packets``, also the timing of that many first packets."""
     reads = (["-read_intervals", f"%+#{packets}", "-show_entries",
-              "packet=pts_time,duration_time"] if packets else [])
+              "packet=stream_index,pts_time,duration_time,flags"] if packets else [])
     return [ffprobe_bin, "-v", "error", *INPUT_GUARDS, "-print_format", "json",
             "-show_format", "-show_streams", *reads, "-i", f"file:{path}"]
 
@@ -157,12 +158,17 @@ def _int(value: Any) -> int | None:
         return None
 
 
+def main_video(streams: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The video stream a job encodes: the first that is not a cover picture."""
+    return next((s for s in streams if s.get("codec_type") == "video"
+                 and not s.get("disposition", {}).get("attached_pic")), None)
+
+
 def source_info(data: dict[str, Any], max_pixels: int) -> SourceInfo:
     """Turn ffprobe's JSON into :class:`SourceInfo`, or say in a sentence why we cannot."""
     streams = data.get("streams", [])
     fmt = data.get("format", {})
-    video = next((s for s in streams if s.get("codec_type") == "video"
-                  and not s.get("disposition", {}).get("attached_pic")), None)
+    video = main_video(streams)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     if video is None:
         if audio is not None:
@@ -295,10 +301,23 @@ def probe_source(path: Path, *, ffprobe_bin: str = "ffprobe", timeout_s: float =
     described = run_ffprobe(path, ffprobe_bin, timeout_s, nice=nice,
                             packets=END_PROBE_PACKETS if size <= ONE_PASS_PROBE_BYTES else 0)
     info = source_info(described, max_pixels)
-    real_end = packets_end(described.get("packets", []))
-    if real_end is None and info.duration:
+    packets = described.get("packets", [])
+    real_end = packets_end(packets)
+    if real_end is not None:  # every packet was read: where the last keyframe is, too
+        info = replace(info, last_keyframe_s=last_keyframe(packets, described))
+    elif info.duration:
         real_end = measured_end(path, info.duration, ffprobe_bin, timeout_s, nice=nice)
     return check_duration(info, real_end, max_seconds)
+
+
+def last_keyframe(packets: list[dict[str, Any]], described: dict[str, Any]) -> float | None:
+    """When the main video's last keyframe among ``packets`` starts (None: none has a time)."""
+    video = main_video(described.get("streams", []))
+    index = None if video is None else video.get("index")
+    times = [start for p in packets
+             if p.get("stream_index") == index and "K" in str(p.get("flags", ""))
+             and (start := _float(p.get("pts_time"))) is not None]
+    return max(times) if times else None
 
 
 H264_PROFILE_IDC = {"Baseline": 0x42, "Constrained Baseline": 0x42, "Main": 0x4D,

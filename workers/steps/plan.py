@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from common.jobs import AudioTrack, Job, JobMode, Rendition
+from common.jobs import AudioTrack, Job, JobMode, Rendition, SourceInfo
 from common.ladder import (
     LadderError,
     Profile,
@@ -26,7 +26,7 @@ from common.store import StaleUpdate
 from common.tasknames import ANALYZE_LADDER, QUEUE_CPU, QUEUE_GPU
 from common.workref import WorkRef
 from workers.ffmpeg.audio_parts import plan_cuts, splittable
-from workers.ffmpeg.poster import Poster
+from workers.ffmpeg.poster import Poster, poster_time
 from workers.ffmpeg.probe import ProbeError, keyframes_before, probe_source
 from workers.runtime.context import WorkerContext
 from workers.runtime.lease import Lease
@@ -130,13 +130,20 @@ def _plan(ctx: WorkerContext, ws: Workspace, job_id: str, lease: Lease) -> list[
         return _send_next(ctx, job, online)
 
 
+def keyframe_for_poster(source: SourceInfo) -> bool:
+    """Whether the source may have a keyframe where the poster is taken: False only when the
+    probe saw every keyframe and the last one comes before (one-GOP clips, most short ones)."""
+    last = source.last_keyframe_s
+    return last is None or last >= poster_time(source.duration)
+
+
 @contextlib.contextmanager
 def _poster_from_source(ctx: WorkerContext, ws: Workspace, job: Job, source_file: Path,
                         lease: Lease) -> Iterator[None]:
     """Make the job's poster from its source while the step sends its next tasks, and record
     it: one keyframe decoded, and the dashboard shows the picture while the job encodes (the
     finalize step makes one from a rendition only when this made none)."""
-    if job.poster is not None or job.source is None:
+    if job.poster is not None or job.source is None or not keyframe_for_poster(job.source):
         yield
         return
     settings, key = ctx.settings, layout.poster_key(job.id)
