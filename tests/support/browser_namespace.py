@@ -15,6 +15,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import re
 import secrets
 import socket
 import threading
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 
 CLONE_NEWNET = 0x40000000
 NAMESPACES = Path("/run/netns")
+PREFIX = "ffcbr"
+ORPHAN = re.compile(rf"^{PREFIX}(?P<pid>\d+)x[0-9a-f]+\b")
+"""A browser namespace's name: the prefix, the pid of the test process that made it, a tag."""
 
 
 @dataclass
@@ -73,6 +77,16 @@ def _listen_inside(namespace: str) -> socket.socket:
     return result
 
 
+def _remove_orphans() -> None:
+    """Delete the namespaces of test runs that were killed before they could (their process
+    is gone), so they do not pile up on a developer's machine."""
+    for line in hosts.ip("netns", "list").stdout.splitlines():
+        match = ORPHAN.match(line)
+        if match and not Path(f"/proc/{match['pid']}").exists():
+            log.info("removing the browser namespace %s of a test run that is gone", match[0])
+            hosts.ip("netns", "del", match[0], check=False)
+
+
 def _make_namespace(name: str) -> None:
     hosts.ip("netns", "add", name)
     hosts.ip("-n", name, "link", "set", "lo", "up")
@@ -92,7 +106,8 @@ def browser_namespace(folder: Path, browser: str) -> Iterator[BrowserNamespace |
         log.warning("the browser shares this machine's network: %s", why_not)
         yield None
         return
-    name = f"ffcbr{secrets.token_hex(3)}"
+    _remove_orphans()
+    name = f"{PREFIX}{os.getpid()}x{secrets.token_hex(2)}"
     proxy: LoopbackSocksProxy | None = None
     try:
         _make_namespace(name)
