@@ -6,9 +6,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from common.jobs import AudioRendition
+from workers.ffmpeg.codec_strings import stream_codecs
 from workers.ffmpeg.dash import TIMESCALE, Timeline, write_mpd
 from workers.ffmpeg.hls import Variant
-from workers.ffmpeg.probe import stream_codecs
 
 NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
 

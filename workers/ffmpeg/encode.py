@@ -16,6 +16,7 @@ from typing import Any
 from common.codecs import family_of
 from common.jobs import Fallback, SourceInfo
 from common.ladder import RenditionPlan
+from workers.ffmpeg.codec_strings import AudioFormat
 from workers.ffmpeg.commands import (
     COPY,
     EncodeOptions,
@@ -23,7 +24,6 @@ from workers.ffmpeg.commands import (
     build_ladder_command,
 )
 from workers.ffmpeg.outputs import check_audio_segments, verify_all
-from workers.ffmpeg.probe import AudioFormat
 from workers.ffmpeg.process import ProgressCallback, TickCallback, run_ffmpeg
 from workers.ffmpeg.progress import Progress
 

@@ -12,13 +12,14 @@ from pathlib import Path
 
 from common.jobs import AudioRendition
 from common.ladder import AUDIO_RENDITION
+from workers.ffmpeg.codec_strings import AudioFormat, audio_format, codecs_string
 from workers.ffmpeg.commands import (
     INIT_SEGMENT,
     MEDIA_PLAYLIST,
     build_audio_hls_command,
     build_hls_command,
 )
-from workers.ffmpeg.probe import AudioFormat, audio_format, codecs_string, run_ffprobe
+from workers.ffmpeg.probe import run_ffprobe
 from workers.ffmpeg.process import run_ffmpeg
 from workers.ffmpeg.staging import private_name
 

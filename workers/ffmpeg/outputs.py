@@ -9,16 +9,10 @@ from typing import Any, NamedTuple
 from common.codecs import codec_of_encoder, family_of
 from common.jobs import SourceInfo
 from common.ladder import RenditionPlan
+from workers.ffmpeg.codec_strings import AudioFormat, audio_format, codecs_string
 from workers.ffmpeg.commands import COPY, INIT_SEGMENT, MEDIA_PLAYLIST
 from workers.ffmpeg.hls import media_segments
-from workers.ffmpeg.probe import (
-    AudioFormat,
-    ProbeError,
-    audio_format,
-    codecs_string,
-    run_ffprobe,
-    run_ffprobes,
-)
+from workers.ffmpeg.probe import ProbeError, run_ffprobe, run_ffprobes
 
 DURATION_TOLERANCE_S = 0.5
 
