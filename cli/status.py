@@ -32,10 +32,12 @@ def queue_depths(metrics_text: str) -> dict[str, int]:
 def collect(client: ApiClient) -> dict[str, Any]:
     workers = client.get_json("/api/workers")["workers"]
     jobs = client.get_json("/api/jobs", params={"limit": JOBS_PAGE})["jobs"]
+    health = client.request("GET", "/api/health").json()
     return {
         "workers": workers,
         "queues": queue_depths(client.request("GET", "/metrics").text),
         "jobs": [job for job in jobs if job["state"] not in JOB_TERMINAL],
+        "warnings": [w for w in [health.get("redis_warning")] if w],
     }
 
 
@@ -80,4 +82,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     console.print(workers_table(status["workers"]))
     console.print("Queues: " + ", ".join(f"{q} {n}" for q, n in status["queues"].items()))
     console.print(jobs_table(status["jobs"]))
+    for warning in status["warnings"]:
+        console.print(f"[bold red]Warning:[/] {warning}")
     return 0

@@ -72,7 +72,7 @@ def start_private_redis(supervisor: Supervisor, directory: Path, settings: Setti
     argv = [binary, str(write_redis_config(directory, password)), "--port", str(port),
             "--bind", "127.0.0.1", "--protected-mode", "yes",
             "--dir", str(directory), "--appendonly", "yes", "--save", "",
-            "--daemonize", "no", "--loglevel", "warning"]
+            "--maxmemory-policy", "noeviction", "--daemonize", "no", "--loglevel", "warning"]
     child = supervisor.add(Child("redis", argv, child_env(settings), stop_last=True))
     client = redis.Redis(host="127.0.0.1", port=port, password=password,
                          socket_connect_timeout=1)

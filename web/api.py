@@ -70,6 +70,8 @@ def health() -> tuple[Response, int]:
         ctx.health_redis.ping()
         body["redis_ms"] = round((time.perf_counter() - started) * 1000, 2)
         body["workers_online"] = len(list_workers(ctx.health_redis, include_offline=False))
+        if (warning := ctx.redis_eviction.warning()) is not None:
+            body["redis_warning"] = warning
     except Exception as exc:  # any Redis failure is reported, never raised
         log.warning("health check: Redis does not answer: %s", exc)
         body.update(status="degraded", redis=False, workers_online=None,

@@ -14,6 +14,7 @@ from common import keys
 from common.celery_config import celery_config
 from common.ladder import load_ladder
 from common.redis_client import connect
+from common.redis_config import EvictionWatch, warn_if_evicting
 from common.settings import Settings
 from common.storage import open_storage
 from common.store import JobStore
@@ -72,20 +73,23 @@ def create_app(
     )
     client = redis_client if redis_client is not None else connect(
         settings.effective_redis_url, max_connections=redis_pool_size(settings))
+    health_redis = redis_client if redis_client is not None else _health_client(settings)
     context = WebContext(
         settings=settings,
         redis=client,
-        health_redis=redis_client if redis_client is not None else _health_client(settings),
+        health_redis=health_redis,
         store=JobStore(client),
         storage=open_storage(settings),
         producer=producer if producer is not None else make_producer(settings),
         ladder=load_ladder(settings.profiles_file),
+        redis_eviction=EvictionWatch(health_redis),
     )
     app.extensions[EXTENSION_KEY] = context
     app.extensions["ffcluster.store"] = context.store
     app.extensions["ffcluster.redis"] = client
     app.extensions["ffcluster.celery"] = context.producer
     context.storage.check()  # at start-up, never on a request: a sentence if it is unusable
+    warn_if_evicting(health_redis, "web tier")
 
     options: dict[str, object] = {
         "async_mode": settings.async_mode,

@@ -9,6 +9,7 @@ import redis
 from flask import Flask, current_app
 
 from common.ladder import Profile
+from common.redis_config import EvictionWatch
 from common.settings import Settings
 from common.storage import Storage
 from common.store import JobStore
@@ -31,6 +32,7 @@ class WebContext:
     storage: Storage
     producer: TaskProducer
     ladder: tuple[Profile, ...]
+    redis_eviction: EvictionWatch
 
     @property
     def profile_names(self) -> list[str]:
