@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import secrets
+import shlex
 import socket
 import threading
 from collections.abc import Iterator
@@ -88,6 +89,8 @@ def _remove_orphans() -> None:
 
 
 def _make_namespace(name: str) -> None:
+    """The namespace: loopback up, and a veth pair with both ends inside (never touched again)
+    so the browser sees a network link and counts itself online."""
     hosts.ip("netns", "add", name)
     hosts.ip("-n", name, "link", "set", "lo", "up")
     hosts.ip("-n", name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1")
@@ -113,7 +116,7 @@ def browser_namespace(folder: Path, browser: str) -> Iterator[BrowserNamespace |
         _make_namespace(name)
         proxy = LoopbackSocksProxy(_listen_inside(name)).start()
         launcher = folder / f"{name}-chromium"
-        launcher.write_text(f'#!/bin/sh\nexec ip netns exec {name} {browser} "$@"\n')
+        launcher.write_text(f'#!/bin/sh\nexec ip netns exec {name} {shlex.quote(browser)} "$@"\n')
         os.chmod(launcher, 0o755)
         yield BrowserNamespace(name, launcher, proxy)
     finally:
