@@ -144,13 +144,18 @@ def check_codec_choice(rendition: Any, worker: WorkerProcess) -> None:
 
 
 class RecordingProducer:
-    """Stands in for the Celery producer of a step run in the test's process: records what
-    would have been sent (name, args, queue) instead of sending it."""
+    """Stands in for the Celery producer (of the web tier, or of a step run in the test's
+    process): records what would have been sent (name, args, queue) instead of sending it;
+    with ``fail`` set it refuses, as a broker that is down does."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, list[Any], str | None]] = []
+        self.fail = False
 
     def send_task(self, name: str, args: Any = None, **options: Any) -> None:
+        if self.fail:
+            raise ConnectionError("broker down")
+        assert set(options) <= {"queue"}, f"{name} sent with options not recorded: {options}"
         self.sent.append((name, list(args or []), options.get("queue")))
 
     @property

@@ -11,23 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from common.settings import Settings
+from tests.support.workers import RecordingProducer
 from web.app import create_app
-
-
-class RecordingProducer:
-    """Stands in for the Celery producer: records what would be sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, list[Any], dict[str, Any]]] = []
-        self.fail = False
-
-    def send_task(self, name: str, args: Any = None, **options: Any) -> None:
-        if self.fail:
-            raise ConnectionError("broker down")
-        self.sent.append((name, list(args or []), options))
-
-    def names(self) -> list[str]:
-        return [name for name, _, _ in self.sent]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from common import tasknames
 from common.states import JobState
 from common.store import JobStore
 from tests.support.files import uploads_dir
-from tests.web.conftest import RecordingProducer
+from tests.support.workers import RecordingProducer
 from tests.web.helpers import CLIP_BYTES, upload
 from web.context import web_context
 
@@ -35,7 +35,7 @@ def test_submit_streams_file_records_job_and_enqueues_probe(
     stored = uploads_dir(web_context(app).settings) / job["source_file"]
     assert stored.read_bytes() == CLIP_BYTES
     assert [p.name for p in _uploads(app)] == [stored.name]
-    assert producer.sent == [(tasknames.PROBE_JOB, [job["id"]], {"queue": tasknames.QUEUE_CPU})]
+    assert producer.sent == [(tasknames.PROBE_JOB, [job["id"]], tasknames.QUEUE_CPU)]
     record = JobStore(web_context(app).redis).get(job["id"])
     assert record is not None and record.state == JobState.QUEUED
 
@@ -95,7 +95,7 @@ def test_cancel_then_retry(client: FlaskClient, producer: RecordingProducer) -> 
     retried = client.post(f"/api/jobs/{job['id']}/retry")
     assert retried.status_code == 202
     assert retried.get_json()["state"] == "queued"
-    assert producer.names() == [tasknames.PROBE_JOB, tasknames.PROBE_JOB]
+    assert producer.names == [tasknames.PROBE_JOB, tasknames.PROBE_JOB]
     assert client.delete("/api/jobs/ffffffffffffffff").status_code == 404
     assert client.post("/api/jobs/ffffffffffffffff/retry").status_code == 404
 
@@ -115,7 +115,7 @@ def test_webhook_enqueued_on_each_change_when_configured(
 
 def test_no_webhook_without_url(client: FlaskClient, producer: RecordingProducer) -> None:
     upload(client)
-    assert tasknames.SEND_WEBHOOK not in producer.names()
+    assert tasknames.SEND_WEBHOOK not in producer.names
 
 
 def test_broker_down_fails_job_with_503(

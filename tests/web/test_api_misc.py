@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from common import registry
 from common.settings import Settings
 from tests.support.ports import free_port
-from tests.web.conftest import RecordingProducer
+from tests.support.workers import RecordingProducer
 from web.app import create_app
 
 

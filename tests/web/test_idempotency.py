@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from common import tasknames
 from tests.support.files import uploads_dir
-from tests.web.conftest import RecordingProducer
+from tests.support.workers import RecordingProducer
 from tests.web.helpers import upload
 from web.context import web_context
 
@@ -25,7 +25,7 @@ def test_a_second_multipart_upload_with_the_key_answers_the_first_job(
     second = upload(client, filename="renamed.mp4", idempotency_key="w1-abc")
     assert (first.status_code, second.status_code) == (202, 200)
     assert second.get_json()["id"] == first.get_json()["id"]
-    assert producer.names() == [tasknames.PROBE_JOB]
+    assert producer.names == [tasknames.PROBE_JOB]
     stored = sorted(p.name for p in uploads_dir(web_context(app).settings).iterdir()
                     if p.is_file())
     assert stored == [first.get_json()["source_file"]]  # the duplicate's bytes are gone
@@ -51,7 +51,7 @@ def test_a_json_job_and_a_tus_upload_with_a_known_key_make_no_second_job(
         **TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
     assert done.status_code == 204
     assert done.headers["FFcluster-Job-Id"] == first.get_json()["id"]
-    assert producer.names() == [tasknames.INGEST_SOURCE]
+    assert producer.names == [tasknames.INGEST_SOURCE]
     assert not [p for p in uploads_dir(web_context(app).settings).iterdir() if p.is_file()]
 
 

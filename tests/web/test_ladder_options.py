@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.web.conftest import RecordingProducer
+from tests.support.workers import RecordingProducer
 from tests.web.helpers import upload
 
 

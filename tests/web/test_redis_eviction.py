@@ -16,8 +16,7 @@ from tests.conftest import cluster_settings
 from tests.support.ports import wait_for
 from tests.support.redis_server import start_redis
 from tests.support.web import start_web
-from tests.support.workers import WorkerProcess
-from tests.web.conftest import RecordingProducer
+from tests.support.workers import RecordingProducer, WorkerProcess
 from web.app import create_app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from common import tasknames
 from common.resumable import ResumableStore
 from tests.support.files import uploads_dir
-from tests.web.conftest import RecordingProducer
+from tests.support.workers import RecordingProducer
 from web.context import web_context
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -74,7 +74,7 @@ def test_an_upload_in_pieces_becomes_a_job_with_the_original_bytes(
         "trip.mov", ["480p"], False)
     stored = uploads_dir(web_context(app).settings) / job["source_file"]
     assert hashlib.sha256(stored.read_bytes()).digest() == hashlib.sha256(BODY).digest()
-    assert producer.names() == [tasknames.PROBE_JOB]
+    assert producer.names == [tasknames.PROBE_JOB]
     assert not list((uploads_dir(web_context(app).settings) / ".tus").iterdir())
     assert _offset(client, upload_id) == len(BODY)  # a late HEAD learns it is complete
 

@@ -13,7 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from common.storage import LocalStorage
 from tests.support.files import uploads_dir
-from tests.web.conftest import RecordingProducer
+from tests.support.workers import RecordingProducer
 from tests.web.helpers import upload
 from web import uploads
 from web.context import web_context

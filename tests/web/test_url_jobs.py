@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from common import tasknames
-from tests.web.conftest import RecordingProducer
+from tests.support.workers import RecordingProducer
 
 
 def _post(client: FlaskClient, body: object) -> tuple[int, dict[str, object]]:
@@ -29,7 +29,7 @@ def test_a_url_job_is_recorded_and_its_fetch_enqueued(
     assert (job["requested_profiles"], job["hls"], job["chunk_seconds"]) == (
         ["720p", "480p"], False, 0)
     assert producer.sent == [(tasknames.INGEST_SOURCE, [job["id"]],
-                              {"queue": tasknames.QUEUE_CPU})]
+                              tasknames.QUEUE_CPU)]
     assert client.get(f"/api/jobs/{job['id']}").get_json()["source_url"] == job["source_url"]
 
 
