@@ -41,12 +41,10 @@ def eviction_risk(client: redis.Redis) -> str | None:
             f"vanish when it fills up. Set maxmemory-policy to {SAFE_POLICY}.")
 
 
-def warn_if_evicting(client: redis.Redis, who: str) -> str | None:
-    """Log :func:`eviction_risk` as an error of ``who`` (a process starting); return it."""
-    warning = eviction_risk(client)
+def log_eviction_risk(warning: str | None, who: str) -> None:
+    """Log what :func:`eviction_risk` found as an error of ``who`` (a process starting)."""
     if warning is not None:
         log.error("%s: %s", who, warning)
-    return warning
 
 
 class EvictionWatch:

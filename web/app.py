@@ -14,7 +14,7 @@ from common import keys
 from common.celery_config import celery_config
 from common.ladder import load_ladder
 from common.redis_client import connect
-from common.redis_config import EvictionWatch, warn_if_evicting
+from common.redis_config import EvictionWatch, log_eviction_risk
 from common.settings import Settings
 from common.storage import open_storage
 from common.store import JobStore
@@ -89,7 +89,7 @@ def create_app(
     app.extensions["ffcluster.redis"] = client
     app.extensions["ffcluster.celery"] = context.producer
     context.storage.check()  # at start-up, never on a request: a sentence if it is unusable
-    warn_if_evicting(health_redis, "web tier")
+    log_eviction_risk(context.redis_eviction.warning(), "web tier")  # health reuses it
 
     options: dict[str, object] = {
         "async_mode": settings.async_mode,

@@ -180,14 +180,19 @@ def _remove_staging(folders: list[Path]) -> None:
 
 def _staged(final: Path) -> Path:
     folder = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
+    _make_folder(folder, exist_ok=False)
+    return folder
+
+
+def _make_folder(folder: Path, *, exist_ok: bool) -> None:
+    """Make ``folder`` (and its parents); a full disk is :class:`OutOfSpace`."""
     try:
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=exist_ok)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise OutOfSpace("The worker ran out of disk space before the encode "
                              "started.") from None
         raise
-    return folder
 
 
 def encode_group(
@@ -212,13 +217,7 @@ def encode_group(
     starts from the beginning. Outputs appear only complete and verified, all together.
     """
     for target in targets:
-        try:
-            target.output.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise OutOfSpace("The worker ran out of disk space before the encode "
-                                 "started.") from None
-            raise
+        _make_folder(target.output.parent, exist_ok=True)
     fallbacks: list[Fallback] = []
     for codec in codecs:
         if on_attempt is not None:

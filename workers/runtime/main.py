@@ -8,7 +8,7 @@ import sys
 
 from common.logs import configure_logging
 from common.redis_client import connect
-from common.redis_config import warn_if_evicting
+from common.redis_config import eviction_risk, log_eviction_risk
 from common.settings import Settings, SettingsError
 from common.storage import StorageUnavailable, open_storage
 from common.tasknames import QUEUE_CPU
@@ -34,7 +34,8 @@ def run_worker(settings: Settings) -> None:
     """Check the storage, then block running a worker until it is told to stop."""
     configure_logging(settings.log_level)
     open_storage(settings).check()
-    warn_if_evicting(connect(settings.effective_redis_url, retries=0), "worker")
+    with connect(settings.effective_redis_url, retries=0) as client:
+        log_eviction_risk(eviction_risk(client), "worker")
     app = create_celery_app(settings)
     app.worker_main(worker_argv(settings))
 
