@@ -37,7 +37,7 @@ def collect(client: ApiClient) -> dict[str, Any]:
         "workers": workers,
         "queues": queue_depths(client.request("GET", "/metrics").text),
         "jobs": [job for job in jobs if job["state"] not in JOB_TERMINAL],
-        "warnings": [w for w in [health.get("redis_warning")] if w],
+        "warnings": [health["redis_warning"]] if health.get("redis_warning") else [],
     }
 
 

@@ -74,7 +74,6 @@ class LoopbackSocksProxy:
     def __init__(self, listener: socket.socket) -> None:
         self.listener = listener
         self.port: int = listener.getsockname()[1]
-        self.refused: list[str] = []
         self._thread = threading.Thread(target=self._accept_forever, daemon=True,
                                         name="socks-proxy")
 
@@ -119,13 +118,13 @@ class LoopbackSocksProxy:
         conn.sendall(bytes([VERSION, NO_AUTH]))
         destination = _requested_destination(conn)
         if isinstance(destination, int):
-            self.refused.append(f"reply {destination}")
+            log.warning("SOCKS request refused (reply %d): only loopback is served", destination)
             _reply(conn, destination)
             return None
         try:
             upstream = socket.create_connection(destination, timeout=10)
         except OSError as exc:
-            self.refused.append(f"{destination}: {exc}")
+            log.info("SOCKS connect to %s failed: %s", destination, exc)
             _reply(conn, REFUSED)
             return None
         upstream.settimeout(None)
