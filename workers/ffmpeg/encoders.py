@@ -10,7 +10,8 @@ import sys
 
 from common.codecs import FAMILIES, VideoCodec, all_hardware_encoders
 from workers.ffmpeg.commands import VAAPI_DEVICE
-from workers.ffmpeg.process import FFmpegRun, media_tool_setup
+from workers.ffmpeg.launch import run_media_tool
+from workers.ffmpeg.process import FFmpegRun
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,8 @@ def check_encode_command(encoder: str, ffmpeg_bin: str = "ffmpeg") -> list[str]:
 def try_encoder(encoder: str, ffmpeg_bin: str = "ffmpeg", nice: int = 0) -> str | None:
     """Return None when ``encoder`` encodes a test clip, else FFmpeg's error line."""
     try:
-        done = subprocess.run(check_encode_command(encoder, ffmpeg_bin), capture_output=True,
-                              text=True, timeout=TEST_TIMEOUT_S, stdin=subprocess.DEVNULL,
-                              start_new_session=True, preexec_fn=media_tool_setup(nice))
+        done = run_media_tool(check_encode_command(encoder, ffmpeg_bin), nice, TEST_TIMEOUT_S,
+                              text=True)
     except subprocess.TimeoutExpired:
         return f"test encode took longer than {TEST_TIMEOUT_S}s"
     if done.returncode == 0:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from common.jobs import SourceInfo
-from workers.ffmpeg.process import media_tool_setup
+from workers.ffmpeg.launch import run_media_tool, start_media_tool
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,7 @@ class ProbeError(Exception):
 def ffprobe(args: list[str], timeout_s: float, nice: int) -> subprocess.CompletedProcess[str]:
     """Run one ffprobe like FFmpeg: its own session, at FFmpeg's niceness (an ffprobe of a
     big file is seconds of CPU that the web tier on the same host should not wait behind)."""
-    return subprocess.run(args, timeout=timeout_s, **_ffprobe_process(nice))
-
-
-def _ffprobe_process(nice: int) -> dict[str, Any]:
-    """How every ffprobe is started: output captured as text, in its own session, niced."""
-    return {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True,
-            "errors": "replace", "stdin": subprocess.DEVNULL, "start_new_session": True,
-            "preexec_fn": media_tool_setup(nice)}
+    return run_media_tool(args, nice, timeout_s, text=True, errors="replace")
 
 
 def _describe_args(path: Path, ffprobe_bin: str, packets: int = 0) -> list[str]:
@@ -84,7 +77,9 @@ def run_ffprobes(paths: list[Path], ffprobe_bin: str = "ffprobe", timeout_s: flo
     """Describe several files at once: their ffprobes start together (each as
     :func:`ffprobe` runs one) and are read in order; each result is a description or the
     :class:`ProbeError` :func:`run_ffprobe` would have raised."""
-    processes = [subprocess.Popen(_describe_args(path, ffprobe_bin), **_ffprobe_process(nice))
+    processes = [start_media_tool(_describe_args(path, ffprobe_bin), nice,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, errors="replace")
                  for path in paths]
     deadline = time.monotonic() + timeout_s
     results: list[dict[str, Any] | ProbeError] = []

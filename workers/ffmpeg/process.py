@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import dataclasses
 import logging
 import os
@@ -12,18 +11,17 @@ import queue
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from workers.ffmpeg.launch import start_media_tool
 from workers.ffmpeg.progress import Progress, ProgressParser
 
 log = logging.getLogger(__name__)
 
-PR_SET_PDEATHSIG = 1
 STDERR_LINES_KEPT = 60
 TICK_S = 0.05
 """How often the run loop wakes without output: a progress block held back by the 4 Hz
@@ -82,27 +80,6 @@ ENCODER_CHATTER = ("Svt[info]", "Svt[warn]", "x265 [info]", "x265 [warning]")
 """Lines encoder libraries print whatever FFmpeg's -loglevel: never the reason it failed."""
 
 
-def media_tool_setup(nice: int) -> Callable[[], None]:
-    """Return a preexec_fn that ties FFmpeg's (or ffprobe's) life to this process and lowers
-    its priority."""
-    parent = os.getpid()
-
-    def setup() -> None:
-        if sys.platform.startswith("linux"):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-            if os.getppid() != parent:  # the parent died before prctl took effect
-                os._exit(1)
-        if nice:
-            os.nice(nice)
-            # FFmpeg leads its own session; with the kernel's autogroup scheduling on, the
-            # session's own nice value is what ranks it against the web tier's session.
-            with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as group:
-                group.write(str(nice))
-
-    return setup
-
-
 def ran_over(timeout_s: float) -> str:
     """The error line of an FFmpeg killed at its time limit."""
     return f"FFmpeg ran over its {timeout_s:.0f}s limit."
@@ -136,9 +113,8 @@ def _read_progress(stream: object, events: queue.Queue[Progress | None]) -> None
 def _start(args: Sequence[str], nice: int, stdin: Any = subprocess.DEVNULL,
            stdout: Any = subprocess.PIPE) -> subprocess.Popen[str]:
     """Start FFmpeg in its own session, niced, tied to this process; stderr piped as text."""
-    return subprocess.Popen(list(args), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
-                            text=True, errors="replace", bufsize=1, start_new_session=True,
-                            preexec_fn=media_tool_setup(nice))
+    return start_media_tool(args, nice, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+                            text=True, errors="replace", bufsize=1)
 
 
 def run_ffmpeg(
