@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from tests.support.workers import ffmpeg_children, pid_exists
-from workers.ffmpeg.process import run_piped
+from workers.ffmpeg.piped import run_piped
 
 QUIET = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error"]
 
@@ -78,3 +79,46 @@ def test_a_pair_over_its_time_is_stopped_and_says_so(tmp_path: Path) -> None:
     assert runs.producer.timed_out and runs.failed_first is runs.producer
     assert "ran over" in runs.producer.error_line
     assert ffmpeg_children() == []
+
+
+FAILS_AFTER_CLOSING_ITS_OUTPUT = """#!{python}
+import os, sys, time
+os.write(1, b"partial")
+os.close(1)  # its reader sees the end of its input now, before this process fails
+time.sleep(0.4)
+sys.stderr.write("Error setting option preset to value nosuchpreset.\\n")
+sys.exit(1)
+"""
+
+FAILS_AT_THE_END_OF_ITS_INPUT = """#!{python}
+import sys
+sys.stdin.buffer.read()
+sys.stderr.write("pipe:0: No main startcode found\\n")
+sys.exit(1)
+"""
+
+
+def stand_in(folder: Path, name: str, script: str) -> str:
+    tool = folder / name
+    tool.write_text(script.format(python=sys.executable))
+    tool.chmod(0o755)
+    return str(tool)
+
+
+def test_a_producer_that_fails_is_named_even_when_its_consumer_exits_first(
+        tmp_path: Path) -> None:
+    """The consumer fails on its input ending early, before the producer has exited: the
+    producer's own failure is the pair's, not the consumer's consequence of it."""
+    runs = run_piped([stand_in(tmp_path, "producer", FAILS_AFTER_CLOSING_ITS_OUTPUT)],
+                     [stand_in(tmp_path, "consumer", FAILS_AT_THE_END_OF_ITS_INPUT)],
+                     timeout_s=30)
+    assert runs.consumer.returncode == 1 and runs.producer.returncode == 1
+    assert runs.failed_first is runs.producer
+    assert "nosuchpreset" in runs.producer.error_line
+
+
+def test_a_producer_the_consumer_left_is_not_named(tmp_path: Path) -> None:
+    """A producer whose reader is gone fails with EPIPE: the consumer's failure came first."""
+    runs = run_piped(producer(None), consumer(tmp_path / "x.mkv", "nosuchfilter"), timeout_s=60)
+    assert runs.failed_first is runs.consumer
+    assert "nosuchfilter" in runs.consumer.error_line

@@ -96,7 +96,7 @@ def kill_group(process: subprocess.Popen[str]) -> None:
         log.error("FFmpeg pid %s did not exit after SIGKILL", process.pid)
 
 
-def _drain(stream: object, sink: collections.deque[str]) -> None:
+def drain_lines(stream: object, sink: collections.deque[str]) -> None:
     for line in stream:  # type: ignore[attr-defined]
         sink.append(line.rstrip("\n"))
 
@@ -110,7 +110,7 @@ def _read_progress(stream: object, events: queue.Queue[Progress | None]) -> None
     events.put(None)
 
 
-def _start(args: Sequence[str], nice: int, stdin: Any = subprocess.DEVNULL,
+def start_ffmpeg(args: Sequence[str], nice: int, stdin: Any = subprocess.DEVNULL,
            stdout: Any = subprocess.PIPE) -> subprocess.Popen[str]:
     """Start FFmpeg in its own session, niced, tied to this process; stderr piped as text."""
     return start_media_tool(args, nice, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
@@ -134,9 +134,9 @@ def run_ffmpeg(
     stderr_lines: collections.deque[str] = collections.deque(maxlen=STDERR_LINES_KEPT)
     events: queue.Queue[Progress | None] = queue.Queue()
     log.debug("running %s", " ".join(args))
-    process = _start(args, nice)
+    process = start_ffmpeg(args, nice)
     readers = [
-        threading.Thread(target=_drain, args=(process.stderr, stderr_lines), daemon=True),
+        threading.Thread(target=drain_lines, args=(process.stderr, stderr_lines), daemon=True),
         threading.Thread(target=_read_progress, args=(process.stdout, events), daemon=True),
     ]
     for reader in readers:
@@ -183,10 +183,10 @@ class BackgroundFFmpeg:
 
     def __enter__(self) -> BackgroundFFmpeg:
         log.debug("running in the background %s", " ".join(self._args))
-        self._process = process = _start(self._args, self._nice)
+        self._process = process = start_ffmpeg(self._args, self._nice)
         self._readers = [  # stdout: the progress pipe nobody reads, drained and dropped
-            threading.Thread(target=_drain, args=(process.stderr, self._stderr), daemon=True),
-            threading.Thread(target=_drain, args=(process.stdout, collections.deque(maxlen=1)),
+            threading.Thread(target=drain_lines, args=(process.stderr, self._stderr), daemon=True),
+            threading.Thread(target=drain_lines, args=(process.stdout, collections.deque(maxlen=1)),
                              daemon=True)]
         for reader in self._readers:
             reader.start()
@@ -212,86 +212,3 @@ class BackgroundFFmpeg:
             kill_group(self._process)
         for reader in self._readers:
             reader.join(timeout=5)
-
-
-@dataclass
-class PipedRun:
-    """How two FFmpegs joined by a pipe ended: the first writing what the second reads."""
-
-    producer: FFmpegRun
-    consumer: FFmpegRun
-    failed_first: FFmpegRun | None = None
-    """The one that failed while its partner still ran (the partner was killed after it),
-    or the producer when the pair ran over its time; None when both succeeded or were
-    stopped."""
-
-    @property
-    def ok(self) -> bool:
-        return self.producer.ok and self.consumer.ok
-
-    @property
-    def stopped(self) -> bool:
-        return self.producer.stopped or self.consumer.stopped
-
-
-def run_piped(producer: Sequence[str], consumer: Sequence[str], *,
-              on_tick: TickCallback | None = None, nice: int = 0,
-              timeout_s: float | None = None) -> PipedRun:
-    """Run two FFmpegs at once, the producer's stdout into the consumer's stdin (encodes
-    measured while they are written); return how each ended.
-
-    Each runs like ``run_ffmpeg``'s: its own session, niced, dying with this process,
-    stderr drained. When one fails the other is killed at once and the failure is
-    reported as the first; both are killed if this function is left early.
-    """
-    lines = [collections.deque[str](maxlen=STDERR_LINES_KEPT) for _ in range(2)]
-    ended: list[float | None] = [None, None]
-    log.debug("running %s | %s", " ".join(producer), " ".join(consumer))
-    first = _start(producer, nice)
-    processes = [first]
-    threads: list[threading.Thread] = []
-    stopped = timed_out = False
-    try:
-        assert first.stdout is not None
-        processes.append(_start(consumer, nice, stdin=first.stdout,
-                                stdout=subprocess.DEVNULL))
-        first.stdout.close()  # the consumer holds the read end; EOF reaches it when we exit
-        for index, (process, sink) in enumerate(zip(processes, lines, strict=True)):
-            threads += [threading.Thread(target=_drain, args=(process.stderr, sink), daemon=True),
-                        threading.Thread(target=_note_exit, args=(process, ended, index),
-                                         daemon=True)]
-        for thread in threads:
-            thread.start()
-        started = time.monotonic()
-        while not _pipeline_over(processes, ended):
-            if on_tick is not None and not on_tick():
-                stopped = True
-                break
-            if timeout_s is not None and time.monotonic() - started > timeout_s:
-                lines[0].appendleft(ran_over(timeout_s))
-                timed_out = True
-                break
-            time.sleep(TICK_S)
-    finally:
-        for process in processes:
-            kill_group(process)
-        for thread in threads:
-            thread.join(timeout=5)
-    runs = [FFmpegRun(p.returncode, list(sink), stopped=stopped, timed_out=timed_out)
-            for p, sink in zip(processes, lines, strict=True)]
-    if stopped or timed_out:
-        return PipedRun(runs[0], runs[1], None if stopped else runs[0])
-    failures = [(at, i) for i, at in enumerate(ended) if at is not None and runs[i].returncode]
-    return PipedRun(runs[0], runs[1], runs[min(failures)[1]] if failures else None)
-
-
-def _note_exit(process: subprocess.Popen[str], ended: list[float | None], index: int) -> None:
-    process.wait()
-    ended[index] = time.monotonic()
-
-
-def _pipeline_over(processes: list[subprocess.Popen[str]], ended: list[float | None]) -> bool:
-    """Whether both exited, or one failed (its partner is then killed: the run has failed)."""
-    codes = [p.returncode if at is not None else None for p, at in zip(processes, ended,
-                                                                        strict=True)]
-    return all(code == 0 for code in codes) or any(code not in (None, 0) for code in codes)

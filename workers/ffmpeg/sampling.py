@@ -17,8 +17,9 @@ from common.jobs import SourceInfo
 from common.ladder import RenditionPlan
 from common.pertitle import RatePoint
 from workers.ffmpeg.commands import EncodeOptions, Window, video_args, video_stream
+from workers.ffmpeg.piped import run_piped
 from workers.ffmpeg.probe import DEMUXER_WHITELIST, INPUT_GUARDS, PROTOCOL_WHITELIST
-from workers.ffmpeg.process import TickCallback, run_piped
+from workers.ffmpeg.process import TickCallback
 
 log = logging.getLogger(__name__)
 
