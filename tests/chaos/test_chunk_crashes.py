@@ -92,6 +92,7 @@ def test_cancel_stops_every_chunk_on_every_worker(
 ) -> None:
     workers = [worker_factory(chaos_settings, name=name) for name in ("one", "two")]
     store = JobStore(settings_client(chaos_settings))
+    user_api.start()
     job = submit(chaos_settings, long_clip, chunk_seconds=4)
     running = wait_for(lambda: len(pids := [p for w in workers for p in ffmpeg_pids(w)]) == 2
                        and pids, timeout=60, message="a chunk on each worker")

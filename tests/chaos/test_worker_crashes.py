@@ -37,6 +37,7 @@ def test_cancel_stops_ffmpeg_within_two_seconds_and_leaves_no_partial_file(
     user_api: UserApi,
 ) -> None:
     worker = worker_factory(chaos_settings)
+    user_api.start()
     job = submit(chaos_settings, long_clip)
     wait_encoding(chaos_settings, job.id)
     running = wait_for(lambda: ffmpeg_pids(worker), timeout=10, message="ffmpeg running")
@@ -201,6 +202,7 @@ def test_retry_after_a_cancel_keeps_the_finished_rendition_untouched(
     ]}))
     settings = chaos_settings.with_overrides(profiles_file=ladder, fuse_renditions=False)
     user_api.settings = settings
+    user_api.start()
     worker_factory(settings)
     source = make_clip(media_dir / "retry-640x360.mp4", seconds=10, size="640x360")
     job = submit(settings, source, hls=False)
