@@ -39,6 +39,7 @@ def cluster_ladder(client: ApiClient, source: Path, timeout_s: float,
     return {"job_id": job_id, "wall_s": round(wall, 3),
             "first_start_s": None if start is None else round(start - posted_at, 3),
             "encode_s": None if encode is None else round(encode, 3),
+            "ffmpeg_s": encoding_ffmpeg_s(job),
             "outside_encode_s": None if encode is None else round(wall - encode, 3),
             "renditions": [r["profile"] for r in job["renditions"]]}
 
@@ -49,6 +50,13 @@ def encode_phase(job: dict[str, Any]) -> float | None:
     starts = [r["started_at"] for r in job["renditions"] if r.get("started_at")]
     ends = [r["finished_at"] for r in job["renditions"] if r.get("finished_at")]
     return max(ends) - min(starts) if starts and ends else None
+
+
+def encoding_ffmpeg_s(job: dict[str, Any]) -> float | None:
+    """How long the job's encoding FFmpeg ran (its renditions' ``ffmpeg_s``; a fused
+    ladder's share one), None when a rendition has none (stitched, or an older worker)."""
+    ran = [r.get("ffmpeg_s") for r in job["renditions"]]
+    return None if not ran or None in ran else max(ran)
 
 
 def ladder_pairs(client: ApiClient, source: Path, pairs: int, timeout_s: float,
@@ -74,6 +82,7 @@ def ladder_pairs(client: ApiClient, source: Path, pairs: int, timeout_s: float,
             pair["cluster_s"] = pair["cluster"]["wall_s"]
             pair["ratio"] = ratio(pair["cluster_s"], pair["direct_s"])
             pair["encode_ratio"] = ratio(pair["cluster"]["encode_s"], pair["direct_s"])
+            pair["ffmpeg_ratio"] = ratio(pair["cluster"]["ffmpeg_s"], pair["direct_s"])
             results.append(pair)
     return results
 
@@ -91,6 +100,8 @@ def ladder_summary(pairs: list[dict[str, Any]]) -> dict[str, Any]:
     outside = [p["cluster"]["outside_encode_s"] for p in pairs
                if p["cluster"].get("outside_encode_s") is not None]
     summary["median_encode_ratio"] = round(statistics.median(encodes), 3) if encodes else None
+    ffmpegs = [p["ffmpeg_ratio"] for p in pairs if p.get("ffmpeg_ratio") is not None]
+    summary["median_ffmpeg_ratio"] = round(statistics.median(ffmpegs), 3) if ffmpegs else None
     summary["median_outside_encode_s"] = (round(statistics.median(outside), 3) if outside
                                           else None)
     summary["outside_over_direct"] = ratio(summary["median_outside_encode_s"],

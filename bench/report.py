@@ -152,7 +152,7 @@ def markdown(report: dict[str, Any]) -> str:
     pairs = [*ladder["pairs"], ladder["mp4_only_pair"], ladder["unfused_pair"]]
     rows = [[label, p["order"], p["cluster_s"], p["cluster"].get("encode_s"),
              p["cluster"].get("outside_encode_s"), p["direct_s"], p["ratio"],
-             p.get("encode_ratio"),
+             p.get("encode_ratio"), p["cluster"].get("ffmpeg_s"), p.get("ffmpeg_ratio"),
              f"{_fmt(p.get('cluster_foreign_cpu_pct'))} / {_fmt(p.get('direct_foreign_cpu_pct'))}"]
             for label, p in zip(labels, pairs, strict=True)]
     split = ladder["ratio"]
@@ -169,9 +169,13 @@ def markdown(report: dict[str, Any]) -> str:
               f"(upload, probe, hand-offs, poster, audio, manifests): median "
               f"{_fmt(split.get('median_outside_encode_s'))} s outside, "
               f"{_fmt(split.get('outside_over_direct'))} of the single FFmpeg; encode phase "
-              f"/ single FFmpeg median {_fmt(split.get('median_encode_ratio'))}.", ""]
+              f"/ single FFmpeg median {_fmt(split.get('median_encode_ratio'))}; the "
+              "cluster's encoding FFmpeg alone (its run as the worker timed it, "
+              "`ffmpeg_s` in the job JSON) / single FFmpeg median "
+              f"{_fmt(split.get('median_ffmpeg_ratio'))}.", ""]
     lines += _table(["Pair", "Order", "Cluster POST→done (s)", "Encode phase (s)",
                      "Outside it (s)", "Single FFmpeg (s)", "Ratio", "Encode phase / single",
+                     "Cluster's FFmpeg (s)", "Its FFmpeg / single",
                      "Foreign CPU % (cluster / direct)"], rows)
     sched, progress = report["scheduling"], report["progress_latency"]
     lines += ["## Latency and throughput (ms)", ""]

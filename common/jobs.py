@@ -199,6 +199,9 @@ class Rendition:
     error: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    ffmpeg_s: float | None = None
+    """How long the FFmpeg that made its file ran (the attempt that succeeded; a fused
+    encode's renditions share one). None for a stitched rendition and before it is done."""
 
     @property
     def terminal(self) -> bool:

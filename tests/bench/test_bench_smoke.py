@@ -48,6 +48,7 @@ def test_every_section_has_numeric_percentiles(quick_run: tuple[dict[str, Any], 
         _percentiles(report, "niceness", level, "health")
     _percentiles(report, "ladder", "ratio")
     _numeric(report, "ladder", "ratio", "median_ratio")
+    _numeric(report, "ladder", "ratio", "median_ffmpeg_ratio")  # the record's ffmpeg_s
     _numeric(report, "ladder", "unfused_pair", "ratio")
     _numeric(report, "ladder", "mp4_only_pair", "ratio")
     _percentiles(report, "progress_latency")

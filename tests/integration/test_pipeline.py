@@ -51,6 +51,11 @@ def test_ladder_encodes_with_visible_gpu_fallback(
         assert rendition.worker and rendition.worker.startswith("gpu1@")
         assert rendition.percent == 100.0 and rendition.attempts == 1
         assert rendition.size_bytes == output.stat().st_size
+        # the encoding FFmpeg's own run, inside the rendition's span
+        assert rendition.started_at is not None and rendition.finished_at is not None
+        assert rendition.ffmpeg_s is not None
+        assert 0.05 < rendition.ffmpeg_s < rendition.finished_at - rendition.started_at
+    assert len({r.ffmpeg_s for r in job.renditions}) == 1  # one FFmpeg made the ladder
     assert job.poster == "poster.jpg"
     assert (job_dir(gpu_settings, job.id) / "poster.jpg").stat().st_size > 1000
     leftovers = [p.name for p in job_dir(gpu_settings, job.id).iterdir()

@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -65,6 +66,8 @@ class EncodeResult:
     """The job's audio rendition, when this encode wrote it beside the video's segments."""
     audio: AudioFormat | None = None
     """The format of its AAC stream (the audio rendition's too), as its verification read."""
+    ffmpeg_s: float | None = None
+    """How long the FFmpeg that made it ran (the attempt that succeeded)."""
 
     @property
     def passthrough(self) -> bool:
@@ -232,8 +235,10 @@ def encode_group(
                 on_progress(progress, _output_bitrates(partials, progress))
 
         try:
+            started = time.monotonic()
             run = run_ffmpeg(args, on_progress=report, on_tick=on_tick, nice=nice,
                              timeout_s=timeout_s)
+            ran_s = round(time.monotonic() - started, 3)
             if run.stopped:
                 raise EncodeStopped("the encode was stopped")
             if not run.ok and (run.out_of_space or disk_full(partials[0].parent)):
@@ -274,7 +279,7 @@ def encode_group(
                              t.output.stat().st_size, list(fallbacks),
                              t.segments if folder is not None else None, fact.codecs,
                              t.audio_segments if audio_folder is not None else None,
-                             fact.audio)
+                             fact.audio, ran_s)
                 for t, folder, audio_folder, fact
                 in zip(targets, staging, audio_staging, facts, strict=True)]
     tried = ", ".join(f"{f.codec} ({f.error})" for f in fallbacks)

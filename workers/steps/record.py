@@ -128,6 +128,7 @@ def finish(result: EncodeResult, packaged: Variant | None, verdict: Verdict | No
         rendition.passthrough = result.passthrough
         rendition.width, rendition.height = result.width, result.height
         rendition.output, rendition.size_bytes = result.output.name, result.size_bytes
+        rendition.ffmpeg_s = result.ffmpeg_s
 
     return apply
 
