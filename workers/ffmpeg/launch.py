@@ -1,8 +1,11 @@
 """Start FFmpeg or ffprobe as a well-behaved child: its own session, niced (the process and
 its scheduler autogroup), killed when the thread that started it dies.
 
-Python runs a ``preexec_fn`` in a real ``fork`` of the whole worker: about 10 ms for a
-70 MB pool process, then copy-on-write faults in the worker for every page it writes next.
+Python runs a ``preexec_fn`` in a real ``fork`` of the whole worker (5.4 ms for a 73 MB
+pool process here, then copy-on-write faults for every page the worker writes next: 7 ms
+more to walk its heap once), and runs Python in the child of a threaded process, where a
+lock another thread held at the fork can deadlock it.
+
 So the set-up is done by small programs between the fork and the tool instead, and Python
 uses ``vfork``: util-linux's ``setpriv`` sets the death signal, ``/bin/sh`` checks the
 parent is still the one that asked (it may have died before ``setpriv`` ran) and sets the

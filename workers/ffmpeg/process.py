@@ -111,7 +111,7 @@ def _read_progress(stream: object, events: queue.Queue[Progress | None]) -> None
 
 
 def start_ffmpeg(args: Sequence[str], nice: int, stdin: Any = subprocess.DEVNULL,
-           stdout: Any = subprocess.PIPE) -> subprocess.Popen[str]:
+                 stdout: Any = subprocess.PIPE) -> subprocess.Popen[str]:
     """Start FFmpeg in its own session, niced, tied to this process; stderr piped as text."""
     return start_media_tool(args, nice, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
                             text=True, errors="replace", bufsize=1)
