@@ -53,16 +53,15 @@ class UserApi:
         self.settings = settings
         self.web: WebProcess | None = None
 
-    def start(self) -> None:
+    def start(self) -> WebProcess:
         """Start the web tier now: a test that times what follows a cancel must not count
         its start-up (seconds, while the job's slices go on running)."""
         if self.web is None:
             self.web = start_web_with(self.settings, "threading")
+        return self.web
 
     def _url(self, path: str) -> str:
-        self.start()
-        assert self.web is not None
-        return f"{self.web.url}{path}"
+        return f"{self.start().url}{path}"
 
     def cancel(self, job_id: str) -> Job:
         """``DELETE /api/jobs/<id>``; return the job JSON of the 200 answer."""

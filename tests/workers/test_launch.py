@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -81,5 +82,7 @@ def test_a_missing_tool_raises_as_popen_would(tmp_path: Path) -> None:
 
 
 def test_a_tool_over_its_time_is_killed(tmp_path: Path) -> None:
+    started = time.monotonic()
     with pytest.raises(subprocess.TimeoutExpired):
         run_media_tool(["sleep", "30"], 5, timeout_s=0.3)
+    assert time.monotonic() - started < 5  # killed, not waited for

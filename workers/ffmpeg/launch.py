@@ -28,6 +28,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
+CAPTURED: dict[str, Any] = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE,
+                            "stderr": subprocess.PIPE}
+"""Popen's pipes for a tool whose output is read whole: nothing in, both outputs captured."""
 
 LAUNCH_SCRIPT = (
     'test "$PPID" = "$1" || exit 1; n=$2; nice=$3; shift 3; '
@@ -97,8 +100,7 @@ def run_media_tool(args: Sequence[str], nice: int, timeout_s: float,
                    **options: Any) -> subprocess.CompletedProcess[Any]:
     """``subprocess.run`` of FFmpeg or ffprobe started like :func:`start_media_tool`: its
     output captured, killed after ``timeout_s`` (TimeoutExpired)."""
-    with start_media_tool(args, nice, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, **options) as process:
+    with start_media_tool(args, nice, **CAPTURED, **options) as process:
         try:
             out, err = process.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:

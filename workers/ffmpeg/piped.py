@@ -74,7 +74,7 @@ def run_piped(producer: Sequence[str], consumer: Sequence[str], *,
     try:
         assert first.stdout is not None
         processes.append(start_ffmpeg(consumer, nice, stdin=first.stdout,
-                                stdout=subprocess.DEVNULL))
+                                      stdout=subprocess.DEVNULL))
         first.stdout.close()  # the consumer holds the read end; EOF reaches it when we exit
         for index, (process, sink) in enumerate(zip(processes, lines, strict=True)):
             threads += [

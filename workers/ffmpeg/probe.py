@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from common.jobs import SourceInfo
-from workers.ffmpeg.launch import run_media_tool, start_media_tool
+from workers.ffmpeg.launch import CAPTURED, run_media_tool, start_media_tool
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +33,14 @@ class ProbeError(Exception):
     """The upload is not a video we can encode; the message is a sentence for its owner."""
 
 
+FFPROBE_TEXT: dict[str, Any] = {"text": True, "errors": "replace"}
+"""How every ffprobe's output is read (with :data:`~workers.ffmpeg.launch.CAPTURED` pipes)."""
+
+
 def ffprobe(args: list[str], timeout_s: float, nice: int) -> subprocess.CompletedProcess[str]:
     """Run one ffprobe like FFmpeg: its own session, at FFmpeg's niceness (an ffprobe of a
     big file is seconds of CPU that the web tier on the same host should not wait behind)."""
-    return run_media_tool(args, nice, timeout_s, text=True, errors="replace")
+    return run_media_tool(args, nice, timeout_s, **FFPROBE_TEXT)
 
 
 def _describe_args(path: Path, ffprobe_bin: str, packets: int = 0) -> list[str]:
@@ -77,9 +81,8 @@ def run_ffprobes(paths: list[Path], ffprobe_bin: str = "ffprobe", timeout_s: flo
     """Describe several files at once: their ffprobes start together (each as
     :func:`ffprobe` runs one) and are read in order; each result is a description or the
     :class:`ProbeError` :func:`run_ffprobe` would have raised."""
-    processes = [start_media_tool(_describe_args(path, ffprobe_bin), nice,
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, errors="replace")
+    processes = [start_media_tool(_describe_args(path, ffprobe_bin), nice, **CAPTURED,
+                                  **FFPROBE_TEXT)
                  for path in paths]
     deadline = time.monotonic() + timeout_s
     results: list[dict[str, Any] | ProbeError] = []
