@@ -13,7 +13,7 @@ import socketio
 from playwright.sync_api import Page, expect
 
 from common import keys
-from common.events import job_room
+from common.events import EventEmitter, job_event, job_room
 from common.jobs import Job, Rendition
 from common.settings import Settings
 from common.states import JobState, RenditionState
@@ -189,6 +189,43 @@ def test_token_is_asked_once_and_kept(page: Page, settings: Settings) -> None:
         expect(dialog).to_be_hidden()
     finally:
         web.stop()
+
+
+def test_a_cancel_pressed_before_a_redraw_and_released_after_it_still_cancels(
+    page: Page, tmp_path: Path, ladder_file: Path,
+) -> None:
+    """Every job event redraws the job's card. A click is a press and a release on one
+    button: the card keeps its buttons when they stay the same, so a redraw between the two
+    does not swallow the click (it did: a fresh-clone run lost the Cancel of a fast job)."""
+    server = start_redis(tmp_path / "redis")
+    settings = cluster_settings(server.url, tmp_path / "data", ladder_file)
+    web = start_web_with(settings, "threading")  # no worker: only this test moves the job
+    emitter = EventEmitter(settings.effective_redis_url)
+    try:
+        job = Job.new("redrawn.mp4", "redrawn.mp4", state=JobState.ENCODING)
+        job.renditions = [Rendition("480p", state=RenditionState.ENCODING)]
+        JobStore(server.client()).create(job)
+        page.goto(web.url)
+        card = page.locator(f".job[data-job-id='{job.id}']")
+        cancel = card.locator("button.cancel")
+        expect(cancel).to_be_visible(timeout=15_000)
+        box = cancel.bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        job.error = "redrawn by a job event"
+
+        def redrawn() -> bool:  # sent until the page has drawn it
+            job.updated_at = time.time()
+            emitter.emit(job_event(job))
+            return card.locator(".job-error").count() == 1
+
+        wait_for(redrawn, timeout=15, interval=0.25, message="the card redrawn")
+        page.mouse.up()
+        expect(card).to_have_attribute("data-state", "canceled", timeout=15_000)
+    finally:
+        web.stop()
+        server.stop()
 
 
 def test_a_version_1_progress_event_still_moves_its_row(

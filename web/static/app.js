@@ -336,8 +336,8 @@
     if (job.state === "done" && job.master_playlist) {
       actions.append(h("button", {
         type: "button", class: "play", title: "Play the ladder in the page (HLS or DASH)",
-        onclick: () => window.ffclusterPlayer.open(playerSources(job), state.token,
-          job.source_name),
+        onclick: () => window.ffclusterPlayer.open(playerSources(state.jobs.get(job.id) || job),
+          state.token, job.source_name),
       }, "▶ Play"));
     }
     if (job.state === "failed" || job.state === "canceled") {
@@ -397,12 +397,46 @@
     if (!job) { if (existing) existing.remove(); return; }
     const card = jobCard(job);
     card.hidden = !visible(job);
-    if (existing) { existing.replaceWith(card); return; }
+    if (existing) { redrawCard(existing, card); return; }
     const next = sortedJobs().find((other) => other.created_at < job.created_at &&
       container.querySelector(`.job[data-job-id="${CSS.escape(other.id)}"]`));
     const anchor = next && container.querySelector(`.job[data-job-id="${CSS.escape(next.id)}"]`);
     container.insertBefore(card, anchor || $("load-more-anchor"));
     $("jobs-empty").hidden = true;
+  }
+
+  // Every job event redraws its card. Its buttons stay the same nodes, in the page, when the
+  // new card has the same ones (and none waits on a request): Chromium drops a click whose
+  // button left the page between press and release, even for a moment, so a redraw between
+  // the two swallowed the click. Everything else in the card is replaced around them.
+  function redrawCard(oldCard, card) {
+    const kept = oldCard.querySelector(".job-actions");
+    const fresh = card.querySelector(".job-actions");
+    const kinds = (el) => [...el.children].map((b) => b.className.replace(" error", "")).join();
+    if (!kept || !fresh || kinds(kept) !== kinds(fresh) || kept.querySelector(":disabled")) {
+      oldCard.replaceWith(card);
+      return;
+    }
+    replaceAround(oldCard, card, kept, fresh);
+  }
+
+  // Make `old` what `fresh` is while `keep` (inside `old`) never leaves the page: attributes
+  // copied, every child replaced but the one on the way to `keep`, which is done alike.
+  function replaceAround(old, fresh, keep, freshKeep) {
+    if (old === keep) return;
+    for (const { name } of [...old.attributes]) if (!fresh.hasAttribute(name)) old.removeAttribute(name);
+    for (const { name, value } of [...fresh.attributes]) old.setAttribute(name, value);
+    old.hidden = fresh.hidden;
+    const oldPath = [...old.children].find((c) => c.contains(keep));
+    const freshPath = [...fresh.children].find((c) => c.contains(freshKeep));
+    replaceAround(oldPath, freshPath, keep, freshKeep);
+    for (const child of [...old.childNodes]) if (child !== oldPath) child.remove();
+    let before = true;
+    for (const child of [...fresh.childNodes]) {
+      if (child === freshPath) before = false;
+      else if (before) old.insertBefore(child, oldPath);
+      else old.appendChild(child);
+    }
   }
 
   function renderJobs() {
