@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -191,20 +193,34 @@ def test_token_is_asked_once_and_kept(page: Page, settings: Settings) -> None:
         web.stop()
 
 
+@contextlib.contextmanager
+def encoding_job_alone(tmp_path: Path, ladder_file: Path,
+                       name: str) -> Iterator[tuple[Settings, WebProcess, Job]]:
+    """A web tier on its own Redis with one job encoding its 480p rendition and no worker:
+    nothing but the test's own events moves it."""
+    server = start_redis(tmp_path / "redis")
+    web = None
+    try:
+        settings = cluster_settings(server.url, tmp_path / "data", ladder_file)
+        web = start_web_with(settings, "threading")
+        job = Job.new(name, name, state=JobState.ENCODING)
+        job.renditions = [Rendition("480p", state=RenditionState.ENCODING)]
+        JobStore(server.client()).create(job)
+        yield settings, web, job
+    finally:
+        if web is not None:
+            web.stop()
+        server.stop()
+
+
 def test_a_cancel_pressed_before_a_redraw_and_released_after_it_still_cancels(
     page: Page, tmp_path: Path, ladder_file: Path,
 ) -> None:
     """Every job event redraws the job's card. A click is a press and a release on one
     button: the card keeps its buttons when they stay the same, so a redraw between the two
     does not swallow the click (it did: a fresh-clone run lost the Cancel of a fast job)."""
-    server = start_redis(tmp_path / "redis")
-    settings = cluster_settings(server.url, tmp_path / "data", ladder_file)
-    web = start_web_with(settings, "threading")  # no worker: only this test moves the job
-    emitter = EventEmitter(settings.effective_redis_url)
-    try:
-        job = Job.new("redrawn.mp4", "redrawn.mp4", state=JobState.ENCODING)
-        job.renditions = [Rendition("480p", state=RenditionState.ENCODING)]
-        JobStore(server.client()).create(job)
+    with encoding_job_alone(tmp_path, ladder_file, "redrawn.mp4") as (settings, web, job):
+        emitter = EventEmitter(settings.effective_redis_url)
         page.goto(web.url)
         card = page.locator(f".job[data-job-id='{job.id}']")
         cancel = card.locator("button.cancel")
@@ -223,9 +239,6 @@ def test_a_cancel_pressed_before_a_redraw_and_released_after_it_still_cancels(
         wait_for(redrawn, timeout=15, interval=0.25, message="the card redrawn")
         page.mouse.up()
         expect(card).to_have_attribute("data-state", "canceled", timeout=15_000)
-    finally:
-        web.stop()
-        server.stop()
 
 
 def test_a_version_1_progress_event_still_moves_its_row(
@@ -233,15 +246,9 @@ def test_a_version_1_progress_event_still_moves_its_row(
 ) -> None:
     """A worker not yet upgraded (mid rolling deploy) sends one rendition per event, at
     ``v`` 1 with ``profile`` at the top; the dashboard applies it like a version-2 one."""
-    server = start_redis(tmp_path / "redis")
-    settings = cluster_settings(server.url, tmp_path / "data", ladder_file)
-    web = start_web_with(settings, "threading")  # no worker: nothing else moves this job
-    emitter = socketio.RedisManager(settings.effective_redis_url,
-                                    channel=keys.SOCKETIO_CHANNEL, write_only=True)
-    try:
-        job = Job.new("rolling.mp4", "rolling.mp4", state=JobState.ENCODING)
-        job.renditions = [Rendition("480p", state=RenditionState.ENCODING)]
-        JobStore(server.client()).create(job)
+    with encoding_job_alone(tmp_path, ladder_file, "rolling.mp4") as (settings, web, job):
+        emitter = socketio.RedisManager(settings.effective_redis_url,
+                                        channel=keys.SOCKETIO_CHANNEL, write_only=True)
         page.goto(web.url)
         row = page.locator(f".job[data-job-id='{job.id}'] .rendition[data-profile='480p']")
         expect(row).to_have_attribute("data-percent", "0.0", timeout=15_000)
@@ -255,6 +262,3 @@ def test_a_version_1_progress_event_still_moves_its_row(
 
         wait_for(moved, timeout=15, interval=0.25, message="the version-1 event shown")
         expect(page.locator(f".job[data-job-id='{job.id}'] .job-percent")).to_have_text("42.5%")
-    finally:
-        web.stop()
-        server.stop()
